@@ -13,9 +13,14 @@ import click
 
 # name -> "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
+    "dashboards": "loanwatch.dashboards.cli:dashboards",
+    "produce": "loanwatch.agents.cli:produce",
     "replay": "loanwatch.replay.cli:replay",
+    "routes": "loanwatch.routing.cli:routes",
+    "run": "loanwatch.agents.cli:run",
     "simulate": "loanwatch.simulate.cli:simulate",
     "stack": "loanwatch.stack.cli:stack",
+    "worker": "loanwatch.agents.cli:worker",
 }
 
 
