@@ -29,3 +29,20 @@ def parse_money(value: object) -> Decimal:
 def format_money(value: Decimal) -> str:
     """Write an amount as a string with exactly two decimals."""
     return str(value.quantize(CENT))
+
+
+def parse_cents(value: object) -> int:
+    """Parse a wire amount into integer minor units (cents), exactly."""
+    return int(parse_money(value) * 100)
+
+
+def cents_to_decimal(cents: int) -> Decimal:
+    """Integer cents as a two-decimal Decimal."""
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def format_cents(cents: int) -> str:
+    """Integer cents as a string with two decimals (``-1234`` -> ``"-12.34"``)."""
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{frac:02d}"

@@ -1,0 +1,274 @@
+"""The engine: the business clock, the loans, parked orphans and the step that ties them.
+
+Feed it decoded events in order (``process``); it ages the portfolio through every transition
+date before applying an event (SPEC §2) and returns the alerts and dead letters of that event.
+It holds state in memory and does no I/O: replay, the live agents and the tests all drive it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from loanwatch.ledger import loan as ops
+from loanwatch.ledger.alerts import Alert
+from loanwatch.ledger.borrowers import BorrowerBook
+from loanwatch.ledger.index import TransitionIndex
+from loanwatch.ledger.loan import LoanState
+from loanwatch.ledger.money import format_cents
+from loanwatch.ledger.parse import business_date_of, decode, parse_event
+from loanwatch.ledger.policy import Policy
+from loanwatch.ledger.records import (
+    ClockTick,
+    ContactLogged,
+    Event,
+    LoanClosed,
+    LoanEvent,
+    LoanOpened,
+    PaymentReceived,
+    PaymentReversed,
+    PromiseToPay,
+    Rejection,
+    RiskSignal,
+    ScheduleRevised,
+)
+from loanwatch.ledger.step import Step
+from loanwatch.ledger.view import LoanView
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+    message: str
+    event: Any  # the decoded object, or the raw text when it was not JSON
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "message": self.message, "event": self.event}
+
+
+@dataclass(slots=True)
+class Output:
+    """What one call produced; ``result`` is applied, parked, duplicate or rejected."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    rejects: list[DeadLetter] = field(default_factory=list)
+    result: str = "applied"
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    obj: dict[str, Any]
+    event: LoanEvent
+    parked_on: date
+
+
+class Engine:
+    """In-memory engine over one set of loans (the portfolio in replay, a partition live)."""
+
+    def __init__(self, policy: Policy, *, naive_aging: bool = False) -> None:
+        self.policy = policy
+        self.naive_aging = naive_aging  # reference mode: evaluate every loan every day
+        self.clock: date | None = None
+        self.loans: dict[str, LoanState] = {}
+        self.book = BorrowerBook()
+        self.index = TransitionIndex()
+        self.seen: set[str] = set()
+        self.parked: dict[str, list[Parked]] = {}
+        self._expiry: list[tuple[date, int, str]] = []
+        self._parked_seq = 0
+
+    # --- input ---
+
+    def process_raw(self, raw: bytes | str) -> Output:
+        obj = decode(raw)
+        if isinstance(obj, Rejection):
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+            return Output(rejects=[DeadLetter(obj.reason, obj.message, text)], result="rejected")
+        return self.process(obj)
+
+    def process(self, obj: dict[str, Any]) -> Output:
+        eid = obj.get("event_id")
+        if isinstance(eid, str) and eid in self.seen:
+            return Output(result="duplicate")
+        out = Output()
+        day = business_date_of(obj, self.policy.tz)
+        if day is not None:
+            self.advance(day, out)
+        event = parse_event(obj, self.policy.tz)
+        if isinstance(event, Rejection):
+            out.rejects.append(DeadLetter(event.reason, event.message, obj))
+            out.result = "rejected"
+            return out
+        if not isinstance(event, ClockTick):
+            self._dispatch(event, obj, out)
+        if out.result != "rejected":
+            # Only applied (or parked) ids count as seen: a re-delivered rejected event is
+            # rejected again, so the dead letters show every delivery.
+            self.seen.add(event.event_id)
+        return out
+
+    # --- time ---
+
+    def advance(self, day: date, out: Output | None = None) -> Output:
+        """Age every open loan through ``day`` (SPEC §2); the clock never goes backwards."""
+        out = out if out is not None else Output()
+        if self.clock is None:
+            self.clock = day
+            return out
+        while self.clock < day:
+            nxt = self.clock + timedelta(days=1) if self.naive_aging else self._next_date()
+            if nxt is None or nxt > day:
+                break
+            self.clock = nxt
+            self._age_day(nxt, out)
+        self.clock = max(self.clock, day)
+        return out
+
+    def _next_date(self) -> date | None:
+        candidates = [d for d in (self.index.peek(), self._peek_expiry()) if d is not None]
+        return min(candidates) if candidates else None
+
+    def _age_day(self, day: date, out: Output) -> None:
+        due = self.index.pop_through(day)
+        if self.naive_aging:
+            due = sorted(k for k, v in self.loans.items() if v.active)
+        step = Step(self, day, "age")
+        for loan_id in due:
+            step.store(self._settle_promises(step, step.load(loan_id), day))
+        out.alerts.extend(step.finish())
+        self._expire_orphans(day, out)
+
+    def _settle_promises(self, step: Step, loan: LoanState, day: date) -> LoanState:
+        """Judge the promises whose promised date has passed: short ones are broken."""
+        promises, loan = ops.due_promises(loan, day)
+        for promise in promises:
+            paid = ops.paid_towards(loan, promise)
+            if paid < promise.amount:
+                step.alert(
+                    loan.loan_id,
+                    "promise_broken",
+                    promise_id=promise.promise_id,
+                    promised_amount=_money(promise.amount),
+                    paid_amount=_money(paid),
+                )
+        return loan
+
+    # --- orphans ---
+
+    def _park(self, event: LoanEvent, obj: dict[str, Any], out: Output) -> None:
+        assert self.clock is not None
+        self.parked.setdefault(event.loan_id, []).append(Parked(obj, event, self.clock))
+        expires = self.clock + timedelta(days=self.policy.orphan_ttl_days + 1)
+        self._parked_seq += 1
+        heapq.heappush(self._expiry, (expires, self._parked_seq, event.loan_id))
+        out.result = "parked"
+
+    def _peek_expiry(self) -> date | None:
+        return self._expiry[0][0] if self._expiry else None
+
+    def _expire_orphans(self, day: date, out: Output) -> None:
+        ttl = timedelta(days=self.policy.orphan_ttl_days)
+        while self._expiry and self._expiry[0][0] <= day:
+            _, _, loan_id = heapq.heappop(self._expiry)
+            waiting = self.parked.get(loan_id, [])
+            expired = [p for p in waiting if day - p.parked_on > ttl]
+            keep = [p for p in waiting if day - p.parked_on <= ttl]
+            for p in expired:
+                msg = f"loan {loan_id!r} was not opened within {self.policy.orphan_ttl_days} days"
+                out.rejects.append(DeadLetter("unknown_loan", msg, p.obj))
+            if keep:
+                self.parked[loan_id] = keep
+            else:
+                self.parked.pop(loan_id, None)
+
+    # --- events ---
+
+    def _dispatch(self, event: Event, obj: dict[str, Any], out: Output) -> None:
+        if isinstance(event, RiskSignal) and event.borrower_id is not None:
+            self._borrower_signal(event, out)
+            return
+        assert not isinstance(event, ClockTick)
+        loan = self.loans.get(event.loan_id)
+        if isinstance(event, LoanOpened):
+            if loan is not None:
+                out.rejects.append(DeadLetter("duplicate_loan", f"loan {event.loan_id!r} is already open", obj))
+                out.result = "rejected"
+                return
+            self._open(event, out)
+            return
+        if loan is None:
+            self._park(event, obj, out)
+            return
+        reject = self._apply(event, out)
+        if reject is not None:
+            out.rejects.append(DeadLetter(reject.reason, reject.message, obj))
+            out.result = "rejected"
+
+    def _open(self, event: LoanOpened, out: Output) -> None:
+        assert self.clock is not None
+        step = Step(self, self.clock, event.event_id)
+        step.store(ops.open_loan(event))
+        out.alerts.extend(step.finish())
+        for parked in self.parked.pop(event.loan_id, []):
+            reject = self._apply(parked.event, out)
+            if reject is not None:
+                out.rejects.append(DeadLetter(reject.reason, reject.message, parked.obj))
+
+    def _apply(self, event: LoanEvent, out: Output) -> Rejection | None:
+        """Apply one event to an opened loan as one step; a rejection leaves everything as it was."""
+        assert self.clock is not None and not isinstance(event, LoanOpened)
+        day, policy = self.clock, self.policy
+        current = self.loans[event.loan_id]
+        if not current.active:
+            return Rejection("loan_closed", f"loan {event.loan_id!r} is {current.status}")
+        if isinstance(event, PaymentReversed) and ops.find_payment(current, event.payment_id) is None:
+            return Rejection("unknown_payment", f"no applied payment {event.payment_id!r} on this loan")
+        step = Step(self, day, event.event_id)
+        loan = step.load(event.loan_id)
+        if isinstance(event, PaymentReceived):
+            loan = ops.receive_payment(loan, event.payment_id, event.amount, day, policy)
+        elif isinstance(event, PaymentReversed):
+            loan = ops.reverse_payment(loan, event.payment_id, policy)
+            step.alert(loan.loan_id, "payment_reversed", payment_id=event.payment_id)
+        elif isinstance(event, ScheduleRevised):
+            loan = ops.revise_schedule(loan, event.installments, event.reason == "restructure", day, policy)
+        elif isinstance(event, LoanClosed):
+            loan = ops.close(loan, event.reason, day)
+        elif isinstance(event, PromiseToPay):
+            loan = ops.add_promise(loan, event.promise_id, event.amount, event.promised_date)
+            loan = self._settle_promises(step, loan, day)  # a promised date already past
+        elif isinstance(event, RiskSignal):
+            loan = self._signal(step, loan, event)
+        elif isinstance(event, ContactLogged):
+            pass  # recorded by the caller's metrics; no state rule depends on contacts
+        step.store(loan)
+        out.alerts.extend(step.finish())
+        return None
+
+    def _signal(self, step: Step, loan: LoanState, event: RiskSignal) -> LoanState:
+        step.alert(loan.loan_id, "risk_signal", signal=event.signal, signal_severity=event.severity)
+        if event.severity == "high":
+            assert self.clock is not None
+            return ops.flag_watchlist(loan, self.clock, self.policy)
+        return loan
+
+    def _borrower_signal(self, event: RiskSignal, out: Output) -> None:
+        assert self.clock is not None and event.borrower_id is not None
+        step = Step(self, self.clock, event.event_id)
+        for loan_id in self.book.loans(event.borrower_id):
+            step.store(self._signal(step, step.load(loan_id), event))
+        out.alerts.extend(step.finish())
+
+    # --- output ---
+
+    def views(self, on: date | None = None) -> list[LoanView]:
+        day = on or self.clock
+        if day is None:
+            return []
+        return [ops.view(self.loans[k], day, self.policy) for k in sorted(self.loans)]
+
+
+def _money(cents: int) -> str:
+    return format_cents(cents)

@@ -1,0 +1,88 @@
+"""The policy: every threshold of the domain rules as one frozen value passed to the engine.
+
+Pure data. Loading it from YAML (and validating it) is :mod:`loanwatch.ledger.policy_file`;
+the engine never reads files or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+CLASSES: tuple[str, ...] = ("normal", "special_mention", "substandard", "doubtful", "loss")
+CLASS_RANK: dict[str, int] = {name: rank for rank, name in enumerate(CLASSES)}
+SUBSTANDARD = CLASS_RANK["substandard"]
+SPECIAL_MENTION = CLASS_RANK["special_mention"]
+ALLOCATION_PARTS: frozenset[str] = frozenset({"fee", "interest", "principal"})
+
+
+def worse(a: str, b: str) -> str:
+    """The worse of two classes."""
+    return a if CLASS_RANK[a] >= CLASS_RANK[b] else b
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Rule settings of SPEC v1; the defaults are the SPEC's."""
+
+    business_timezone: str = "Asia/Shanghai"
+    clock: str = "event"
+    tolerance_cents: int = 0
+    allocation_order: tuple[str, ...] = ("fee", "interest", "principal")
+    buckets: tuple[tuple[str, int], ...] = (
+        ("M0", 0),
+        ("M1", 1),
+        ("M2", 31),
+        ("M3", 61),
+        ("M4", 91),
+        ("M5", 121),
+        ("M6", 151),
+        ("M7+", 181),
+    )
+    class_dpd_floors: tuple[tuple[str, int], ...] = (
+        ("normal", 0),
+        ("special_mention", 1),
+        ("substandard", 91),
+        ("doubtful", 271),
+        ("loss", 361),
+    )
+    restructure_observation_days: int = 365
+    npl_cure_days: int = 180
+    watchlist_days: int = 90
+    cross_default_share: Decimal = Decimal("0.10")
+    orphan_ttl_days: int = 7
+    stage2_dpd_over: int = 30
+    stage3_dpd_over: int = 90
+    tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    boundaries: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tz", ZoneInfo(self.business_timezone))
+        # Every DPD value at which a bucket, a class or an IFRS 9 stage changes.
+        marks = {dpd for _, dpd in self.buckets} | {dpd for _, dpd in self.class_dpd_floors}
+        marks |= {self.stage2_dpd_over + 1, self.stage3_dpd_over + 1}
+        object.__setattr__(self, "boundaries", tuple(sorted(m for m in marks if m > 0)))
+
+    def bucket(self, dpd: int) -> str:
+        """The delinquency bucket of a DPD value."""
+        name = self.buckets[0][0]
+        for candidate, lowest in self.buckets:
+            if dpd >= lowest:
+                name = candidate
+        return name
+
+    def dpd_class(self, dpd: int) -> str:
+        """The classification floor given by DPD alone."""
+        name = self.class_dpd_floors[0][0]
+        for candidate, lowest in self.class_dpd_floors:
+            if dpd >= lowest:
+                name = candidate
+        return name
+
+    def next_boundary(self, dpd: int) -> int | None:
+        """The smallest DPD above ``dpd`` at which a bucket, class or stage changes."""
+        for mark in self.boundaries:
+            if mark > dpd:
+                return mark
+        return None

@@ -1,0 +1,99 @@
+"""One step of the engine: an event or one day of aging, over the loans it touches.
+
+A step records each loan's snapshot before it, lets the caller change loans, then applies the
+borrower cross-default floor and turns the differences into alerts (at most one per kind,
+loan and step). It is the only place where loans, borrowers and alerts meet.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from loanwatch.ledger.alerts import Alert, diff_alerts, make_alert
+from loanwatch.ledger.borrowers import Exposure, floor_applies, format_share
+from loanwatch.ledger.delinquency import arrears
+from loanwatch.ledger.loan import (
+    LoanState,
+    Snapshot,
+    evaluate,
+    is_npl_exposure,
+    next_transition,
+    set_cross_default,
+    view,
+)
+
+if TYPE_CHECKING:
+    from loanwatch.ledger.engine import Engine
+
+OPENING = Snapshot(0, "M0", "normal", False)
+
+
+class Step:
+    def __init__(self, engine: Engine, day: date, key: str) -> None:
+        self.engine = engine
+        self.day = day
+        self.key = key
+        self.before: dict[str, Snapshot] = {}
+        self.order: list[str] = []
+        self.event_alerts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.shares: dict[str, str] = {}
+
+    def load(self, loan_id: str) -> LoanState:
+        """The loan brought to the step's day; remembers its snapshot before the step."""
+        loan = self.engine.loans[loan_id]
+        if loan_id not in self.before:
+            self.before[loan_id] = loan.last if loan.evaluated_on is not None else OPENING
+            self.order.append(loan_id)
+        if loan.active and loan.evaluated_on != self.day:
+            loan = evaluate(loan, self.day, self.engine.policy)
+            self.engine.loans[loan_id] = loan
+        return loan
+
+    def store(self, loan: LoanState) -> None:
+        """Save a changed loan, re-evaluated on the step's day."""
+        if loan.loan_id not in self.before:
+            self.before[loan.loan_id] = OPENING
+            self.order.append(loan.loan_id)
+        self.engine.loans[loan.loan_id] = evaluate(loan, self.day, self.engine.policy)
+
+    def alert(self, loan_id: str, kind: str, **fields: Any) -> None:
+        """An event-driven alert (payment_reversed, risk_signal, promise_broken)."""
+        self.event_alerts.setdefault(loan_id, []).append((kind, fields))
+
+    def finish(self) -> list[Alert]:
+        self._apply_borrower_floors()
+        engine, policy = self.engine, self.engine.policy
+        alerts: list[Alert] = []
+        for loan_id in self.order:
+            loan = engine.loans[loan_id]
+            engine.index.set(loan_id, next_transition(loan, policy))
+            if not loan.active:
+                continue
+            current = view(loan, self.day, policy)
+            oldest = arrears(loan.ledger, self.day, policy.tolerance_cents).oldest_due
+            share = self.shares.get(loan.borrower_id)
+            alerts.extend(
+                diff_alerts(self.before[loan_id], loan.last, current, self.day, self.key, oldest, share)
+            )
+            for kind, fields in self.event_alerts.get(loan_id, []):
+                alerts.append(make_alert(kind, self.day, self.key, current, **fields))
+        return alerts
+
+    def _apply_borrower_floors(self) -> None:
+        engine = self.engine
+        borrowers: list[str] = []
+        for loan_id in list(self.order):
+            loan = engine.loans[loan_id]
+            exposure = Exposure(is_npl_exposure(loan), loan.outstanding_principal) if loan.active else None
+            engine.book.set(loan.borrower_id, loan_id, exposure)
+            if loan.borrower_id not in borrowers:
+                borrowers.append(loan.borrower_id)
+        for borrower_id in borrowers:
+            npl, total = engine.book.share(borrower_id)
+            floor = floor_applies(npl, total, engine.policy.cross_default_share)
+            self.shares[borrower_id] = format_share(npl, total)
+            for loan_id in engine.book.loans(borrower_id):
+                if engine.loans[loan_id].cross_default != floor:
+                    loan = self.load(loan_id)
+                    engine.loans[loan_id] = set_cross_default(loan, floor)
