@@ -1,0 +1,70 @@
+"""``loanwatch stack up | status | down``: the local Kafka, Redis, Prometheus and Alertmanager.
+
+A thin click shell over ``loanwatch.stack.manager``; all state lives under ``run/``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from loanwatch.stack import log as stack_log
+from loanwatch.stack import manager
+from loanwatch.stack.errors import StackError
+from loanwatch.stack.packaged import DEFAULT_RETENTION
+from loanwatch.stack.paths import default_paths
+
+_STYLE = {"up": "green", "external": "yellow", "starting": "yellow", "down": "red"}
+
+
+def _table(rows: list[manager.ServiceStatus]) -> Table:
+    table = Table(title="loanwatch local stack")
+    for col in ("service", "state", "pid", "port"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("log", overflow="fold")
+    for row in rows:
+        style = _STYLE.get(row.state, "red")
+        pid = "-" if row.pid is None else str(row.pid)
+        table.add_row(row.name, f"[{style}]{row.state}[/]", pid, str(row.port), str(row.log_file))
+    return table
+
+
+@click.group()
+def stack() -> None:
+    """Run the local stack (Kafka, Redis, Prometheus, Alertmanager) on 127.0.0.1."""
+    stack_log.configure()
+
+
+@stack.command()
+@click.option(
+    "--prometheus-retention",
+    default=DEFAULT_RETENTION,
+    show_default=True,
+    envvar="LOANWATCH_PROMETHEUS_RETENTION",
+    help="Prometheus --storage.tsdb.retention.time (applies when Prometheus starts).",
+)
+def up(prometheus_retention: str) -> None:
+    """Install what is missing and start every service that is not running (idempotent)."""
+    console = Console()
+    try:
+        rows = manager.up(default_paths(), retention=prometheus_retention)
+    except StackError as exc:
+        Console(stderr=True).print(f"[bold red]stack up failed:[/] {exc}", markup=True)
+        sys.exit(1)
+    console.print(_table(rows))
+
+
+@stack.command()
+def status() -> None:
+    """Show each service: up/down, pid, port, log file. Exit 0 whatever the states."""
+    Console().print(_table(manager.status(default_paths())))
+
+
+@stack.command()
+def down() -> None:
+    """Stop the services this stack started (by pid file; never by process name)."""
+    for name, pid in manager.down(default_paths()):
+        click.echo(f"{name}: {'stopped pid ' + str(pid) if pid else 'not running (ours)'}")

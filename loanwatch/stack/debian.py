@@ -1,0 +1,69 @@
+"""Install the Debian packages the local stack runs (Redis, Prometheus, Alertmanager, Java, Maven).
+
+Only installs what is missing, with ``apt-get update`` once before the first install. Every
+apt call waits up to ten minutes for the dpkg lock, since other people may run apt at the
+same moment. It never removes or upgrades anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+
+from loanwatch.stack.errors import InstallError
+
+log = logging.getLogger("loanwatch.stack.debian")
+
+SERVICE_PACKAGES: tuple[str, ...] = ("redis-server", "prometheus", "prometheus-alertmanager")
+# command on PATH -> package that provides it (toolchain for Kafka)
+TOOL_PACKAGES: dict[str, str] = {"java": "openjdk-17-jre-headless", "mvn": "maven"}
+_APT_OPTS: tuple[str, ...] = ("-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Retries=3")
+_ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
+
+
+def is_installed(package: str) -> bool:
+    """True when dpkg reports the package as installed."""
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.returncode == 0 and out.stdout.strip().endswith("installed")
+
+
+def missing_packages() -> list[str]:
+    """The packages the stack needs that are not installed yet."""
+    missing = [p for p in SERVICE_PACKAGES if not is_installed(p)]
+    missing += [pkg for cmd, pkg in TOOL_PACKAGES.items() if shutil.which(cmd) is None]
+    return missing
+
+
+def _apt(args: Iterable[str]) -> None:
+    cmd = ["apt-get", *_APT_OPTS, *args]
+    log.info("running apt", extra={"cmd": " ".join(cmd)})
+    proc = subprocess.run(
+        cmd, env={**os.environ, **_ENV}, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        out = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise InstallError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{out}")
+
+
+def ensure_packages() -> list[str]:
+    """Install whatever is missing (apt-get update once, then install); return what was."""
+    missing = missing_packages()
+    if not missing:
+        return []
+    if os.geteuid() != 0:
+        raise InstallError(
+            f"missing Debian packages {missing}; run as root: "
+            f"apt-get update && apt-get install -y {' '.join(missing)}"
+        )
+    _apt(["update", "-q"])
+    _apt(["install", "-y", "-q", "--no-install-recommends", *missing])
+    log.info("installed packages", extra={"packages": missing})
+    return missing
