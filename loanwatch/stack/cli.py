@@ -6,6 +6,7 @@ A thin click shell over ``loanwatch.stack.manager``; all state lives under ``run
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -20,6 +21,14 @@ from loanwatch.stack.paths import default_paths
 _STYLE = {"up": "green", "external": "yellow", "starting": "yellow", "down": "red"}
 
 
+def _show(path: Path) -> str:
+    """A log path relative to the repository (``run/kafka/kafka.log``) when it is inside it."""
+    try:
+        return str(path.relative_to(default_paths().root))
+    except ValueError:
+        return str(path)
+
+
 def _table(rows: list[manager.ServiceStatus]) -> Table:
     table = Table(title="loanwatch local stack")
     for col in ("service", "state", "pid", "port"):
@@ -28,7 +37,7 @@ def _table(rows: list[manager.ServiceStatus]) -> Table:
     for row in rows:
         style = _STYLE.get(row.state, "red")
         pid = "-" if row.pid is None else str(row.pid)
-        table.add_row(row.name, f"[{style}]{row.state}[/]", pid, str(row.port), str(row.log_file))
+        table.add_row(row.name, f"[{style}]{row.state}[/]", pid, str(row.port), _show(row.log_file))
     return table
 
 
