@@ -1,0 +1,67 @@
+"""Settings of the router service, declared once, typed and validated at start-up.
+
+Every value comes from the environment (prefix ``LOANWATCH_``) or its default here; nothing else
+in ``loanwatch.routing`` reads ``os.environ``. Secrets are ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loanwatch.routing.config import DEFAULT_COMPLIANCE, DEFAULT_ROUTING
+
+
+class RouterSettings(BaseSettings):
+    """Where the router reads, writes and sends. Env: ``LOANWATCH_<FIELD>`` (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="LOANWATCH_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
+    alerts_topic: str = Field(default="loan.alerts", description="alerts consumed (SPEC §6)")
+    accounts_topic: str | None = Field(
+        default="loan.accounts", description="loan_closed events resolve items; empty to disable"
+    )
+    collections_topic: str = Field(
+        default="loan.collections", description="contacts/promises published"
+    )
+    consumer_group: str = Field(default="loanwatch-router", description="router consumer group")
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="work items and queues")
+    redis_prefix: str = Field(
+        default="lw:", description="prefix of every Redis key the router owns"
+    )
+    routing_config: Path = Field(default=DEFAULT_ROUTING, description="routes, teams, escalation")
+    compliance_config: Path = Field(default=DEFAULT_COMPLIANCE, description="contact rules")
+    sms_gateway_url: str | None = Field(default=None, description="HTTP SMS gateway endpoint")
+    sms_gateway_user: str = Field(default="", description="SMS gateway basic-auth user")
+    sms_gateway_password: SecretStr = Field(
+        default=SecretStr(""), description="SMS gateway password"
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP relay host")
+    smtp_port: int = Field(default=25, description="SMTP relay port")
+    smtp_from: str = Field(default="loanwatch@localhost", description="envelope and header sender")
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(""), description="HMAC-SHA256 key of webhooks"
+    )
+    alertmanager_url: str | None = Field(
+        default=None, description="Alertmanager base URL (optional)"
+    )
+    api_host: str = Field(default="127.0.0.1", description="collector API bind address")
+    api_port: int = Field(default=8780, description="collector API port")
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict, description="bearer token -> collector id (JSON in the env)"
+    )
+    notify_max_attempts: int = Field(
+        default=5, ge=1, description="tries before dead-lettering a send"
+    )
+    notify_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="first retry delay; doubles"
+    )
+    notify_backoff_max_seconds: float = Field(
+        default=60.0, gt=0, description="cap of the retry delay"
+    )
+    escalation_interval_seconds: float = Field(
+        default=15.0, gt=0, description="escalation scan period"
+    )
