@@ -1,0 +1,352 @@
+"""Work items in Redis: one per loan per delinquency episode, triggered -> acknowledged -> resolved.
+
+Keys (all under a prefix): ``wi:<id>`` hash of the item; ``seen:<alert_id>`` makes every alert
+apply once (idempotent by ``alert_id``: a re-fired or re-delivered alert changes nothing);
+``loan:<loan_id>`` the loan's open item; ``open:<team>`` and ``mine:<collector>`` sorted sets
+(queues); ``esc`` the escalation deadlines; ``outbox`` the notification stream. Each change,
+with the notifications it causes, is one MULTI/EXEC under WATCH, so a crash leaves all or none.
+Never stores names, phone numbers or message texts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.exceptions import WatchError
+
+from loanwatch.routing.alert import AlertRecord
+from loanwatch.routing.config import RoutingSetup
+from loanwatch.routing.episodes import Plan, item_id_for, plan
+from loanwatch.routing.errors import WorkItemError
+from loanwatch.routing.routes import Route
+
+log = logging.getLogger("loanwatch.routing.workitems")
+# (item_id, assignee, item fields) -> outbox entries to add in the same transaction
+Outbox = Callable[[str, str | None, Mapping[str, str]], Sequence[Mapping[str, str]]]
+WORKITEMS_OPEN_METRIC = "loanwatch_workitems_open"
+# redis-py's stubs type every reply as ``bytes | str``; the client is built with
+# ``decode_responses=True`` (see :func:`connect`), so replies are ``str`` and we type them loosely.
+Pipeline = Any
+Redis = Any
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    action: str  # create | update | reroute | resolve | none | duplicate
+    item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    item_id: str
+    level: int
+    assignee: str | None
+
+
+def _no_outbox(item_id: str, assignee: str | None, item: Mapping[str, str]) -> list[dict[str, str]]:
+    return []
+
+
+class WorkItems:
+    """The work-item store. ``now`` is always passed in: tests drive time by hand."""
+
+    def __init__(self, redis: Redis, setup: RoutingSetup, prefix: str = "lw:") -> None:
+        self.r = redis
+        self.setup = setup
+        self.p = prefix
+
+    def k(self, *parts: str) -> str:
+        return self.p + ":".join(parts)
+
+    async def get(self, item_id: str) -> dict[str, str]:
+        item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))
+        return item
+
+    async def apply_alert(
+        self,
+        alert: AlertRecord,
+        routes: tuple[Route, ...],
+        now: datetime,
+        outbox: Outbox = _no_outbox,
+    ) -> Applied:
+        """Create, update, re-route or resolve the loan's item for ``alert``, exactly once."""
+        seen, loan_key = self.k("seen", alert.alert_id), self.k("loan", alert.loan_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(seen, loan_key)
+                    if await pipe.exists(seen):
+                        return Applied("duplicate", await pipe.get(seen) or None)
+                    open_id = await pipe.get(loan_key)
+                    item: dict[str, str] = {}
+                    if open_id:
+                        await pipe.watch(self.k("wi", open_id))
+                        item = await pipe.hgetall(self.k("wi", open_id))
+                    decision = plan(alert, routes, item or None)
+                    pipe.multi()
+                    item_id = self._queue_plan(pipe, decision, alert, item, now, outbox)
+                    pipe.set(seen, item_id or "-")
+                    await pipe.execute()
+                    log.info(
+                        "alert applied",
+                        extra={
+                            "alert_id": alert.alert_id,
+                            "loan_id": alert.loan_id,
+                            "kind": alert.kind,
+                            "action": decision.action,
+                            "item_id": item_id,
+                        },
+                    )
+                    return Applied(decision.action, item_id)
+                except WatchError:
+                    continue
+
+    def _queue_plan(
+        self,
+        pipe: Pipeline,
+        decision: Plan,
+        alert: AlertRecord,
+        item: dict[str, str],
+        now: datetime,
+        outbox: Outbox,
+    ) -> str | None:
+        ts = now.isoformat()
+        fields = {
+            "last_alert_id": alert.alert_id,
+            "last_kind": alert.kind,
+            "severity": alert.severity,
+            "bucket": alert.label("bucket") or "",
+            "dpd": alert.label("dpd") or "0",
+            "overdue_amount": alert.label("overdue_amount") or "0.00",
+            "updated_at": ts,
+        }
+        if decision.action == "none":
+            entries = outbox("", None, fields)
+        elif decision.action == "resolve":
+            self._queue_resolve(pipe, item, decision.reason, now)
+            entries = outbox(item["item_id"], item.get("assignee") or None, item | fields)
+        elif decision.action == "update":
+            pipe.hset(self.k("wi", item["item_id"]), mapping=fields)
+            pipe.hincrby(self.k("wi", item["item_id"]), "alerts", 1)
+            entries = outbox(item["item_id"], item.get("assignee") or None, item | fields)
+        else:
+            assert decision.route is not None
+            item_id = item["item_id"] if item else item_id_for(alert)
+            route = decision.route
+            assignee = (
+                self.setup.resolve(self.setup.table.policy(route).levels[0].notify, route.team, now)
+                or ""
+            )
+            new = fields | {
+                "item_id": item_id,
+                "loan_id": alert.loan_id,
+                "borrower_id": alert.borrower_id,
+                "team": route.team,
+                "route": route.name,
+                "priority": route.priority,
+                "policy": route.escalation,
+                "level": "0",
+                "state": "triggered",
+                "assignee": assignee,
+                "product": alert.label("product") or "",
+                "region": alert.label("region") or "",
+                "due_date": alert.due_date or "",
+            }
+            if not item:
+                new |= {"created_at": ts, "opened_by": alert.alert_id}
+            else:  # re-route: leave the old team's queue and assignee
+                pipe.zrem(self.k("open", item["team"]), item_id)
+                if item.get("assignee"):
+                    pipe.zrem(self.k("mine", item["assignee"]), item_id)
+            pipe.hset(self.k("wi", item_id), mapping=new)
+            pipe.hincrby(self.k("wi", item_id), "alerts", 1)
+            pipe.set(self.k("loan", alert.loan_id), item_id)
+            pipe.zadd(self.k("open", route.team), {item_id: now.timestamp()})
+            if assignee:
+                pipe.zadd(self.k("mine", assignee), {item_id: now.timestamp()})
+            self._queue_deadline(pipe, item_id, route.escalation, 0, now)
+            self._add_outbox(pipe, outbox(item_id, assignee or None, item | new))
+            return item_id
+        self._add_outbox(pipe, entries)
+        return item.get("item_id")
+
+    def _add_outbox(self, pipe: Pipeline, entries: Sequence[Mapping[str, str]]) -> None:
+        for entry in entries:
+            pipe.xadd(self.k("outbox"), dict(entry))
+
+    def _queue_deadline(
+        self, pipe: Pipeline, item_id: str, policy: str, level: int, now: datetime
+    ) -> None:
+        timeout = self.setup.table.policies[policy].timeout(level)
+        if timeout is None:
+            pipe.zrem(self.k("esc"), item_id)
+        else:
+            pipe.zadd(self.k("esc"), {item_id: (now + timeout).timestamp()})
+
+    def _queue_resolve(
+        self, pipe: Pipeline, item: Mapping[str, str], reason: str, now: datetime
+    ) -> None:
+        item_id = item["item_id"]
+        pipe.hset(
+            self.k("wi", item_id),
+            mapping={
+                "state": "resolved",
+                "resolved_at": now.isoformat(),
+                "resolution": reason,
+                "updated_at": now.isoformat(),
+            },
+        )
+        pipe.zrem(self.k("open", item["team"]), item_id)
+        if item.get("assignee"):
+            pipe.zrem(self.k("mine", item["assignee"]), item_id)
+        pipe.zrem(self.k("esc"), item_id)
+        pipe.delete(self.k("loan", item["loan_id"]))
+
+    async def _transition(
+        self, item_id: str, change: Callable[[Pipeline, dict[str, str]], None]
+    ) -> dict[str, str]:
+        key = self.k("wi", item_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    item: dict[str, str] = await pipe.hgetall(key)
+                    if not item:
+                        raise WorkItemError(f"no work item {item_id!r}")
+                    pipe.multi()
+                    change(pipe, item)
+                    await pipe.execute()
+                    return await self.get(item_id)
+                except WatchError:
+                    continue
+
+    async def claim(self, item_id: str, collector: str, now: datetime) -> dict[str, str]:
+        """``collector`` takes the item (and so acknowledges it); refused when another has it."""
+
+        def change(pipe: Pipeline, item: dict[str, str]) -> None:
+            if item["state"] == "resolved":
+                raise WorkItemError(f"work item {item_id!r} is resolved")
+            if item["state"] == "acknowledged" and item.get("assignee") not in ("", collector):
+                raise WorkItemError(f"work item {item_id!r} is held by another collector")
+            if item.get("assignee"):
+                pipe.zrem(self.k("mine", item["assignee"]), item_id)
+            pipe.zadd(self.k("mine", collector), {item_id: now.timestamp()})
+            pipe.hset(
+                self.k("wi", item_id),
+                mapping={
+                    "assignee": collector,
+                    "state": "acknowledged",
+                    "acked_at": now.isoformat(),
+                    "updated_at": now.isoformat(),
+                },
+            )
+            pipe.zrem(self.k("esc"), item_id)
+
+        return await self._transition(item_id, change)
+
+    async def ack(self, item_id: str, collector: str, now: datetime) -> dict[str, str]:
+        """Acknowledge: stops the escalation. Idempotent for the same collector."""
+
+        def change(pipe: Pipeline, item: dict[str, str]) -> None:
+            if item["state"] == "resolved":
+                raise WorkItemError(f"work item {item_id!r} is resolved")
+            if item["state"] == "acknowledged":
+                return
+            pipe.hset(
+                self.k("wi", item_id),
+                mapping={
+                    "state": "acknowledged",
+                    "acked_by": collector,
+                    "acked_at": now.isoformat(),
+                    "updated_at": now.isoformat(),
+                },
+            )
+            pipe.zrem(self.k("esc"), item_id)
+
+        return await self._transition(item_id, change)
+
+    async def resolve(self, item_id: str, reason: str, now: datetime) -> dict[str, str]:
+        def change(pipe: Pipeline, item: dict[str, str]) -> None:
+            if item["state"] != "resolved":
+                self._queue_resolve(pipe, item, reason, now)
+
+        return await self._transition(item_id, change)
+
+    async def resolve_loan(self, loan_id: str, reason: str, now: datetime) -> str | None:
+        """Resolve the loan's open item (a closed loan); returns its id, None when none."""
+        item_id = await self.r.get(self.k("loan", loan_id))
+        if not item_id:
+            return None
+        await self.resolve(item_id, reason, now)
+        return str(item_id)
+
+    async def escalate_due(self, now: datetime, outbox: Outbox = _no_outbox) -> list[Escalated]:
+        """Move every item not acknowledged in time to its policy's next level."""
+        due = await self.r.zrangebyscore(self.k("esc"), "-inf", now.timestamp())
+        done = []
+        for item_id in due:
+            result: list[Escalated] = []
+
+            def change(
+                pipe: Pipeline,
+                item: dict[str, str],
+                iid: str = item_id,
+                out: list[Escalated] = result,
+            ) -> None:
+                if item["state"] != "triggered":
+                    pipe.zrem(self.k("esc"), iid)
+                    return
+                policy = self.setup.table.policies[item["policy"]]
+                level = int(item["level"]) + 1
+                if level >= len(policy.levels):
+                    pipe.zrem(self.k("esc"), iid)
+                    return
+                who = self.setup.resolve(policy.levels[level].notify, item["team"], now) or ""
+                if item.get("assignee"):
+                    pipe.zrem(self.k("mine", item["assignee"]), iid)
+                if who:
+                    pipe.zadd(self.k("mine", who), {iid: now.timestamp()})
+                changed = {
+                    "level": str(level),
+                    "assignee": who,
+                    "escalated_at": now.isoformat(),
+                    "updated_at": now.isoformat(),
+                }
+                pipe.hset(self.k("wi", iid), mapping=changed)
+                self._queue_deadline(pipe, iid, item["policy"], level, now)
+                self._add_outbox(pipe, outbox(iid, who or None, item | changed))
+                out.append(Escalated(iid, level, who or None))
+
+            await self._transition(item_id, change)
+            done.extend(result)
+        return done
+
+    async def queue(self, collector: str) -> list[dict[str, str]]:
+        """The collector's open items, oldest first."""
+        ids = await self.r.zrange(self.k("mine", collector), 0, -1)
+        items = [await self.get(i) for i in ids]
+        return [i for i in items if i and i.get("state") != "resolved"]
+
+    async def open_counts(self) -> dict[str, int]:
+        """Open items per team, for the ``loanwatch_workitems_open{team}`` gauge."""
+        return {team: int(await self.r.zcard(self.k("open", team))) for team in self.setup.teams}
+
+
+def connect(url: str) -> Redis:
+    """A redis asyncio client that decodes replies to ``str``."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    return AsyncRedis.from_url(url, decode_responses=True)
+
+
+def item_json(item: Mapping[str, str]) -> dict[str, Any]:
+    """An item for the API: the stored fields, with counters as numbers."""
+    out: dict[str, Any] = dict(item)
+    for key in ("alerts", "level", "dpd"):
+        if key in out:
+            out[key] = int(out[key])
+    return out
