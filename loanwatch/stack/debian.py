@@ -11,7 +11,9 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from loanwatch.stack.errors import InstallError
 
@@ -21,6 +23,7 @@ SERVICE_PACKAGES: tuple[str, ...] = ("redis-server", "prometheus", "prometheus-a
 # command on PATH -> package that provides it (toolchain for Kafka)
 TOOL_PACKAGES: dict[str, str] = {"java": "openjdk-17-jre-headless", "mvn": "maven"}
 _APT_OPTS: tuple[str, ...] = ("-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Retries=3")
+_POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 _ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}
 
 
@@ -53,6 +56,25 @@ def _apt(args: Iterable[str]) -> None:
         raise InstallError(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{out}")
 
 
+@contextmanager
+def _no_service_autostart() -> Iterator[None]:
+    """Keep the packages' init scripts from starting system-wide daemons during install.
+
+    Debian's redis-server, prometheus and prometheus-alertmanager start themselves on install
+    (on our ports, and Alertmanager's cluster port is Kafka's controller port) unless
+    policy-rc.d denies it. An existing policy-rc.d is left as it is.
+    """
+    if _POLICY_RC_D.exists():
+        yield
+        return
+    _POLICY_RC_D.write_text("#!/bin/sh\n# temporary, written by loanwatch stack up\nexit 101\n")
+    _POLICY_RC_D.chmod(0o755)
+    try:
+        yield
+    finally:
+        _POLICY_RC_D.unlink(missing_ok=True)
+
+
 def ensure_packages() -> list[str]:
     """Install whatever is missing (apt-get update once, then install); return what was."""
     missing = missing_packages()
@@ -64,6 +86,7 @@ def ensure_packages() -> list[str]:
             f"apt-get update && apt-get install -y {' '.join(missing)}"
         )
     _apt(["update", "-q"])
-    _apt(["install", "-y", "-q", "--no-install-recommends", *missing])
+    with _no_service_autostart():
+        _apt(["install", "-y", "-q", "--no-install-recommends", *missing])
     log.info("installed packages", extra={"packages": missing})
     return missing
