@@ -1,0 +1,100 @@
+"""Borrower contact points and contact history in Redis, for the notifier and compliance.
+
+``debtor:<borrower_id>`` (hash: phone, email, timezone, jurisdiction, locale, dnc) is written by
+the CRM sync; ``contacts:<borrower_id>`` (sorted set by time) holds past contacts with the phone
+number replaced by a short hash. Nothing here logs a phone number or an address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from loanwatch.routing.compliance import ContactRecord, ContactRequest
+
+HISTORY_DAYS = 8  # the longest rule window (Reg F: 7 days) plus a margin
+
+
+def number_key(phone: str | None) -> str | None:
+    """A stable, non-reversible key for a phone number (compliance counts per number)."""
+    return hashlib.sha256(phone.encode()).hexdigest()[:16] if phone else None
+
+
+@dataclass(frozen=True, slots=True)
+class Debtor:
+    borrower_id: str
+    phone: str | None
+    email: str | None
+    timezone: str | None
+    jurisdiction: str | None
+    locale: str
+    dnc: frozenset[str]
+
+    def request(self, loan_id: str, channel: str) -> ContactRequest:
+        return ContactRequest(
+            loan_id,
+            self.borrower_id,
+            channel,
+            number_key(self.phone),
+            self.jurisdiction,
+            self.timezone,
+            self.dnc,
+        )
+
+
+class ContactBook:
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.r, self.p = redis, prefix
+
+    async def debtor(self, borrower_id: str) -> Debtor | None:
+        raw: dict[str, str] = await self.r.hgetall(f"{self.p}debtor:{borrower_id}")
+        if not raw:
+            return None
+        dnc = frozenset(x.strip() for x in raw.get("dnc", "").split(",") if x.strip())
+        return Debtor(
+            borrower_id,
+            raw.get("phone") or None,
+            raw.get("email") or None,
+            raw.get("timezone") or None,
+            raw.get("jurisdiction") or None,
+            raw.get("locale", "zh-CN"),
+            dnc,
+        )
+
+    async def set_debtor(self, borrower_id: str, **fields: str) -> None:
+        await self.r.hset(f"{self.p}debtor:{borrower_id}", mapping=fields)
+
+    async def record(self, rec: ContactRecord) -> None:
+        doc = {
+            "at": rec.at.isoformat(),
+            "loan_id": rec.loan_id,
+            "channel": rec.channel,
+            "outcome": rec.outcome,
+            "number": rec.number,
+        }
+        key = f"{self.p}contacts:{rec.debtor_id}"
+        await self.r.zadd(key, {json.dumps(doc, sort_keys=True): rec.at.timestamp()})
+        await self.r.zremrangebyscore(
+            key, "-inf", (rec.at - timedelta(days=HISTORY_DAYS)).timestamp()
+        )
+
+    async def history(self, debtor_id: str, now: datetime) -> list[ContactRecord]:
+        since = (now - timedelta(days=HISTORY_DAYS)).timestamp()
+        rows = await self.r.zrangebyscore(f"{self.p}contacts:{debtor_id}", since, "+inf")
+        out = []
+        for row in rows:
+            doc = json.loads(row)
+            out.append(
+                ContactRecord(
+                    datetime.fromisoformat(doc["at"]),
+                    doc["loan_id"],
+                    debtor_id,
+                    doc["channel"],
+                    doc["outcome"],
+                    doc.get("number"),
+                )
+            )
+        return out

@@ -1,0 +1,259 @@
+"""The notification worker: drains the outbox stream, checks compliance, sends, retries.
+
+Outbox entries are read through a consumer group (claim/ack), each delivered at least once and
+deduplicated by its key. A borrower contact first passes :func:`compliance.check`: a deferred
+one is parked in ``deferred`` (sorted by the allowed instant) and pumped back when due, a
+do-not-contact one in ``held``; each suppression is appended to ``suppressions`` with its rule
+and reason. A send that fails after its retries goes to the ``dead`` stream. It never logs a
+phone number, address or message body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from loanwatch.routing.compliance import ComplianceConfig, ContactRecord, Deferred, check
+from loanwatch.routing.config import RoutingSetup
+from loanwatch.routing.contacts import ContactBook
+from loanwatch.routing.notify.retry import with_retries
+from loanwatch.routing.notify.senders import (
+    AlertmanagerSender,
+    EmailSender,
+    SmsGateway,
+    WebhookSender,
+)
+from loanwatch.routing.templates import MessageContext, render
+
+log = logging.getLogger("loanwatch.routing.notify")
+GROUP = "notifier"
+
+
+@dataclass(frozen=True, slots=True)
+class Senders:
+    sms: SmsGateway | None
+    email: EmailSender | None
+    webhook: WebhookSender | None
+    alertmanager: AlertmanagerSender | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 1.0
+    cap: float = 60.0
+
+
+def _context(e: dict[str, str]) -> MessageContext:
+    return MessageContext(
+        loan_ref=e.get("loan_id", ""),
+        kind=e.get("kind", ""),
+        amount=Decimal(e.get("amount") or "0"),
+        currency=e.get("currency", "CNY"),
+        due_date=date.fromisoformat(e["due_date"]) if e.get("due_date") else None,
+        dpd=int(e.get("dpd") or 0),
+        bucket=e.get("bucket", ""),
+        priority=e.get("priority", "P3"),
+        item_id=e.get("item_id", ""),
+    )
+
+
+class NotifyWorker:
+    def __init__(
+        self,
+        redis: Any,
+        prefix: str,
+        setup: RoutingSetup,
+        rules: ComplianceConfig,
+        senders: Senders,
+        clock: Callable[[], datetime],
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
+        self.senders, self.clock, self.retry = senders, clock, retry
+        self.book = ContactBook(redis, prefix)
+        self.sleep = sleep
+
+    def k(self, name: str) -> str:
+        return self.p + name
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.r.xgroup_create(self.k("outbox"), GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run_once(self, consumer: str, block_ms: int = 1000, count: int = 50) -> int:
+        """Handle pending (crashed earlier) then new entries; returns how many were handled."""
+        handled = 0
+        for start in ("0", ">"):
+            reply = await self.r.xreadgroup(
+                GROUP,
+                consumer,
+                {self.k("outbox"): start},
+                count=count,
+                block=None if start == "0" else block_ms,
+            )
+            for _stream, entries in reply or []:
+                for entry_id, fields in entries:
+                    await self.handle(fields)
+                    await self.r.xack(self.k("outbox"), GROUP, entry_id)
+                    handled += 1
+        return handled
+
+    async def pump_deferred(self, now: datetime) -> int:
+        """Put deferred sends whose allowed instant has come back on the outbox."""
+        due = await self.r.zrangebyscore(self.k("deferred"), "-inf", now.timestamp())
+        for member in due:
+            async with self.r.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.k("deferred"), member)
+                pipe.xadd(self.k("outbox"), json.loads(member) | {"deferred": "1"})
+                await pipe.execute()
+        return len(due)
+
+    async def handle(self, e: dict[str, str]) -> None:
+        key = e.get("key", "")
+        if key and await self.r.exists(self.k(f"sent:{key}")):
+            return  # delivered before a crash, not yet acked
+        channel, target = e.get("channel", ""), e.get("target", "")
+        meta = {
+            "key": key,
+            "loan_id": e.get("loan_id"),
+            "item_id": e.get("item_id"),
+            "channel": channel,
+            "target": target,
+        }
+        now = self.clock()
+        send: Callable[[], Awaitable[None]]
+        if target == "borrower":
+            debtor = await self.book.debtor(e.get("borrower_id", ""))
+            if debtor is None or (debtor.phone if channel == "sms" else debtor.email) is None:
+                await self._suppress(e, None, "no_contact_details", "no contact point on file")
+                return
+            request = debtor.request(e.get("loan_id", ""), channel)
+            decision = check(
+                self.rules, request, await self.book.history(debtor.borrower_id, now), now
+            )
+            if isinstance(decision, Deferred):
+                await self._suppress(e, decision.until, decision.rule, decision.reason)
+                return
+            message = render(_context(e), "borrower", debtor.locale)
+            if channel == "sms" and self.senders.sms:
+                sms, phone = self.senders.sms, debtor.phone or ""
+                send = lambda: sms.send(phone, message, key)  # noqa: E731
+            elif channel == "email" and self.senders.email:
+                mail, to = self.senders.email, debtor.email or ""
+                send = lambda: mail.send(to, message, key)  # noqa: E731
+            else:
+                await self._dead(e, 0, f"no {channel} sender configured")
+                return
+        elif target == "oncall" or channel in ("sms", "email"):
+            collector = self.setup.collectors.get(e.get("oncall", ""))
+            address = (
+                None
+                if collector is None
+                else (collector.phone if channel == "sms" else collector.email)
+            )
+            if collector is None or address is None:
+                await self._dead(e, 0, f"on-call collector has no {channel} contact point")
+                return
+            message = render(_context(e), "oncall", collector.locale)
+            sender = self.senders.sms if channel == "sms" else self.senders.email
+            if sender is None:
+                await self._dead(e, 0, f"no {channel} sender configured")
+                return
+            send = lambda: sender.send(address, message, key)  # noqa: E731
+        elif channel == "webhook" and self.senders.webhook:
+            hook = self.senders.webhook
+            payload = {k: v for k, v in e.items() if k not in ("attempt", "deferred")}
+            send = lambda: hook.send(target, payload, key)  # noqa: E731
+        elif channel == "alertmanager" and self.senders.alertmanager:
+            am = self.senders.alertmanager
+            labels = {"alertname": "LoanwatchAlert"} | {
+                k: e.get(k, "")
+                for k in ("kind", "severity", "team", "priority", "product", "region", "bucket")
+            }
+            notes = {
+                "loan_id": e.get("loan_id", ""),
+                "item_id": e.get("item_id", ""),
+                "summary": f"{e.get('kind')} loan {e.get('loan_id')} {e.get('bucket')}",
+            }
+            send = lambda: am.send(labels, notes)  # noqa: E731
+        else:
+            await self._dead(e, 0, f"no sender for channel {channel!r}")
+            return
+        ok, tries, error = await with_retries(
+            send,
+            self.retry.attempts,
+            self.retry.base,
+            self.retry.cap,
+            **({"sleep": self.sleep} if self.sleep else {}),
+        )
+        if not ok:
+            await self._dead(e, tries, error)
+            return
+        await self.r.set(self.k(f"sent:{key}"), now.isoformat(), ex=30 * 86400)
+        if target == "borrower":
+            await self.book.record(
+                ContactRecord(
+                    now,
+                    e.get("loan_id", ""),
+                    e.get("borrower_id", ""),
+                    channel,
+                    "sent",
+                    request.number,
+                )
+            )
+        log.info("notification sent", extra=meta | {"tries": tries})
+
+    async def _suppress(
+        self, e: dict[str, str], until: datetime | None, rule: str, reason: str
+    ) -> None:
+        """Record the suppression and park the send: deferred to ``until``, or held."""
+        now = self.clock()
+        record = {
+            "key": e.get("key", ""),
+            "loan_id": e.get("loan_id", ""),
+            "item_id": e.get("item_id", ""),
+            "channel": e.get("channel", ""),
+            "rule": rule,
+            "reason": reason,
+            "until": until.isoformat() if until else "",
+            "at": now.isoformat(),
+        }
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.k("suppressions"), record)
+            if until is None:
+                pipe.hset(self.k("held"), e.get("key", ""), json.dumps(e, sort_keys=True))
+            else:
+                pipe.zadd(self.k("deferred"), {json.dumps(e, sort_keys=True): until.timestamp()})
+            await pipe.execute()
+        log.info(
+            "contact suppressed",
+            extra={k: record[k] for k in ("key", "loan_id", "channel", "rule", "reason", "until")},
+        )
+
+    async def _dead(self, e: dict[str, str], tries: int, error: str) -> None:
+        await self.r.xadd(
+            self.k("dead"),
+            e | {"tries": str(tries), "error": error, "at": self.clock().isoformat()},
+        )
+        log.warning(
+            "notification dead-lettered",
+            extra={
+                "key": e.get("key"),
+                "loan_id": e.get("loan_id"),
+                "channel": e.get("channel"),
+                "tries": tries,
+                "error": error,
+            },
+        )

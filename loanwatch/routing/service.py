@@ -1,0 +1,150 @@
+"""The composition root of ``loanwatch routes serve``: wires settings, Redis, Kafka, senders.
+
+Runs four loops until SIGINT/SIGTERM: the router (Kafka -> work items + outbox), the notifier
+(outbox -> SMS/email/webhook/Alertmanager), the escalation and deferred-send timer, and the
+collector API. Nothing is instantiated at import time; this is the only module that does wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from loanwatch.routing.api import build_app
+from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.notify.senders import (
+    AlertmanagerSender,
+    EmailSender,
+    SmsGateway,
+    WebhookSender,
+)
+from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
+from loanwatch.routing.router import Router
+from loanwatch.routing.settings import RouterSettings
+from loanwatch.routing.workitems import WorkItems, connect
+from loanwatch.stack.log import JsonFormatter
+
+log = logging.getLogger("loanwatch.routing")
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def configure_logging() -> None:
+    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+async def _timer(router: Router, worker: NotifyWorker, every: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        now = wall_clock()
+        await router.escalate(now)
+        await worker.pump_deferred(now)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def _notifier(worker: NotifyWorker, stop: asyncio.Event) -> None:
+    await worker.ensure_group()
+    consumer = f"{socket.gethostname()}-notifier"
+    while not stop.is_set():
+        await worker.run_once(consumer, block_ms=500)
+
+
+async def run_service(settings: RouterSettings) -> None:
+    configure_logging()
+    setup = load_routing(settings.routing_config)
+    rules = load_compliance(settings.compliance_config)
+    redis = connect(settings.redis_url)
+    aof = await redis.config_get("appendonly")
+    if aof.get("appendonly") != "yes":
+        log.warning("redis appendonly is off: a Redis restart may lose the last writes")
+    store = WorkItems(redis, setup, settings.redis_prefix)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    async with aiohttp.ClientSession() as session:
+        senders = Senders(
+            sms=SmsGateway(
+                session,
+                settings.sms_gateway_url,
+                settings.sms_gateway_user,
+                settings.sms_gateway_password.get_secret_value(),
+            )
+            if settings.sms_gateway_url
+            else None,
+            email=EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from),
+            webhook=WebhookSender(
+                session, setup.webhooks, settings.webhook_secret.get_secret_value().encode()
+            ),
+            alertmanager=AlertmanagerSender(session, settings.alertmanager_url)
+            if settings.alertmanager_url
+            else None,
+        )
+        worker = NotifyWorker(
+            redis,
+            settings.redis_prefix,
+            setup,
+            rules,
+            senders,
+            wall_clock,
+            RetryPolicy(
+                settings.notify_max_attempts,
+                settings.notify_backoff_seconds,
+                settings.notify_backoff_max_seconds,
+            ),
+        )
+        router = Router(
+            store, setup, wall_clock, settings.alerts_topic, settings.accounts_topic or None
+        )
+        app = build_app(
+            store, producer, settings.collections_topic, settings.api_tokens, wall_clock, rules
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+        log.info(
+            "router started", extra={"api_port": settings.api_port, "topic": settings.alerts_topic}
+        )
+        tasks = [
+            asyncio.create_task(
+                router.run(settings.kafka_bootstrap, settings.consumer_group, stop)
+            ),
+            asyncio.create_task(_notifier(worker, stop)),
+            asyncio.create_task(_timer(router, worker, settings.escalation_interval_seconds, stop)),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task in tasks and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runner.cleanup()
+            await producer.stop()
+            await redis.aclose()
