@@ -89,10 +89,12 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
         specs = all_specs(paths, retention)
         started: dict[str, int] = {}
         result: dict[str, ServiceStatus] = {}
+        reloads: list[str] = []
         for spec in specs:
             pid = services.running_pid(spec)
             if pid is not None:
                 started[spec.name] = pid  # ours already; still wait until it answers
+                reloads.append(spec.name)
                 continue
             if services.port_open(spec.port):
                 if not services.safe_probe(spec):
@@ -120,7 +122,26 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
             result[spec.name] = ServiceStatus(
                 spec.name, "up", started[spec.name], spec.port, spec.log_file
             )
+        for name in reloads:
+            _reload(paths, name)
         return [result[s.name] for s in specs]
+
+
+def _reload(paths: StackPaths, name: str) -> None:
+    """Make an already-running server pick up edited configs and rules (best effort)."""
+    url = packaged.RELOAD_URLS.get(name)
+    if url is None:
+        return
+    if name == "prometheus":
+        packaged.write_prometheus_config(paths)
+    try:
+        packaged.reload_config(url)
+        log.info("reloaded config", extra={"service": name})
+    except OSError as exc:
+        log.warning(
+            "config reload failed; see the log",
+            extra={"service": name, "error": str(exc), "log": str(paths.log_file(name))},
+        )
 
 
 def status(paths: StackPaths) -> list[ServiceStatus]:

@@ -30,6 +30,19 @@ def http_ready(url: str) -> bool:
         return bool(resp.status == 200)
 
 
+RELOAD_URLS: dict[str, str] = {
+    "prometheus": f"http://127.0.0.1:{PROMETHEUS_PORT}/-/reload",
+    "alertmanager": f"http://127.0.0.1:{ALERTMANAGER_PORT}/-/reload",
+}
+
+
+def reload_config(url: str) -> None:
+    """POST /-/reload: the server re-reads its config (and Prometheus its rule files)."""
+    request = urllib.request.Request(url, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as resp:  # loopback only
+        resp.read()
+
+
 def redis_ping(port: int = REDIS_PORT) -> bool:
     """True when Redis answers PING."""
     import redis
