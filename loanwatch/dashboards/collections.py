@@ -1,0 +1,148 @@
+"""The *Collections* dashboard: alert flow, promises to pay, contacts and payments.
+
+The routing queue depth (``loanwatch_workitems_open{team}``) gets its panel once the routing
+service exports that metric; until then this dashboard has none, so ``dashboards check``
+stays meaningful.
+
+This module must never query anything; it only describes panels.
+"""
+
+from __future__ import annotations
+
+from loanwatch.dashboards.model import (
+    Json,
+    Layout,
+    bars,
+    dashboard,
+    query_variable,
+    row,
+    selector,
+    stat,
+    target,
+    timeseries,
+)
+
+UID = "loanwatch-collections"
+
+
+def _alerts() -> list[Json]:
+    sel = selector("portfolio")
+    return [
+        row("Alerts"),
+        timeseries(
+            "Alerts per hour by kind",
+            [
+                target(
+                    f"sum by (kind) (rate(loanwatch_alerts_total{sel}[$__rate_interval])) * 3600",
+                    "{{kind}}",
+                )
+            ],
+            stacked=True,
+        ),
+        timeseries(
+            "Alerts per hour by severity",
+            [
+                target(
+                    f"sum by (severity) (rate(loanwatch_alerts_total{sel}[$__rate_interval]))"
+                    " * 3600",
+                    "{{severity}}",
+                )
+            ],
+            stacked=True,
+        ),
+        bars(
+            "Alerts in the selected range by kind and severity",
+            f"sum by (kind, severity) (increase(loanwatch_alerts_total{sel}[$__range]))",
+            "{{kind}} / {{severity}}",
+            width=24,
+            height=7,
+        ),
+    ]
+
+
+def _promises() -> list[Json]:
+    sel = selector("portfolio", "product")
+    return [
+        row("Promises to pay"),
+        timeseries(
+            "Promises per day by outcome",
+            [
+                target(
+                    f"sum by (outcome) (increase(loanwatch_promises_total{sel}[1d]))",
+                    "{{outcome}}",
+                )
+            ],
+            width=16,
+        ),
+        stat(
+            "Promise-kept rate (7d)",
+            'loanwatch:promise_kept:ratio{portfolio=~"$portfolio"}',
+            description="Kept / (kept + broken) among promises resolved in the last 7 days.",
+            unit="percentunit",
+            decimals=1,
+            width=8,
+            height=8,
+        ),
+    ]
+
+
+def _contacts_and_payments() -> list[Json]:
+    port = selector("portfolio")
+    prod = selector("portfolio", "product")
+    return [
+        row("Contacts and payments"),
+        timeseries(
+            "Contacts per hour by channel",
+            [
+                target(
+                    f"sum by (channel) (rate(loanwatch_contacts_total{port}[$__rate_interval]))"
+                    " * 3600",
+                    "{{channel}}",
+                )
+            ],
+            stacked=True,
+            width=8,
+        ),
+        timeseries(
+            "Payments per hour by product",
+            [
+                target(
+                    f"sum by (product) (rate(loanwatch_payments_total{prod}[$__rate_interval]))"
+                    " * 3600",
+                    "{{product}}",
+                )
+            ],
+            stacked=True,
+            width=8,
+        ),
+        timeseries(
+            "Amount paid per hour by currency",
+            [
+                target(
+                    "sum by (currency) "
+                    f"(rate(loanwatch_payment_amount_total{prod}[$__rate_interval])) * 3600",
+                    "{{currency}}",
+                )
+            ],
+            width=8,
+        ),
+    ]
+
+
+def build() -> Json:
+    layout = Layout().add(*_alerts(), *_promises(), *_contacts_and_payments())
+    variables = [
+        query_variable("portfolio", "Portfolio", "label_values(loanwatch_alerts_total, portfolio)"),
+        query_variable(
+            "product",
+            "Product",
+            'label_values(loanwatch_promises_total{portfolio=~"$portfolio"}, product)',
+        ),
+    ]
+    return dashboard(
+        UID,
+        "loanwatch / Collections",
+        "What the collectors are dealing with: alerts, promises to pay, contacts, payments.",
+        variables,
+        layout,
+    )
