@@ -60,7 +60,9 @@ class Alert:
 
 
 def alert_id(loan_id: str, kind: str, day: date, step_key: str) -> str:
-    digest = hashlib.blake2b(f"{loan_id}|{kind}|{day.isoformat()}|{step_key}".encode(), digest_size=12)
+    digest = hashlib.blake2b(
+        f"{loan_id}|{kind}|{day.isoformat()}|{step_key}".encode(), digest_size=12
+    )
     return digest.hexdigest()
 
 
@@ -83,6 +85,9 @@ def severity(kind: str, view: LoanView, extra: dict[str, Any]) -> str:
 
 
 def make_alert(kind: str, day: date, step_key: str, view: LoanView, **extra: Any) -> Alert:
+    if kind == "promise_broken":
+        # Two promises of one loan can fall due on the same day: each gets its own alert.
+        step_key = f"{step_key}|{extra['promise_id']}"
     return Alert(
         alert_id=alert_id(view.loan_id, kind, day, step_key),
         kind=kind,
@@ -110,7 +115,12 @@ def diff_alerts(
     if before.bucket != after.bucket and "M0" not in (before.bucket, after.bucket):
         out.append(
             make_alert(
-                "bucket_changed", day, step_key, view, from_bucket=before.bucket, to_bucket=after.bucket
+                "bucket_changed",
+                day,
+                step_key,
+                view,
+                from_bucket=before.bucket,
+                to_bucket=after.bucket,
             )
         )
     if before.dpd > 0 and after.dpd == 0:

@@ -94,7 +94,7 @@ def apply_amount(ledger: Ledger, amount: int, order: tuple[str, ...]) -> Ledger:
 
 
 def revise(ledger: Ledger, terms: tuple[InstallmentTerms, ...], order: tuple[str, ...]) -> Ledger:
-    """Drop every installment with something left; what was paid on them plus credit is reapplied."""
+    """Drop installments with something left; what was paid on them, plus credit, is reapplied."""
     kept = tuple(s for s in ledger.slots if s.remaining <= 0)
     credit = ledger.credit + sum(s.paid_total for s in ledger.slots if s.remaining > 0)
     fresh = tuple(Slot(t.due_date, t.principal, t.interest, t.fee) for t in terms)

@@ -21,7 +21,7 @@ class Arrears:
 
 
 def arrears(ledger: Ledger, on: date, tolerance: int) -> Arrears:
-    """DPD is ``on`` minus the oldest past-due due date: 0 on the due date itself, 1 the day after."""
+    """DPD = ``on`` minus the oldest past-due due date: 0 on the due date, 1 the day after."""
     oldest: date | None = None
     overdue = 0
     for slot in ledger.slots:
@@ -40,6 +40,10 @@ def next_due_after(ledger: Ledger, on: date, tolerance: int) -> date | None:
     """The earliest due date on or after ``on`` of an installment that still owes money."""
     best: date | None = None
     for slot in ledger.slots:
-        if slot.due_date >= on and slot.remaining > tolerance and (best is None or slot.due_date < best):
+        if (
+            slot.due_date >= on
+            and slot.remaining > tolerance
+            and (best is None or slot.due_date < best)
+        ):
             best = slot.due_date
     return best

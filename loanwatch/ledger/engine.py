@@ -21,6 +21,7 @@ from loanwatch.ledger.money import format_cents
 from loanwatch.ledger.parse import business_date_of, decode, parse_event
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import (
+    BorrowerSignal,
     ClockTick,
     ContactLogged,
     Event,
@@ -162,7 +163,8 @@ class Engine:
         self.parked.setdefault(event.loan_id, []).append(Parked(obj, event, self.clock))
         expires = self.clock + timedelta(days=self.policy.orphan_ttl_days + 1)
         self._parked_seq += 1
-        heapq.heappush(self._expiry, (expires, self._parked_seq, event.loan_id))
+        entry: tuple[date, int, str] = (expires, self._parked_seq, event.loan_id)
+        heapq.heappush(self._expiry, entry)
         out.result = "parked"
 
     def _peek_expiry(self) -> date | None:
@@ -186,14 +188,16 @@ class Engine:
     # --- events ---
 
     def _dispatch(self, event: Event, obj: dict[str, Any], out: Output) -> None:
-        if isinstance(event, RiskSignal) and event.borrower_id is not None:
+        if isinstance(event, BorrowerSignal):
             self._borrower_signal(event, out)
             return
         assert not isinstance(event, ClockTick)
         loan = self.loans.get(event.loan_id)
         if isinstance(event, LoanOpened):
             if loan is not None:
-                out.rejects.append(DeadLetter("duplicate_loan", f"loan {event.loan_id!r} is already open", obj))
+                out.rejects.append(
+                    DeadLetter("duplicate_loan", f"loan {event.loan_id!r} is already open", obj)
+                )
                 out.result = "rejected"
                 return
             self._open(event, out)
@@ -217,14 +221,19 @@ class Engine:
                 out.rejects.append(DeadLetter(reject.reason, reject.message, parked.obj))
 
     def _apply(self, event: LoanEvent, out: Output) -> Rejection | None:
-        """Apply one event to an opened loan as one step; a rejection leaves everything as it was."""
+        """Apply one event to an opened loan as one step; a rejection changes nothing."""
         assert self.clock is not None and not isinstance(event, LoanOpened)
         day, policy = self.clock, self.policy
         current = self.loans[event.loan_id]
         if not current.active:
             return Rejection("loan_closed", f"loan {event.loan_id!r} is {current.status}")
-        if isinstance(event, PaymentReversed) and ops.find_payment(current, event.payment_id) is None:
-            return Rejection("unknown_payment", f"no applied payment {event.payment_id!r} on this loan")
+        if (
+            isinstance(event, PaymentReversed)
+            and ops.find_payment(current, event.payment_id) is None
+        ):
+            return Rejection(
+                "unknown_payment", f"no applied payment {event.payment_id!r} on this loan"
+            )
         step = Step(self, day, event.event_id)
         loan = step.load(event.loan_id)
         if isinstance(event, PaymentReceived):
@@ -233,7 +242,9 @@ class Engine:
             loan = ops.reverse_payment(loan, event.payment_id, policy)
             step.alert(loan.loan_id, "payment_reversed", payment_id=event.payment_id)
         elif isinstance(event, ScheduleRevised):
-            loan = ops.revise_schedule(loan, event.installments, event.reason == "restructure", day, policy)
+            loan = ops.revise_schedule(
+                loan, event.installments, event.reason == "restructure", day, policy
+            )
         elif isinstance(event, LoanClosed):
             loan = ops.close(loan, event.reason, day)
         elif isinstance(event, PromiseToPay):
@@ -247,15 +258,15 @@ class Engine:
         out.alerts.extend(step.finish())
         return None
 
-    def _signal(self, step: Step, loan: LoanState, event: RiskSignal) -> LoanState:
+    def _signal(self, step: Step, loan: LoanState, event: RiskSignal | BorrowerSignal) -> LoanState:
         step.alert(loan.loan_id, "risk_signal", signal=event.signal, signal_severity=event.severity)
         if event.severity == "high":
             assert self.clock is not None
             return ops.flag_watchlist(loan, self.clock, self.policy)
         return loan
 
-    def _borrower_signal(self, event: RiskSignal, out: Output) -> None:
-        assert self.clock is not None and event.borrower_id is not None
+    def _borrower_signal(self, event: BorrowerSignal, out: Output) -> None:
+        assert self.clock is not None
         step = Step(self, self.clock, event.event_id)
         for loan_id in self.book.loans(event.borrower_id):
             step.store(self._signal(step, step.load(loan_id), event))

@@ -11,9 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
-from loanwatch.ledger.allocation import Ledger, LedgerOp, Pay, Revise, apply_amount, open_ledger
+from loanwatch.ledger.allocation import (
+    Ledger,
+    LedgerOp,
+    Pay,
+    Revise,
+    apply_amount,
+    open_ledger,
+    rebuild,
+    revise,
+)
 from loanwatch.ledger.allocation import outstanding_principal as ledger_outstanding
-from loanwatch.ledger.allocation import rebuild, revise
 from loanwatch.ledger.delinquency import arrears, next_due_after
 from loanwatch.ledger.money import cents_to_decimal
 from loanwatch.ledger.policy import CLASS_RANK, SPECIAL_MENTION, SUBSTANDARD, Policy, worse
@@ -120,10 +128,21 @@ def evaluate(loan: LoanState, on: date, policy: Policy) -> LoanState:
     elif current_since is None:
         current_since = on
     obs_end = loan.obs_end
-    if obs_end is not None and on <= obs_end and due.dpd > 0:
-        obs_end = max(obs_end, on + timedelta(days=policy.restructure_observation_days))
+    if obs_end is not None and due.dpd > 0:
+        # Each past-due day inside the period pushes its end to that day + N. Days skipped
+        # since the last evaluation were all past due if the loan was past due then (only an
+        # event can cure it, and events evaluate), so the chain of extensions is unbroken.
+        still_in = on <= obs_end or (
+            loan.last.dpd > 0 and loan.evaluated_on is not None and loan.evaluated_on <= obs_end
+        )
+        if still_in:
+            obs_end = max(obs_end, on + timedelta(days=policy.restructure_observation_days))
     npl = loan.npl
-    if npl and current_since is not None and on >= current_since + timedelta(days=policy.npl_cure_days):
+    if (
+        npl
+        and current_since is not None
+        and on >= current_since + timedelta(days=policy.npl_cure_days)
+    ):
         npl = False
     own = policy.dpd_class(due.dpd)
     if obs_end is not None and on <= obs_end and loan.restructure_floor is not None:
@@ -206,7 +225,9 @@ def view(loan: LoanState, on: date, policy: Policy) -> LoanView:
 # --- events on one loan (the caller evaluates the loan on ``on`` before and after) ---
 
 
-def receive_payment(loan: LoanState, payment_id: str, amount: int, on: date, policy: Policy) -> LoanState:
+def receive_payment(
+    loan: LoanState, payment_id: str, amount: int, on: date, policy: Policy
+) -> LoanState:
     step = loan.step + 1
     return replace(
         loan,
@@ -248,7 +269,11 @@ def reverse_payment(loan: LoanState, payment_id: str, policy: Policy) -> LoanSta
 
 
 def revise_schedule(
-    loan: LoanState, terms: tuple[InstallmentTerms, ...], restructure: bool, on: date, policy: Policy
+    loan: LoanState,
+    terms: tuple[InstallmentTerms, ...],
+    restructure: bool,
+    on: date,
+    policy: Policy,
 ) -> LoanState:
     """Replace the unpaid installments; a restructure opens an observation period on ``on``."""
     revised = replace(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ import orjson
 
 from loanwatch.ledger.money import MoneyError, parse_cents
 from loanwatch.ledger.records import (
+    BorrowerSignal,
     ClockTick,
     ContactLogged,
     Event,
@@ -110,7 +112,9 @@ def _optional_text(obj: dict[str, Any], name: str) -> str | None:
 def _choice(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
     value = _text(obj, name)
     if value not in allowed:
-        raise Invalid("bad_field", f"field {name!r} must be one of {sorted(allowed)}, got {value!r}")
+        raise Invalid(
+            "bad_field", f"field {name!r} must be one of {sorted(allowed)}, got {value!r}"
+        )
     return value
 
 
@@ -141,7 +145,9 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
         if seq is None or "due_date" not in item:
             raise Invalid("missing_field", f"installment {position} needs seq and due_date")
         if seq != position or isinstance(seq, bool):
-            raise Invalid("bad_schedule", f"installment seq must run 1..n, got {seq!r} at {position}")
+            raise Invalid(
+                "bad_schedule", f"installment seq must run 1..n, got {seq!r} at {position}"
+            )
         fee = _amount(item, "fee", positive=False) if "fee" in item else 0
         terms.append(
             InstallmentTerms(
@@ -152,7 +158,7 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
                 fee=fee,
             )
         )
-    for earlier, later in zip(terms, terms[1:], strict=False):
+    for earlier, later in pairwise(terms):
         if later.due_date <= earlier.due_date:
             raise Invalid("bad_schedule", f"due dates must strictly increase (seq {later.seq})")
     return tuple(terms)
@@ -166,22 +172,32 @@ def _loan_opened(obj: dict[str, Any], eid: str, day: date) -> LoanOpened:
     terms = _installments(obj)
     total = sum(t.principal for t in terms)
     if total != principal:
-        raise Invalid("bad_schedule", f"installment principals sum to {total / 100:.2f}, not the principal")
+        raise Invalid(
+            "bad_schedule", f"installment principals sum to {total / 100:.2f}, not the principal"
+        )
     return LoanOpened(
-        eid, day, _text(obj, "loan_id"), _text(obj, "borrower_id"), _text(obj, "product"),
-        _text(obj, "region"), currency, principal, terms,
+        eid,
+        day,
+        _text(obj, "loan_id"),
+        _text(obj, "borrower_id"),
+        _text(obj, "product"),
+        _text(obj, "region"),
+        currency,
+        principal,
+        terms,
     )
 
 
-def _risk_signal(obj: dict[str, Any], eid: str, day: date) -> RiskSignal:
+def _risk_signal(obj: dict[str, Any], eid: str, day: date) -> RiskSignal | BorrowerSignal:
     loan_id = _optional_text(obj, "loan_id")
     borrower_id = _optional_text(obj, "borrower_id")
-    if not loan_id and not borrower_id:
-        raise Invalid("missing_field", "a risk_signal needs loan_id or borrower_id")
-    return RiskSignal(
-        eid, day, loan_id or None, None if loan_id else borrower_id, _text(obj, "signal"),
-        _choice(obj, "severity", SEVERITIES), _optional_text(obj, "detail"),
-    )
+    signal, severity = _text(obj, "signal"), _choice(obj, "severity", SEVERITIES)
+    detail = _optional_text(obj, "detail")
+    if loan_id:
+        return RiskSignal(eid, day, loan_id, signal, severity, detail)
+    if borrower_id:
+        return BorrowerSignal(eid, day, borrower_id, signal, severity, detail)
+    raise Invalid("missing_field", "a risk_signal needs loan_id or borrower_id")
 
 
 _BUILDERS: dict[str, Callable[[dict[str, Any], str, date], Event]] = {
@@ -193,18 +209,30 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], str, date], Event]] = {
         e, d, _text(o, "loan_id"), _choice(o, "reason", CLOSE_REASONS)
     ),
     "payment_received": lambda o, e, d: PaymentReceived(
-        e, d, _text(o, "loan_id"), _text(o, "payment_id"), _amount(o, "amount", positive=True),
+        e,
+        d,
+        _text(o, "loan_id"),
+        _text(o, "payment_id"),
+        _amount(o, "amount", positive=True),
         _optional_text(o, "channel"),
     ),
     "payment_reversed": lambda o, e, d: PaymentReversed(
         e, d, _text(o, "loan_id"), _text(o, "payment_id"), _text(o, "reason")
     ),
     "promise_to_pay": lambda o, e, d: PromiseToPay(
-        e, d, _text(o, "loan_id"), _text(o, "promise_id"), _amount(o, "amount", positive=True),
+        e,
+        d,
+        _text(o, "loan_id"),
+        _text(o, "promise_id"),
+        _amount(o, "amount", positive=True),
         parse_date(o.get("promised_date"), "promised_date"),
     ),
     "contact_logged": lambda o, e, d: ContactLogged(
-        e, d, _text(o, "loan_id"), _choice(o, "channel", CONTACT_CHANNELS), _text(o, "outcome"),
+        e,
+        d,
+        _text(o, "loan_id"),
+        _choice(o, "channel", CONTACT_CHANNELS),
+        _text(o, "outcome"),
         _optional_text(o, "collector_id"),
     ),
     "risk_signal": _risk_signal,

@@ -30,7 +30,9 @@ def _int(data: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-def _ladder(data: dict[str, Any], key: str, default: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+def _ladder(
+    data: dict[str, Any], key: str, default: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
     raw = data.pop(key, None)
     if raw is None:
         return default
@@ -41,7 +43,9 @@ def _ladder(data: dict[str, Any], key: str, default: tuple[tuple[str, int], ...]
     if any(not isinstance(x, int) or isinstance(x, bool) for x in lows):
         raise PolicyError(f"policy key {key!r}: every lowest DPD must be an integer, got {raw!r}")
     if lows[0] != 0 or lows != sorted(set(lows)):
-        raise PolicyError(f"policy key {key!r}: DPD bounds must start at 0 and increase, got {lows}")
+        raise PolicyError(
+            f"policy key {key!r}: DPD bounds must start at 0 and increase, got {lows}"
+        )
     return ladder
 
 
@@ -64,12 +68,15 @@ def policy_from_mapping(data: dict[str, Any]) -> Policy:
     order = tuple(data.pop("allocation_order", base.allocation_order))
     if sorted(order) != sorted(ALLOCATION_PARTS):
         raise PolicyError(
-            f"policy key 'allocation_order': expected fee, interest, principal in some order, got {list(order)}"
+            "policy key 'allocation_order': expected fee, interest, principal in some order, "
+            f"got {list(order)}"
         )
     buckets = _ladder(data, "buckets", base.buckets)
     classes = _ladder(data, "class_dpd_floors", base.class_dpd_floors)
     if tuple(name for name, _ in classes) != CLASSES:
-        raise PolicyError(f"policy key 'class_dpd_floors': expected the classes {list(CLASSES)} in order")
+        raise PolicyError(
+            f"policy key 'class_dpd_floors': expected the classes {list(CLASSES)} in order"
+        )
     try:
         share = Decimal(str(data.pop("cross_default_share", base.cross_default_share)))
     except InvalidOperation as exc:

@@ -92,14 +92,25 @@ class ContactLogged:
 
 @dataclass(frozen=True, slots=True)
 class RiskSignal:
-    """A risk signal for one loan (``loan_id``) or all of a borrower's loans (``borrower_id``)."""
+    """A risk signal for one loan."""
 
     event_id: str
     business_date: date
-    loan_id: str | None
-    borrower_id: str | None
+    loan_id: str
     signal: str
     severity: str  # low | medium | high
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BorrowerSignal:
+    """A risk signal for every active loan of a borrower (keyed by ``borrower_id``)."""
+
+    event_id: str
+    business_date: date
+    borrower_id: str
+    signal: str
+    severity: str
     detail: str | None
 
 
@@ -119,7 +130,7 @@ LoanEvent = (
     | ContactLogged
     | RiskSignal
 )
-Event = LoanEvent | ClockTick
+Event = LoanEvent | BorrowerSignal | ClockTick
 
 
 @dataclass(frozen=True, slots=True)

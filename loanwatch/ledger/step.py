@@ -65,7 +65,11 @@ class Step:
         self._apply_borrower_floors()
         engine, policy = self.engine, self.engine.policy
         alerts: list[Alert] = []
-        for loan_id in self.order:
+        # A day of aging reports loans in id order, whichever of them the index woke up, so
+        # index aging and naive daily aging give the same sequence; an event reports its own
+        # loan first, then the siblings the borrower floor reached.
+        order = sorted(self.order) if self.key == "age" else self.order
+        for loan_id in order:
             loan = engine.loans[loan_id]
             engine.index.set(loan_id, next_transition(loan, policy))
             if not loan.active:
@@ -74,7 +78,9 @@ class Step:
             oldest = arrears(loan.ledger, self.day, policy.tolerance_cents).oldest_due
             share = self.shares.get(loan.borrower_id)
             alerts.extend(
-                diff_alerts(self.before[loan_id], loan.last, current, self.day, self.key, oldest, share)
+                diff_alerts(
+                    self.before[loan_id], loan.last, current, self.day, self.key, oldest, share
+                )
             )
             for kind, fields in self.event_alerts.get(loan_id, []):
                 alerts.append(make_alert(kind, self.day, self.key, current, **fields))
@@ -85,7 +91,9 @@ class Step:
         borrowers: list[str] = []
         for loan_id in list(self.order):
             loan = engine.loans[loan_id]
-            exposure = Exposure(is_npl_exposure(loan), loan.outstanding_principal) if loan.active else None
+            exposure = (
+                Exposure(is_npl_exposure(loan), loan.outstanding_principal) if loan.active else None
+            )
             engine.book.set(loan.borrower_id, loan_id, exposure)
             if loan.borrower_id not in borrowers:
                 borrowers.append(loan.borrower_id)

@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 import orjson
 
+from loanwatch.ledger.alerts import Alert
+from loanwatch.ledger.engine import DeadLetter
 from loanwatch.ledger.policy_file import PolicyError, load_policy
 from loanwatch.replay.runner import iter_lines, write_jsonl
 from loanwatch.replay.runner import replay as run_replay
@@ -17,12 +19,27 @@ from loanwatch.replay.runner import replay as run_replay
 
 @click.command()
 @click.argument("events", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Replay to this business date.")
-@click.option("--config", "config_dir", type=click.Path(path_type=Path), help="Folder holding policy.yaml.")
-@click.option("--state-out", type=click.Path(dir_okay=False, path_type=Path), help="One state per loan.")
-@click.option("--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Alerts in firing order.")
-@click.option("--rejects-out", type=click.Path(dir_okay=False, path_type=Path), help="Dead letters.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Replay to this business date.",
+)
+@click.option(
+    "--config", "config_dir", type=click.Path(path_type=Path), help="Folder holding policy.yaml."
+)
+@click.option(
+    "--state-out", type=click.Path(dir_okay=False, path_type=Path), help="One state per loan."
+)
+@click.option(
+    "--alerts-out", type=click.Path(dir_okay=False, path_type=Path), help="Alerts in firing order."
+)
+@click.option(
+    "--rejects-out", type=click.Path(dir_okay=False, path_type=Path), help="Dead letters."
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
 def replay(
     events: Path,
     as_of: object,
@@ -49,12 +66,21 @@ def replay(
             bar = stack.enter_context(Progress(transient=True))
             task = bar.add_task("replaying", total=events.stat().st_size)
             on_line = lambda n: bar.advance(task, n)  # noqa: E731
+
+        def on_alert(alert: Alert) -> None:
+            if alerts_fh is not None:
+                alerts_fh.write(orjson.dumps(alert.to_json()) + b"\n")
+
+        def on_reject(reject: DeadLetter) -> None:
+            if rejects_fh is not None:
+                rejects_fh.write(orjson.dumps(reject.to_json()) + b"\n")
+
         result = run_replay(
             iter_lines(events),
             policy,
             as_of=day,
-            on_alert=(lambda a: alerts_fh.write(orjson.dumps(a.to_json()) + b"\n")) if alerts_fh else (lambda a: None),
-            on_reject=(lambda r: rejects_fh.write(orjson.dumps(r.to_json()) + b"\n")) if rejects_fh else (lambda r: None),
+            on_alert=on_alert,
+            on_reject=on_reject,
             on_line=on_line,
         )
     if state_out:

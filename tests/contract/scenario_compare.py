@@ -60,4 +60,8 @@ def alert_mismatches(expected: list[dict[str, Any]], actual: list[dict[str, Any]
 def reject_mismatches(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> list[str]:
     exp = Counter(r["reason"] for r in expected)
     got = Counter(r["reason"] for r in actual)
-    return [f"reason {k}: expected {exp[k]}, got {got[k]}" for k in sorted(exp | got) if exp[k] != got[k]]
+    return [
+        f"reason {k}: expected {exp[k]}, got {got[k]}"
+        for k in sorted(exp | got)
+        if exp[k] != got[k]
+    ]
