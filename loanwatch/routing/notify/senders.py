@@ -7,6 +7,7 @@ message bodies, phone numbers or addresses, and never decide whether a contact i
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -51,7 +52,8 @@ class SmsGateway:
 
     def __init__(self, session: aiohttp.ClientSession, url: str, user: str, password: str) -> None:
         self.session, self.url = session, url
-        self.auth = aiohttp.BasicAuth(user, password) if user else None
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.auth = {"Authorization": f"Basic {token}"} if user else {}
 
     async def send(self, phone: str, message: Message, ref: str) -> None:
         payload = {"to": phone, "text": message.body, "ref": ref}
@@ -60,8 +62,7 @@ class SmsGateway:
             self.url,
             "SMS gateway",
             json=payload,
-            auth=self.auth,
-            headers={IDEMPOTENCY_HEADER: ref},
+            headers=self.auth | {IDEMPOTENCY_HEADER: ref},
         )
 
 
