@@ -1,1 +1,5 @@
-"""Grafana dashboards as code: build, check against Prometheus, push."""
+"""Grafana dashboards as code: build the reviewed JSON, check it against Prometheus, push it.
+
+Importing this package must stay cheap (no Grafana client, no network): the CLI loads the
+submodules it needs when a command runs.
+"""
