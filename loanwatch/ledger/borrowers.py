@@ -7,7 +7,14 @@ same book in a table partitioned by borrower; replay keeps it in memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from loanwatch.ledger.loan import LoanState, is_npl_exposure, set_cross_default
+
+if TYPE_CHECKING:
+    from loanwatch.ledger.step import Step
 
 SHARE_PLACES = Decimal("0.0001")
 
@@ -62,3 +69,85 @@ class BorrowerBook:
 
     def share(self, borrower_id: str) -> tuple[int, int]:
         return npl_share(self._book.get(borrower_id, {}))
+
+
+def exposure_of(loan: LoanState) -> Exposure | None:
+    """What a loan contributes to its borrower's share (None once it is closed)."""
+    if not loan.active:
+        return None
+    return Exposure(is_npl_exposure(loan), loan.outstanding_principal)
+
+
+class BorrowerPort(Protocol):
+    """How a step reaches across a borrower's loans."""
+
+    def settle(self, step: Step) -> None:
+        """Called once per step, before alerts are derived, with the loans the step touched."""
+
+    def loans_of(self, borrower_id: str) -> list[str]:
+        """The borrower's active loans this engine can reach now."""
+        ...
+
+
+class LocalBorrowers:
+    """Replay: every loan is in this engine, so the floor applies within the same step."""
+
+    def __init__(self, threshold: Decimal) -> None:
+        self.book = BorrowerBook()
+        self.threshold = threshold
+
+    def loans_of(self, borrower_id: str) -> list[str]:
+        return self.book.loans(borrower_id)
+
+    def settle(self, step: Step) -> None:
+        loans = step.engine.loans
+        borrowers: list[str] = []
+        for loan_id in list(step.order):
+            loan = loans[loan_id]
+            self.book.set(loan.borrower_id, loan_id, exposure_of(loan))
+            if loan.borrower_id not in borrowers:
+                borrowers.append(loan.borrower_id)
+        for borrower_id in borrowers:
+            npl, total = self.book.share(borrower_id)
+            floor = floor_applies(npl, total, self.threshold)
+            step.shares[borrower_id] = format_share(npl, total)
+            for loan_id in self.book.loans(borrower_id):
+                if loans[loan_id].cross_default != floor:
+                    loans[loan_id] = set_cross_default(step.load(loan_id), floor)
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureChange:
+    """A loan's new exposure, sent to the borrower's partition (live pipeline)."""
+
+    borrower_id: str
+    loan_id: str
+    exposure: Exposure | None
+    business_date: date
+    cause: str  # the step key (event id or ``age``)
+
+
+class RemoteBorrowers:
+    """Live: the step only records exposure changes; a borrower agent decides the floor."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, Exposure | None] = {}
+        self.outbox: list[ExposureChange] = []
+
+    def loans_of(self, borrower_id: str) -> list[str]:
+        return []  # borrower-keyed signals are fanned out by the borrower agent
+
+    def settle(self, step: Step) -> None:
+        for loan_id in step.order:
+            loan = step.engine.loans[loan_id]
+            exposure = exposure_of(loan)
+            if loan_id in self.sent and self.sent[loan_id] == exposure:
+                continue
+            self.sent[loan_id] = exposure
+            self.outbox.append(
+                ExposureChange(loan.borrower_id, loan_id, exposure, step.alert_day, step.key)
+            )
+
+    def drain(self) -> list[ExposureChange]:
+        out, self.outbox = self.outbox, []
+        return out

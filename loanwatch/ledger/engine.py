@@ -8,13 +8,14 @@ It holds state in memory and does no I/O: replay, the live agents and the tests 
 from __future__ import annotations
 
 import heapq
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from loanwatch.ledger import loan as ops
 from loanwatch.ledger.alerts import Alert
-from loanwatch.ledger.borrowers import BorrowerBook
+from loanwatch.ledger.borrowers import BorrowerPort, LocalBorrowers
 from loanwatch.ledger.index import TransitionIndex
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.money import format_cents
@@ -37,6 +38,14 @@ from loanwatch.ledger.records import (
 )
 from loanwatch.ledger.step import Step
 from loanwatch.ledger.view import LoanView
+
+
+class SeenIds(Protocol):
+    """The ids of applied events (a set in replay, a table live)."""
+
+    def __contains__(self, event_id: object) -> bool: ...
+
+    def add(self, event_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +77,25 @@ class Parked:
 class Engine:
     """In-memory engine over one set of loans (the portfolio in replay, a partition live)."""
 
-    def __init__(self, policy: Policy, *, naive_aging: bool = False) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        naive_aging: bool = False,
+        loans: MutableMapping[str, LoanState] | None = None,
+        seen: SeenIds | None = None,
+        borrowers: BorrowerPort | None = None,
+        clock_follows_events: bool = True,
+    ) -> None:
         self.policy = policy
         self.naive_aging = naive_aging  # reference mode: evaluate every loan every day
+        self.clock_follows_events = clock_follows_events  # False with ``clock: wall``
         self.clock: date | None = None
-        self.loans: dict[str, LoanState] = {}
-        self.book = BorrowerBook()
+        self.loans: MutableMapping[str, LoanState] = loans if loans is not None else {}
+        self.seen: SeenIds = seen if seen is not None else set()
+        self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
-        self.seen: set[str] = set()
+        self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
         self.parked: dict[str, list[Parked]] = {}
         self._expiry: list[tuple[date, int, str]] = []
         self._parked_seq = 0
@@ -95,7 +115,7 @@ class Engine:
             return Output(result="duplicate")
         out = Output()
         day = business_date_of(obj, self.policy.tz)
-        if day is not None:
+        if day is not None and (self.clock_follows_events or self.clock is None):
             self.advance(day, out)
         event = parse_event(obj, self.policy.tz)
         if isinstance(event, Rejection):
@@ -268,13 +288,47 @@ class Engine:
     def _borrower_signal(self, event: BorrowerSignal, out: Output) -> None:
         assert self.clock is not None
         step = Step(self, self.clock, event.event_id)
-        for loan_id in self.book.loans(event.borrower_id):
+        for loan_id in self.borrowers.loans_of(event.borrower_id):
             step.store(self._signal(step, step.load(loan_id), event))
         out.alerts.extend(step.finish())
 
+    # --- borrower effects arriving through the repartition topic (live pipeline) ---
+
+    def apply_floor(
+        self, loan_id: str, floor: bool, share: str, cause_day: date, key: str
+    ) -> Output:
+        """Set or lift the cross-default floor on one loan; alerts carry the cause's date."""
+        out = Output()
+        loan = self.loans.get(loan_id)
+        if loan is None or not loan.active or loan.cross_default == floor or self.clock is None:
+            return out
+        step = Step(self, self.clock, key, alert_day=cause_day)
+        step.store(ops.set_cross_default(step.load(loan_id), floor))
+        step.shares[loan.borrower_id] = share
+        out.alerts.extend(step.finish())
+        return out
+
+    def apply_loan_signal(self, signal: RiskSignal, cause_day: date) -> Output:
+        """A borrower-level signal fanned out to one of its loans by the borrower agent."""
+        out = Output()
+        loan = self.loans.get(signal.loan_id)
+        if loan is None or not loan.active or self.clock is None or signal.event_id in self.seen:
+            return out
+        step = Step(self, self.clock, signal.event_id.split("/")[0], alert_day=cause_day)
+        step.store(self._signal(step, step.load(signal.loan_id), signal))
+        out.alerts.extend(step.finish())
+        self.seen.add(signal.event_id)
+        return out
+
+    def rebuild_index(self) -> None:
+        """Re-derive the transition index from the loans (after a restart or rebalance)."""
+        self.index = TransitionIndex()
+        for loan_id, loan in self.loans.items():
+            self.index.set(loan_id, ops.next_transition(loan, self.policy))
+
     # --- output ---
 
-    def views(self, on: date | None = None) -> list[LoanView]:
+    def states(self, on: date | None = None) -> list[LoanView]:
         day = on or self.clock
         if day is None:
             return []

@@ -166,10 +166,10 @@ def next_transition(loan: LoanState, policy: Policy) -> date | None:
         return None
     candidates: list[date] = []
     due = arrears(loan.ledger, on, policy.tolerance_cents)
+    upcoming = next_due_after(loan.ledger, on, policy.tolerance_cents)
+    if upcoming is not None:  # the overdue amount grows the day after each due date
+        candidates.append(upcoming + timedelta(days=1))
     if due.oldest_due is None:
-        upcoming = next_due_after(loan.ledger, on, policy.tolerance_cents)
-        if upcoming is not None:
-            candidates.append(upcoming + timedelta(days=1))
         if loan.obs_end is not None and on <= loan.obs_end:
             candidates.append(loan.obs_end + timedelta(days=1))
         if loan.npl and loan.current_since is not None:

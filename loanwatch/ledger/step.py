@@ -11,15 +11,12 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from loanwatch.ledger.alerts import Alert, diff_alerts, make_alert
-from loanwatch.ledger.borrowers import Exposure, floor_applies, format_share
 from loanwatch.ledger.delinquency import arrears
 from loanwatch.ledger.loan import (
     LoanState,
     Snapshot,
     evaluate,
-    is_npl_exposure,
     next_transition,
-    set_cross_default,
     view,
 )
 
@@ -30,10 +27,12 @@ OPENING = Snapshot(0, "M0", "normal", False)
 
 
 class Step:
-    def __init__(self, engine: Engine, day: date, key: str) -> None:
+    def __init__(self, engine: Engine, day: date, key: str, alert_day: date | None = None) -> None:
         self.engine = engine
         self.day = day
         self.key = key
+        # Borrower effects applied live after a repartition hop carry their cause's date.
+        self.alert_day = alert_day or day
         self.before: dict[str, Snapshot] = {}
         self.order: list[str] = []
         self.event_alerts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
@@ -62,7 +61,7 @@ class Step:
         self.event_alerts.setdefault(loan_id, []).append((kind, fields))
 
     def finish(self) -> list[Alert]:
-        self._apply_borrower_floors()
+        self.engine.borrowers.settle(self)
         engine, policy = self.engine, self.engine.policy
         alerts: list[Alert] = []
         # A day of aging reports loans in id order, whichever of them the index woke up, so
@@ -85,23 +84,3 @@ class Step:
             for kind, fields in self.event_alerts.get(loan_id, []):
                 alerts.append(make_alert(kind, self.day, self.key, current, **fields))
         return alerts
-
-    def _apply_borrower_floors(self) -> None:
-        engine = self.engine
-        borrowers: list[str] = []
-        for loan_id in list(self.order):
-            loan = engine.loans[loan_id]
-            exposure = (
-                Exposure(is_npl_exposure(loan), loan.outstanding_principal) if loan.active else None
-            )
-            engine.book.set(loan.borrower_id, loan_id, exposure)
-            if loan.borrower_id not in borrowers:
-                borrowers.append(loan.borrower_id)
-        for borrower_id in borrowers:
-            npl, total = engine.book.share(borrower_id)
-            floor = floor_applies(npl, total, engine.policy.cross_default_share)
-            self.shares[borrower_id] = format_share(npl, total)
-            for loan_id in engine.book.loans(borrower_id):
-                if engine.loans[loan_id].cross_default != floor:
-                    loan = self.load(loan_id)
-                    engine.loans[loan_id] = set_cross_default(loan, floor)

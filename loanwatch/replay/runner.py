@@ -74,7 +74,7 @@ def replay(
             keep_alert(alert)
         for reject in out.rejects:
             keep_reject(reject)
-    result.states = engine.views(as_of)
+    result.states = engine.states(as_of)
     return result
 
 
