@@ -14,10 +14,10 @@ import click
 # name -> "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
     "dashboards": "loanwatch.dashboards.cli:dashboards",
-    "produce": "loanwatch.agents.cli:produce",
+    "produce": "loanwatch.streams.cli:produce",
     "replay": "loanwatch.replay.cli:replay",
     "routes": "loanwatch.routing.cli:routes",
-    "run": "loanwatch.agents.cli:run",
+    "run": "loanwatch.console.cli:run",
     "simulate": "loanwatch.simulate.cli:simulate",
     "stack": "loanwatch.stack.cli:stack",
     "worker": "loanwatch.agents.cli:worker",
@@ -45,3 +45,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="loanwatch")
 def main() -> None:
     """loanwatch: real-time loan delinquency monitoring."""
+
+
+if __name__ == "__main__":
+    main()

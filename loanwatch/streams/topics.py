@@ -1,0 +1,74 @@
+"""Topic names and where each event goes (SPEC §1): one place that maps a type to a topic/key.
+
+Pure: no Kafka client here. The producer, the worker and the tests all ask this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Names of every topic loanwatch reads or writes (all configurable)."""
+
+    accounts: str = "loan.accounts"
+    payments: str = "loan.payments"
+    collections: str = "loan.collections"
+    signals: str = "loan.signals"
+    clock: str = "loan.clock"
+    alerts: str = "loan.alerts"
+    dead_letters: str = "loan.dead-letters"
+    exposures: str = "loanwatch.borrower-exposures"  # internal: keyed by borrower_id
+    commands: str = "loanwatch.loan-commands"  # internal: keyed by loan_id
+
+    def inputs(self) -> tuple[str, ...]:
+        """The input topics, all co-partitioned by key."""
+        return (self.accounts, self.payments, self.collections, self.signals, self.clock)
+
+    def with_prefix(self, prefix: str) -> TopicNames:
+        """Every name prefixed (tests give each run its own topics)."""
+        return (
+            TopicNames(**{k: f"{prefix}{v}" for k, v in self.__dict__.items()}) if prefix else self
+        )
+
+
+TYPE_TOPIC_FIELD: dict[str, str] = {
+    "loan_opened": "accounts",
+    "schedule_revised": "accounts",
+    "loan_closed": "accounts",
+    "payment_received": "payments",
+    "payment_reversed": "payments",
+    "promise_to_pay": "collections",
+    "contact_logged": "collections",
+    "risk_signal": "signals",
+    "clock_tick": "clock",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one wire event is published: its topic and key (None: broadcast to all partitions)."""
+
+    topic: str
+    key: str | None
+
+
+def route_event(obj: dict[str, Any] | None, names: TopicNames) -> Route:
+    """The topic and key of a decoded event; unknown or broken ones go where a human can see them.
+
+    An event whose type is unknown still needs a topic to travel on: it goes to the accounts
+    topic keyed by whatever id it carries, so the worker dead-letters it with a reason.
+    """
+    if obj is None:
+        return Route(names.accounts, None)
+    kind = obj.get("type")
+    field = TYPE_TOPIC_FIELD.get(kind if isinstance(kind, str) else "", "accounts")
+    topic = getattr(names, field)
+    if kind == "clock_tick":
+        return Route(topic, None)
+    key = obj.get("loan_id")
+    if kind == "risk_signal" and not key:
+        key = obj.get("borrower_id")
+    return Route(topic, key if isinstance(key, str) and key else None)
