@@ -12,4 +12,5 @@ from aiokafka.partitioner import murmur2
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition a key lands on among ``partitions`` (positive murmur2 modulo n)."""
-    return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+    digest: int = murmur2(key.encode("utf-8"))
+    return (digest & 0x7FFFFFFF) % partitions
