@@ -1,0 +1,408 @@
+"""Publish an event log to Kafka the way the live pipeline expects to read it (SPEC §1-§2).
+
+What it guarantees, and why:
+
+- **Routing** comes from :func:`loanwatch.streams.topics.route_event`: each event goes to its
+  type's topic keyed by ``loan_id`` (``borrower_id`` for borrower-level signals). A
+  ``clock_tick`` carries no loan, so it is written to **every** partition of the clock topic,
+  with an explicit ``partition=``. A line that is not a JSON object is sent unchanged, without a
+  key, to the accounts topic, so the worker dead-letters it (``malformed_json``) instead of it
+  being lost here.
+- **Order**: record timestamps strictly increase in log order (explicit ``timestamp_ms``, never
+  behind the wall clock, +1 ms per event; the copies of one broadcast tick share theirs), so a
+  worker can merge its input topics by timestamp and see the log's order again. The producer is
+  idempotent (``acks=all``) so a retry cannot reorder or duplicate a partition.
+- **Clock sync** (``sync_clock``, on by default): a worker keeps one event clock per partition.
+  Left alone, a partition whose loans have no events for a while keeps an old date while the
+  others move on, so its loans age late and its alerts carry later dates than replay gives.
+  Before the first event of each new business date (a date later than every date seen so far in
+  the log) a synthetic ``clock_tick`` for that date (``event_id`` ``sync-<date>``) goes to every
+  partition, so every partition's clock equals the log's global clock C of SPEC §2 at the same
+  position in the log, and the live alerts equal the replay's.
+- ``as_of``: stop before the first event dated after it, then tick ``as_of`` to every partition
+  (SPEC §7's ``--as-of``, live).
+
+This module must never interpret an event beyond routing and reading its business date: no
+validation, no repair, no dropping. Validation is the worker's job, with dead letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from loanwatch.ledger.parse import business_date_of, decode
+from loanwatch.ledger.policy_file import load_policy
+from loanwatch.ledger.records import Rejection
+from loanwatch.streams.topics import TopicNames, route_event
+
+log = logging.getLogger("loanwatch.streams.producer")
+
+TOPIC_ALREADY_EXISTS = 36
+TopicPartition = tuple[str, int]
+Produced = dict[TopicPartition, int]
+Barrier = Callable[[Produced], Awaitable[None]]
+Item = bytes | str | Mapping[str, Any]
+
+
+class ProduceError(Exception):
+    """Publishing the log failed; the message says what to check."""
+
+
+class TopicSetupError(ProduceError):
+    """A topic could not be created: check the broker is up (``loanwatch stack status``)."""
+
+
+class ProgressTimeout(ProduceError):
+    """The workers did not process what was produced in time: read ``run/worker.log``."""
+
+
+# --- the pure part: what to send, in which order -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """One Kafka record. ``partition`` None: Kafka's partitioner picks it from the key."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    partition: int | None = None
+
+
+StepKind = Literal["event", "raw", "sync_tick", "as_of_tick"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One logical event and its records (several for a broadcast tick), in log order.
+
+    ``new_day`` is True when the step moves the log's clock past every date seen before it.
+    """
+
+    kind: StepKind
+    records: tuple[OutRecord, ...]
+    business_date: date | None
+    new_day: bool = False
+
+
+def tick_step(
+    event_id: str, day: date, topic: str, partitions: int, kind: StepKind, new_day: bool = True
+) -> Step:
+    """A clock_tick for ``day`` written to every partition of the clock topic."""
+    value = orjson.dumps({"event_id": event_id, "type": "clock_tick", "business_date": str(day)})
+    records = tuple(OutRecord(topic, None, value, p) for p in range(partitions))
+    return Step(kind, records, day, new_day)
+
+
+def _decode_item(item: Item) -> tuple[bytes, dict[str, Any] | None]:
+    if isinstance(item, Mapping):
+        return orjson.dumps(dict(item)), dict(item)
+    raw = item.encode("utf-8") if isinstance(item, str) else item
+    obj = decode(raw)
+    return raw, None if isinstance(obj, Rejection) else obj
+
+
+def plan(
+    items: Iterable[Item],
+    *,
+    names: TopicNames,
+    partitions: int,
+    tz: ZoneInfo,
+    sync_clock: bool = True,
+    as_of: date | None = None,
+) -> Iterator[Step]:
+    """The steps that publish ``items`` (raw lines or decoded events), in log order."""
+    latest: date | None = None
+    for item in items:
+        raw, obj = _decode_item(item)
+        if obj is None:
+            yield Step("raw", (OutRecord(names.accounts, None, raw),), None)
+            continue
+        day = business_date_of(obj, tz)
+        if as_of is not None and day is not None and day > as_of:
+            break
+        new_day = day is not None and (latest is None or day > latest)
+        is_tick = obj.get("type") == "clock_tick"
+        if new_day and day is not None:
+            latest = day
+            if sync_clock and not is_tick:
+                yield tick_step(f"sync-{day}", day, names.clock, partitions, "sync_tick")
+                new_day = False
+        route = route_event(obj, names)
+        if is_tick:
+            records = tuple(OutRecord(route.topic, None, raw, p) for p in range(partitions))
+        else:
+            key = route.key.encode("utf-8") if route.key is not None else None
+            records = (OutRecord(route.topic, key, raw),)
+        yield Step("event", records, day, new_day)
+    if as_of is not None:
+        new_day = latest is None or as_of > latest
+        yield tick_step(f"as-of-{as_of}", as_of, names.clock, partitions, "as_of_tick", new_day)
+
+
+class Timestamps:
+    """Strictly increasing record timestamps in ms: never behind ``now_ms()``, +1 per event."""
+
+    def __init__(self, now_ms: Callable[[], int] | None = None) -> None:
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._last = 0
+
+    def next(self) -> int:
+        self._last = max(self._last + 1, self._now_ms())
+        return self._last
+
+
+# --- the Kafka part ------------------------------------------------------------------------
+
+
+def prefixed(prefix: str, names: TopicNames | None = None) -> TopicNames:
+    """``names`` (default: the SPEC names) with every topic prefixed.
+
+    Works on the slotted dataclass (``TopicNames.with_prefix`` reads ``__dict__``, which a
+    ``slots=True`` dataclass does not have).
+    """
+    base = names or TopicNames()
+    if not prefix:
+        return base
+    return replace(base, **{f.name: prefix + getattr(base, f.name) for f in fields(base)})
+
+
+def topic_list(names: TopicNames) -> list[str]:
+    """Every topic of ``names``: inputs, alerts, dead letters and the two internal ones."""
+    return [*names.inputs(), names.alerts, names.dead_letters, names.exposures, names.commands]
+
+
+async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> list[str]:
+    """Create every missing topic of ``names`` (replication 1); return the ones created.
+
+    Idempotent. An existing topic with another partition count is left alone and logged: the
+    producer broadcasts ticks to the partitions the topic really has.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+    try:
+        await admin.start()
+        existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
+        missing = [t for t in topic_list(names) if t not in existing]
+        for topic in topic_list(names):
+            if topic in existing and existing[topic] != partitions:
+                log.warning(
+                    "topic has another partition count",
+                    extra={"topic": topic, "partitions": existing[topic], "wanted": partitions},
+                )
+        if missing:
+            response = await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            for entry in getattr(response, "topic_errors", []):
+                if entry[1] not in (0, TOPIC_ALREADY_EXISTS):
+                    raise TopicSetupError(f"cannot create topic {entry[0]!r}: error {entry[1:]}")
+            log.info("topics created", extra={"topics": missing, "partitions": partitions})
+            await _wait_leaders(admin, missing)
+        return missing
+    except ProduceError:
+        raise
+    except Exception as exc:
+        raise TopicSetupError(f"cannot create topics on {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
+async def _wait_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 15) -> None:
+    """Wait until every partition of new topics has a leader (else the first sends retry)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics(topics)
+        if all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("new topics still without leaders", extra={"topics": topics})
+
+
+@dataclass(slots=True)
+class ProduceReport:
+    """What was sent: records per topic, events read, ticks added, last offset per partition."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    raw: int = 0
+    sync_ticks: int = 0
+    as_of_tick: bool = False
+    produced: Produced = field(default_factory=dict)
+
+
+class LogProducer:
+    """Publishes an event log in order (see the module docstring); use ``async with``."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        names: TopicNames,
+        *,
+        tz: ZoneInfo | None = None,
+        sync_clock: bool = True,
+        rate: float = 0.0,
+        barrier: Barrier | None = None,
+        barrier_every: Literal["event", "day"] = "event",
+        timestamps: Timestamps | None = None,
+    ) -> None:
+        self.names = names
+        self.tz = tz or load_policy().tz
+        self.sync_clock = sync_clock
+        self.rate = rate
+        self.barrier = barrier
+        self.barrier_every = barrier_every
+        self.timestamps = timestamps or Timestamps()
+        self._kafka = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        )
+        self._pending: list[asyncio.Future[Any]] = []
+        self.report = ProduceReport()
+
+    async def __aenter__(self) -> LogProducer:
+        await self._kafka.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._kafka.stop()
+
+    async def partitions(self) -> int:
+        """How many partitions the clock topic has (ticks go to each of them)."""
+        found = await self._kafka.partitions_for(self.names.clock)
+        if not found:
+            raise TopicSetupError(f"topic {self.names.clock!r} has no partitions: ensure_topics")
+        return len(found)
+
+    async def publish(
+        self,
+        items: Iterable[Item],
+        *,
+        as_of: date | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> ProduceReport:
+        """Send every item (and the ticks the options add), flush, and return the counts."""
+        steps = plan(
+            items,
+            names=self.names,
+            partitions=await self.partitions(),
+            tz=self.tz,
+            sync_clock=self.sync_clock,
+            as_of=as_of,
+        )
+        started = time.monotonic()
+        for step in steps:
+            if step.new_day and self.barrier_every == "day" and self.report.produced:
+                await self._barrier()
+            await self._pace(started, step)
+            await self.send_step(step)
+            if on_step is not None:
+                on_step(step)
+            if self.barrier_every == "event":
+                await self._barrier()
+        await self._barrier()
+        log.info(
+            "log published",
+            extra={"counts": dict(self.report.counts), "events": self.report.events},
+        )
+        return self.report
+
+    async def send_step(self, step: Step) -> None:
+        """Send one step's records with one timestamp (awaited later, at a flush)."""
+        stamp = self.timestamps.next()
+        for rec in step.records:
+            future = await self._kafka.send(
+                rec.topic, rec.value, key=rec.key, partition=rec.partition, timestamp_ms=stamp
+            )
+            self._pending.append(future)
+            self.report.counts[rec.topic] += 1
+        self.report.events += step.kind in ("event", "raw")
+        self.report.raw += step.kind == "raw"
+        self.report.sync_ticks += step.kind == "sync_tick"
+        self.report.as_of_tick |= step.kind == "as_of_tick"
+        if len(self._pending) >= 10_000:
+            await self.flush()
+
+    async def flush(self) -> Produced:
+        """Wait until everything sent is acknowledged; return the last offset per partition."""
+        pending, self._pending = self._pending, []
+        for meta in await asyncio.gather(*pending):
+            key = (meta.topic, meta.partition)
+            self.report.produced[key] = max(self.report.produced.get(key, -1), meta.offset)
+        return self.report.produced
+
+    async def _barrier(self) -> None:
+        produced = await self.flush()
+        if self.barrier is not None and produced:
+            await self.barrier(dict(produced))
+
+    async def _pace(self, started: float, step: Step) -> None:
+        if self.rate <= 0 or step.kind not in ("event", "raw"):
+            return
+        delay = started + self.report.events / self.rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+# --- waiting for the workers ---------------------------------------------------------------
+
+
+async def read_progress(session: aiohttp.ClientSession, url: str) -> dict[TopicPartition, int]:
+    """One worker's ``GET /progress`` as {(topic, partition): last processed offset}."""
+    async with session.get(url) as resp:
+        resp.raise_for_status()
+        body = await resp.json()
+    out: dict[TopicPartition, int] = {}
+    for name, offset in (body.get("offsets") or {}).items():
+        topic, _, part = str(name).rpartition(":")
+        out[(topic, int(part))] = int(offset)
+    return out
+
+
+async def wait_processed(
+    progress_urls: list[str], produced: Mapping[TopicPartition, int], timeout: float
+) -> None:
+    """Poll the workers until each produced (topic, partition) is processed up to its offset.
+
+    A worker that does not answer yet counts as no progress. Raises :class:`ProgressTimeout`
+    naming the partitions still behind.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    behind: dict[TopicPartition, tuple[int, int]] = {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while True:
+            seen: dict[TopicPartition, int] = {}
+            for url in progress_urls:
+                try:
+                    for tp, offset in (await read_progress(session, url)).items():
+                        seen[tp] = max(seen.get(tp, -1), offset)
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    log.debug("progress not readable", extra={"url": url, "error": repr(exc)})
+            behind = {
+                tp: (seen.get(tp, -1), off)
+                for tp, off in produced.items()
+                if seen.get(tp, -1) < off
+            }
+            if not behind:
+                return
+            if loop.time() >= deadline:
+                raise ProgressTimeout(
+                    f"after {timeout}s the workers {progress_urls} are still behind on "
+                    f"(topic, partition): (processed, produced) {behind}"
+                )
+            await asyncio.sleep(0.1)
