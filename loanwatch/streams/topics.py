@@ -5,7 +5,7 @@ Pure: no Kafka client here. The producer, the worker and the tests all ask this 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -29,9 +29,9 @@ class TopicNames:
 
     def with_prefix(self, prefix: str) -> TopicNames:
         """Every name prefixed (tests give each run its own topics)."""
-        return (
-            TopicNames(**{k: f"{prefix}{v}" for k, v in self.__dict__.items()}) if prefix else self
-        )
+        if not prefix:
+            return self
+        return TopicNames(**{f.name: f"{prefix}{getattr(self, f.name)}" for f in fields(self)})
 
 
 TYPE_TOPIC_FIELD: dict[str, str] = {
