@@ -33,9 +33,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -169,15 +169,8 @@ class Timestamps:
 
 
 def prefixed(prefix: str, names: TopicNames | None = None) -> TopicNames:
-    """``names`` (default: the SPEC names) with every topic prefixed.
-
-    Works on the slotted dataclass (``TopicNames.with_prefix`` reads ``__dict__``, which a
-    ``slots=True`` dataclass does not have).
-    """
-    base = names or TopicNames()
-    if not prefix:
-        return base
-    return replace(base, **{f.name: prefix + getattr(base, f.name) for f in fields(base)})
+    """``names`` (default: the SPEC names) with every topic prefixed."""
+    return (names or TopicNames()).with_prefix(prefix)
 
 
 def topic_list(names: TopicNames) -> list[str]:
@@ -246,6 +239,22 @@ class ProduceReport:
     produced: Produced = field(default_factory=dict)
 
 
+class KafkaSender(Protocol):
+    """The part of ``AIOKafkaProducer`` used here (tests pass a recording fake)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def partitions_for(self, topic: str) -> set[int]: ...
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> asyncio.Future[Any]: ...
+
+
 class LogProducer:
     """Publishes an event log in order (see the module docstring); use ``async with``."""
 
@@ -260,6 +269,7 @@ class LogProducer:
         barrier: Barrier | None = None,
         barrier_every: Literal["event", "day"] = "event",
         timestamps: Timestamps | None = None,
+        kafka: KafkaSender | None = None,
     ) -> None:
         self.names = names
         self.tz = tz or load_policy().tz
@@ -268,7 +278,7 @@ class LogProducer:
         self.barrier = barrier
         self.barrier_every = barrier_every
         self.timestamps = timestamps or Timestamps()
-        self._kafka = AIOKafkaProducer(
+        self._kafka: KafkaSender = kafka or AIOKafkaProducer(
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
         )
         self._pending: list[asyncio.Future[Any]] = []
@@ -306,7 +316,7 @@ class LogProducer:
         )
         started = time.monotonic()
         for step in steps:
-            if step.new_day and self.barrier_every == "day" and self.report.produced:
+            if step.new_day and self.barrier_every == "day" and self.report.counts.total():
                 await self._barrier()
             await self._pace(started, step)
             await self.send_step(step)

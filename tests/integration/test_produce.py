@@ -1,0 +1,167 @@
+"""``loanwatch produce`` and LogProducer against the real broker, on unique topics.
+
+Reads every topic back and checks keys, partitions (a tick on every partition), order and count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from click.testing import CliRunner
+
+from loanwatch.cli import main
+from loanwatch.streams.partitioning import partition_for
+from loanwatch.streams.producer import (
+    LogProducer,
+    ProgressTimeout,
+    ensure_topics,
+    prefixed,
+    topic_list,
+    wait_processed,
+)
+from loanwatch.streams.topics import TopicNames
+
+SCENARIO = (
+    Path(__file__).parents[1]
+    / "fixtures"
+    / "scenarios"
+    / "rules-allocation-reversal-promise"
+    / "events.jsonl"
+)
+PARTITIONS = 3
+
+
+async def read_all(bootstrap: str, topics: list[str]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topics`` up to their current end offsets (no group, no commit)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        out: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            positions = [await consumer.position(tp) for tp in parts]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
+                break
+            batches = await consumer.getmany(timeout_ms=300)
+            out += [rec for recs in batches.values() for rec in recs]
+        return out
+    finally:
+        await consumer.stop()
+
+
+def check_log(records: list[ConsumerRecord[bytes, bytes]], names: TopicNames) -> None:
+    lines = SCENARIO.read_bytes().splitlines()
+    by_time = sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition))
+    clock = [r for r in by_time if r.topic == names.clock]
+    events = [r for r in by_time if r.topic != names.clock or b"sync-" not in r.value]
+    # every line once (the h9 tick once per partition), in log order by timestamp
+    seen: list[bytes] = []
+    for rec in events:
+        if not seen or seen[-1] != rec.value or rec.topic != names.clock:
+            seen.append(rec.value)
+    assert seen == lines
+    stamps = [r.timestamp for r in by_time]
+    assert stamps == sorted(stamps)
+    for rec in events:
+        obj = json.loads(rec.value)
+        if obj["type"] == "clock_tick":
+            assert rec.key is None
+            continue
+        assert rec.key == obj["loan_id"].encode()
+        assert rec.partition == partition_for(obj["loan_id"], PARTITIONS)
+        topic = {"loan_opened": names.accounts, "promise_to_pay": names.collections}
+        assert rec.topic == topic.get(obj["type"], names.payments)
+    # 7 sync ticks + the log's own tick, each on every partition, sharing one stamp
+    ticks: dict[str, set[int]] = {}
+    for rec in clock:
+        ticks.setdefault(json.loads(rec.value)["event_id"], set()).add(rec.partition)
+    assert len(ticks) == 8
+    assert all(parts == set(range(PARTITIONS)) for parts in ticks.values())
+    # a sync tick precedes the first event of its date on the same timeline
+    first_open = next(r for r in by_time if r.topic == names.accounts)
+    assert min(r.timestamp for r in clock) < first_open.timestamp
+
+
+async def test_produce_cli_round_trip(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    prefix = unique_name("prod") + "."
+    names = prefixed(prefix)
+    args = ["produce", str(SCENARIO), "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix]
+    args += ["--partitions", str(PARTITIONS), "--no-progress"]
+    result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{names.clock}\t{8 * PARTITIONS}" in result.output
+    records = await read_all(kafka_bootstrap, list(names.inputs()))
+    assert len(records) == 10 - 1 + 8 * PARTITIONS
+    check_log(records, names)
+
+
+async def test_ensure_topics_is_idempotent(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    names = prefixed(unique_name("ens") + ".")
+    assert sorted(await ensure_topics(kafka_bootstrap, names, PARTITIONS)) == sorted(
+        topic_list(names)
+    )
+    assert await ensure_topics(kafka_bootstrap, names, PARTITIONS) == []
+
+
+async def test_as_of_and_raw_lines_and_barrier_with_progress(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    names = prefixed(unique_name("asof") + ".")
+    await ensure_topics(kafka_bootstrap, names, PARTITIONS)
+    # a fake worker's /progress that reports whatever the test says it processed
+    processed: dict[str, int] = {}
+
+    async def progress(_: web.Request) -> web.Response:
+        return web.json_response({"offsets": processed})
+
+    app = web.Application()
+    app.router.add_get("/progress", progress)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/progress"
+    barriers: list[dict[tuple[str, int], int]] = []
+
+    async def barrier(produced: dict[tuple[str, int], int]) -> None:
+        with pytest.raises(ProgressTimeout):
+            await wait_processed([url], produced, timeout=0.3)
+        processed.update({f"{t}:{p}": off for (t, p), off in produced.items()})
+        await wait_processed([url], produced, timeout=5)
+        barriers.append(produced)
+
+    lines: list[Any] = [b"{broken", *SCENARIO.read_bytes().splitlines()]
+    try:
+        async with LogProducer(kafka_bootstrap, names, barrier=barrier, barrier_every="day") as out:
+            report = await out.publish(lines, as_of=date(2026, 2, 14))
+    finally:
+        await runner.cleanup()
+    assert report.raw == 1 and report.as_of_tick
+    # before each of the 5 dates up to as-of (the raw line came first), then at the end; the
+    # as-of tick (02-14, a date already seen) opens no new day
+    assert len(barriers) == 5 + 1
+    records = await read_all(kafka_bootstrap, list(names.inputs()))
+    raw = [r for r in records if r.value == b"{broken"]
+    assert len(raw) == 1 and raw[0].key is None and raw[0].topic == names.accounts
+    last = max(records, key=lambda r: r.timestamp)
+    assert json.loads(last.value)["event_id"] == "as-of-2026-02-14"
+    assert len([r for r in records if b"as-of-" in r.value]) == PARTITIONS
+    assert not any(b'"h7"' in r.value for r in records)  # 02-15: after as-of

@@ -1,0 +1,121 @@
+"""LogProducer.publish against a recording fake of the Kafka client: order, stamps, barriers."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from loanwatch.streams.producer import LogProducer, Produced, Timestamps
+from loanwatch.streams.topics import TopicNames
+
+SCENARIO = (
+    Path(__file__).parents[1]
+    / "fixtures"
+    / "scenarios"
+    / "rules-allocation-reversal-promise"
+    / "events.jsonl"
+)
+
+
+@dataclass(frozen=True)
+class Meta:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class FakeKafka:
+    """Records every send; offsets count per partition; unkeyed non-tick records go to 0."""
+
+    partitions: int = 3
+    sent: list[tuple[str, bytes | None, int, int | None, bytes | None]] = field(
+        default_factory=list
+    )
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> asyncio.Future[Any]:
+        part = partition if partition is not None else (len(key or b"") % self.partitions)
+        offset = self.offsets.get((topic, part), -1) + 1
+        self.offsets[(topic, part)] = offset
+        assert timestamp_ms is not None
+        self.sent.append((topic, key, part, timestamp_ms, value))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_result(Meta(topic, part, offset))
+        return future
+
+
+def producer(kafka: FakeKafka, **kw: Any) -> LogProducer:
+    clock = [1_000]
+    return LogProducer(
+        "unused:9092",
+        TopicNames(),
+        tz=ZoneInfo("Asia/Shanghai"),
+        timestamps=Timestamps(lambda: clock[0]),
+        kafka=kafka,
+        **kw,
+    )
+
+
+async def test_publish_sends_in_log_order_with_increasing_stamps() -> None:
+    kafka = FakeKafka()
+    async with producer(kafka) as out:
+        report = await out.publish(SCENARIO.read_bytes().splitlines())
+    stamps = [s[3] for s in kafka.sent]
+    assert stamps == sorted(stamps)
+    # one stamp per logical event: the copies of a broadcast tick share theirs
+    assert len(set(stamps)) == 10 + 7
+    assert report.counts["loan.clock"] == (7 + 1) * 3
+    assert report.events == 10 and report.sync_ticks == 7
+    assert report.produced == {tp: off for tp, off in kafka.offsets.items()}
+
+
+async def test_barrier_every_day_waits_before_each_new_day_and_at_the_end() -> None:
+    kafka = FakeKafka()
+    calls: list[tuple[int, Produced]] = []
+
+    async def barrier(produced: Produced) -> None:
+        calls.append((len(kafka.sent), produced))
+
+    async with producer(kafka, barrier=barrier, barrier_every="day") as out:
+        await out.publish(SCENARIO.read_bytes().splitlines(), as_of=date(2026, 2, 20))
+    # 7 dates before as-of, then the as-of tick (a new day), then the final flush
+    assert len(calls) == 7 + 1
+    sent_before = [n for n, _ in calls]
+    assert sent_before == sorted(sent_before)
+    for n, produced in calls:
+        for tp, offset in produced.items():
+            assert sum(1 for s in kafka.sent[:n] if (s[0], s[2]) == tp) == offset + 1
+    assert calls[-1][0] == len(kafka.sent)
+
+
+async def test_barrier_every_event() -> None:
+    kafka = FakeKafka()
+    calls: list[int] = []
+
+    async def barrier(produced: Produced) -> None:
+        calls.append(len(kafka.sent))
+
+    async with producer(kafka, barrier=barrier, sync_clock=False) as out:
+        await out.publish(SCENARIO.read_bytes().splitlines())
+    assert len(calls) == 10 + 1  # after each event, then the final flush
