@@ -1,0 +1,198 @@
+"""The composition root of a worker: the Faust app, its topics, tables, agents and web views.
+
+:func:`build_worker` wires everything from :class:`WorkerSettings`; nothing is created at
+import time. Agents stay short (group a batch by partition, call the processors, send the
+outbox, flush the producer, ack); every rule lives in :mod:`loanwatch.ledger`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from faust.streams import _current_event
+from faust.types import TP, EventT
+from prometheus_client import CollectorRegistry
+
+from loanwatch.agents.borrower import BorrowerProcessor
+from loanwatch.agents.ledger import Inbound, LedgerProcessor, Outbox
+from loanwatch.agents.messages import tick_command
+from loanwatch.agents.settings import WorkerSettings
+from loanwatch.agents.web import register_views
+from loanwatch.ledger.policy import Policy
+from loanwatch.ledger.policy_file import load_policy
+from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.portfolio import PortfolioCollector
+from loanwatch.streams.topics import TopicNames
+
+log = logging.getLogger("loanwatch.worker")
+
+
+@dataclass(slots=True)
+class Worker:
+    """Everything one worker process runs, wired together."""
+
+    app: faust.App
+    settings: WorkerSettings
+    policy: Policy
+    names: TopicNames
+    registry: CollectorRegistry
+    metrics: PipelineMetrics
+    ledger: LedgerProcessor
+    borrowers: BorrowerProcessor
+    tables: Any
+
+
+def _set_current(event: EventT[Any]) -> None:
+    # Faust routes a table write (store partition and changelog partition) by the current
+    # event; in a batch that spans partitions we point it at the event being processed.
+    _current_event.set(weakref.ref(event))
+
+
+def _inbound(event: EventT[Any]) -> Inbound:
+    m = event.message
+    return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
+
+
+def build_worker(settings: WorkerSettings) -> Worker:
+    policy = load_policy(settings.config_dir)
+    clock = settings.clock or policy.clock
+    names = settings.topic_names()
+    n = settings.partitions
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store=settings.store,
+        topic_partitions=n,
+        topic_replication_factor=1,
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        web_tables_enabled=False,
+        broker_commit_interval=settings.commit_interval,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+    )
+
+    def topic(*topic_names: str) -> faust.TopicT:
+        return app.topic(
+            *topic_names, key_serializer="raw", value_serializer="raw", partitions=n, internal=True
+        )
+
+    def table(name: str) -> Any:
+        return app.Table(name, default=None, partitions=n, key_type=str, value_type=bytes)
+
+    tables = _Tables(
+        loans=table("loans"), seen=table("seen"), meta=table("meta"), borrowers=table("borrowers")
+    )
+    registry = CollectorRegistry()
+    metrics = register_pipeline_metrics(registry)
+    ledger = LedgerProcessor(
+        policy, names, tables, metrics, partitions=n, clock_follows_events=clock == "event"
+    )
+    borrowers = BorrowerProcessor(tables.borrowers, policy.cross_default_share)
+    registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))
+    setup_prometheus_sensors(app, registry=registry, name_prefix="faust")
+    worker = Worker(app, settings, policy, names, registry, metrics, ledger, borrowers, tables)
+
+    inputs = topic(*names.inputs(), names.commands)
+    exposures = topic(names.exposures)
+    commands = topic(names.commands)
+    alerts = topic(names.alerts)
+    dead_letters = topic(names.dead_letters)
+
+    @app.agent(inputs, name="ledger", concurrency=1)
+    async def ledger_agent(stream: Any) -> None:
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+            metrics.batch_size.observe(len(events))
+            out = _ledger_batch(worker, events)
+            for key, value in out.alerts:
+                await alerts.send(key=key.encode(), value=value)
+            for dkey, value in out.dead_letters:
+                await dead_letters.send(key=dkey, value=value)
+            for bkey, value in out.exposures:
+                await exposures.send(key=bkey.encode(), value=value)
+            await app.producer.flush()
+            for event in events:
+                await stream.ack(event)
+
+    @app.agent(exposures, name="borrower", concurrency=1)
+    async def borrower_agent(stream: Any) -> None:
+        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+            out: list[tuple[str, bytes]] = []
+            for event in events:
+                _set_current(event)
+                borrowers.handle(event.message.value, out)
+                ledger.progress[f"{event.message.topic}:{event.message.partition}"] = (
+                    event.message.offset
+                )
+            for key, value in out:
+                await commands.send(key=key.encode(), value=value)
+            await app.producer.flush()
+            for event in events:
+                await stream.ack(event)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def declare_outputs() -> None:
+        # Send-only topics are not declared by Faust; create them (8 partitions, RF 1) first.
+        for out_topic in (alerts, dead_letters, exposures, commands):
+            await out_topic.maybe_declare()
+
+    if clock == "wall":
+
+        @app.timer(interval=settings.wall_tick_seconds)  # type: ignore[untyped-decorator]
+        async def wall_clock() -> None:
+            today = datetime.now(policy.tz).date()
+            for tp in app.assignor.assigned_actives():
+                if tp.topic == names.commands:
+                    await commands.send(value=tick_command(today), partition=tp.partition)
+
+    async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        revoked: set[TP] = args[0] if args else kwargs.get("revoked", set())
+        ledger.revoke({tp.partition for tp in revoked})
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+
+    register_views(worker)
+    return worker
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    loans: Any
+    seen: Any
+    meta: Any
+    borrowers: Any
+
+
+def _ledger_batch(worker: Worker, events: list[EventT[Any]]) -> Outbox:
+    """Process one batch: per partition, inputs merged by record timestamp, then flushed."""
+    groups: dict[int, dict[tuple[str, int], list[EventT[Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for event in events:
+        m = event.message
+        groups[m.partition][(m.topic, m.partition)].append(event)
+    worker.ledger.ensure(groups)
+    out = Outbox()
+    for partition, per_tp in groups.items():
+        last: EventT[Any] | None = None
+        # Each topic-partition is in offset order; merging their heads by timestamp restores
+        # the producer's order across topics (SPEC §1 topics are not ordered otherwise).
+        for event in heapq.merge(*per_tp.values(), key=lambda e: e.message.timestamp):
+            _set_current(event)
+            worker.ledger.handle(_inbound(event), out)
+            last = event
+        if last is not None:
+            _set_current(last)
+            worker.ledger.flush(partition, out)
+    return out

@@ -1,0 +1,228 @@
+"""The ledger stage: input messages of one partition through its engine, outputs collected.
+
+Framework-free on purpose: the Faust agent (``app.py``) groups a batch by partition, sets the
+current event, calls :meth:`LedgerProcessor.handle` per message and :meth:`flush` per
+partition, then sends the outbox and acks. Rules stay in the engine; this only translates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from loanwatch.agents.messages import dead_letter_record, exposure_message
+from loanwatch.agents.runtime import PartitionRuntime
+from loanwatch.ledger.alerts import Alert
+from loanwatch.ledger.engine import DeadLetter, Output
+from loanwatch.ledger.money import parse_money
+from loanwatch.ledger.parse import EVENT_TYPES, decode
+from loanwatch.ledger.policy import Policy
+from loanwatch.ledger.records import Rejection, RiskSignal
+from loanwatch.ledger.view import LoanView
+from loanwatch.metrics.catalog import PipelineMetrics
+from loanwatch.streams.codecs import decode_loan
+from loanwatch.streams.partitioning import partition_for
+from loanwatch.streams.topics import TopicNames
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the ledger needs of one Kafka message."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float  # seconds
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(slots=True)
+class Outbox:
+    alerts: list[tuple[str, bytes]] = field(default_factory=list)
+    dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
+    exposures: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.alerts) + len(self.dead_letters) + len(self.exposures)
+
+
+class LedgerProcessor:
+    def __init__(
+        self,
+        policy: Policy,
+        names: TopicNames,
+        tables: Any,
+        metrics: PipelineMetrics,
+        *,
+        partitions: int,
+        clock_follows_events: bool,
+    ) -> None:
+        self.policy = policy
+        self.names = names
+        self.tables = tables
+        self.metrics = metrics
+        self.partitions = partitions
+        self.clock_follows_events = clock_follows_events
+        self.runtimes: dict[int, PartitionRuntime] = {}
+        self.progress: dict[str, int] = {}
+
+    # --- partitions ---
+
+    def ensure(self, partitions: Iterable[int]) -> None:
+        """Build the runtimes of partitions seen for the first time (one scan of the table)."""
+        missing = {p for p in partitions if p not in self.runtimes}
+        if not missing:
+            return
+        loans: dict[int, list[Any]] = {p: [] for p in missing}
+        for key, raw in self.tables.loans.items():
+            p = partition_for(key, self.partitions)
+            if p in missing and raw is not None:
+                loans[p].append(decode_loan(raw))
+        for p in sorted(missing):
+            runtime = PartitionRuntime(
+                p, self.policy, self.tables, clock_follows_events=self.clock_follows_events
+            )
+            runtime.restore(loans[p])
+            self.runtimes[p] = runtime
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        for p in partitions:
+            self.runtimes.pop(p, None)
+
+    def views(self) -> list[LoanView]:
+        """Latest view of every loan in the partitions this worker owns now."""
+        return [v for rt in list(self.runtimes.values()) for v in list(rt.engine.views.values())]
+
+    def clocks(self) -> dict[int, str | None]:
+        return {
+            p: rt.engine.clock.isoformat() if rt.engine.clock else None
+            for p, rt in sorted(self.runtimes.items())
+        }
+
+    # --- messages ---
+
+    def handle(self, msg: Inbound, out: Outbox) -> None:
+        runtime = self.runtimes[msg.partition]
+        started = time.monotonic()
+        if msg.topic == self.names.commands:
+            result = self._command(runtime, msg)
+            kind = "command"
+        else:
+            result, kind = self._event(runtime, msg, out)
+        self.metrics.events.labels(topic=msg.topic, type=kind, result=result.result).inc()
+        for alert in result.alerts:
+            self._emit_alert(alert, out)
+        for letter in result.rejects:
+            self._dead_letter(letter, None, out)
+        if result.alerts:
+            self.metrics.alert_latency.observe(time.monotonic() - started)
+        self.progress[f"{msg.topic}:{msg.partition}"] = msg.offset
+
+    def flush(self, partition: int, out: Outbox) -> int:
+        """Persist one partition's changes; queue its exposure changes for the borrowers."""
+        runtime = self.runtimes[partition]
+        written = runtime.flush()
+        for change in runtime.borrowers.drain():
+            out.exposures.append(exposure_message(change))
+        if runtime.engine.clock is not None:
+            midnight = datetime.combine(runtime.engine.clock, datetime.min.time(), self.policy.tz)
+            self.metrics.business_date.set(midnight.timestamp())
+        return written
+
+    def _event(self, runtime: PartitionRuntime, msg: Inbound, out: Outbox) -> tuple[Output, str]:
+        raw = msg.value or b""
+        obj = decode(raw)
+        if isinstance(obj, Rejection):
+            letter = DeadLetter(obj.reason, obj.message, raw.decode("utf-8", "replace"))
+            self._dead_letter(letter, msg, out)
+            return Output(result="rejected"), "malformed"
+        kind = obj.get("type")
+        kind = kind if isinstance(kind, str) and kind in EVENT_TYPES else "unknown"  # bounded label
+        result = runtime.engine.process(obj)
+        own = [r for r in result.rejects if r.event is obj]
+        for letter in own:
+            self._dead_letter(letter, msg, out)
+        result.rejects = [r for r in result.rejects if r.event is not obj]
+        if result.result == "applied":
+            self._count_applied(runtime, kind, obj)
+        return result, kind
+
+    def _command(self, runtime: PartitionRuntime, msg: Inbound) -> Output:
+        body = orjson.loads(msg.value or b"{}")
+        engine = runtime.engine
+        day = date.fromisoformat(body["business_date"])
+        if body["kind"] == "floor":
+            return engine.apply_floor(
+                body["loan_id"], body["floor"], body["share"], day, body["cause"]
+            )
+        if body["kind"] == "signal":
+            signal = RiskSignal(
+                body["event_id"],
+                day,
+                body["loan_id"],
+                body["signal"],
+                body["severity"],
+                body.get("detail"),
+            )
+            return engine.apply_loan_signal(signal, day)
+        if body["kind"] == "clock_tick":
+            return engine.advance(day)
+        return Output(result="rejected")
+
+    # --- outputs and counters ---
+
+    def _emit_alert(self, alert: Alert, out: Outbox) -> None:
+        out.alerts.append((alert.loan_id, orjson.dumps(alert.to_json())))
+        m, extra, product = self.metrics, alert.extra, alert.view.product
+        m.alerts.labels(kind=alert.kind, severity=alert.severity).inc()
+        if alert.kind == "overdue":
+            m.bucket_transitions.labels("M0", alert.view.bucket, product).inc()
+        elif alert.kind == "bucket_changed":
+            m.bucket_transitions.labels(extra["from_bucket"], extra["to_bucket"], product).inc()
+        elif alert.kind == "cured":
+            m.bucket_transitions.labels(extra["from_bucket"], "M0", product).inc()
+            m.cures.labels(extra["from_bucket"], product).inc()
+        elif alert.kind == "promise_broken":
+            m.promises.labels("broken", product).inc()
+
+    def _dead_letter(self, letter: DeadLetter, msg: Inbound | None, out: Outbox) -> None:
+        record = dead_letter_record(
+            letter,
+            topic=msg.topic if msg else None,
+            partition=msg.partition if msg else None,
+            offset=msg.offset if msg else None,
+            raw=msg.value if msg else None,
+        )
+        out.dead_letters.append((msg.key if msg else None, record))
+        self.metrics.dead_letters.labels(reason=letter.reason).inc()
+
+    def _count_applied(self, runtime: PartitionRuntime, kind: str, obj: dict[str, Any]) -> None:
+        m = self.metrics
+        loan = runtime.engine.views.get(str(obj.get("loan_id")))
+        product = loan.product if loan else "unknown"
+        region = loan.region if loan else "unknown"
+        if kind == "payment_received":
+            m.payments.labels(product, region).inc()
+            currency = loan.currency if loan else "unknown"
+            # Exact until here; Prometheus samples are floats, converted at the edge only.
+            m.payment_amount.labels(product, region, currency).inc(
+                float(parse_money(obj["amount"]))
+            )
+        elif kind == "promise_to_pay":
+            m.promises.labels("made", product).inc()
+        elif kind == "contact_logged":
+            m.contacts.labels(str(obj.get("channel"))).inc()
+        stamp = obj.get("occurred_at")
+        if isinstance(stamp, str):
+            try:
+                occurred = datetime.fromisoformat(stamp).timestamp()
+            except ValueError:
+                return
+            m.event_time_lag.observe(max(0.0, time.time() - occurred))
+            m.last_event.set(occurred)

@@ -1,0 +1,66 @@
+"""One partition's engine in a worker: table-backed loans and seen ids, clock, parked orphans.
+
+Built (and its transition index re-derived from the loans) when the worker first processes a
+partition after an assignment; dropped when the partition is revoked. The clock and the parked
+orphans live in the ``meta`` table under ``partition/<n>`` so they survive restarts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from loanwatch.agents.state import LoanStore, SeenStore
+from loanwatch.ledger.borrowers import RemoteBorrowers
+from loanwatch.ledger.engine import Engine
+from loanwatch.ledger.loan import LoanState, view
+from loanwatch.ledger.policy import Policy
+
+
+def meta_key(partition: int) -> str:
+    return f"partition/{partition}"
+
+
+class PartitionRuntime:
+    def __init__(
+        self, partition: int, policy: Policy, tables: Any, *, clock_follows_events: bool
+    ) -> None:
+        self.partition = partition
+        self.tables = tables
+        self.loans = LoanStore(tables.loans)
+        self.seen = SeenStore(tables.seen, partition)
+        self.borrowers = RemoteBorrowers()
+        self.engine = Engine(
+            policy,
+            loans=self.loans,
+            seen=self.seen,
+            borrowers=self.borrowers,
+            clock_follows_events=clock_follows_events,
+        )
+        self._meta_written: bytes | None = None
+
+    def restore(self, loans: Iterable[LoanState]) -> int:
+        """Load the clock and orphans, re-derive the index and the views of every loan."""
+        raw = self.tables.meta.get(meta_key(self.partition))
+        if raw is not None:
+            self.engine.import_meta(orjson.loads(raw))
+            self._meta_written = raw
+        items = list(loans)
+        self.engine.reindex(items)
+        clock = self.engine.clock
+        if clock is not None:
+            for loan in items:
+                self.engine.views[loan.loan_id] = view(loan, clock, self.engine.policy)
+        return len(items)
+
+    def flush(self) -> int:
+        """Persist what the batch changed (call with a current event of this partition)."""
+        written = self.loans.flush()
+        self.seen.flush()
+        meta = orjson.dumps(self.engine.export_meta())
+        if meta != self._meta_written:
+            self.tables.meta[meta_key(self.partition)] = meta
+            self._meta_written = meta
+        return written

@@ -1,0 +1,47 @@
+"""Worker settings: declared once, typed, validated at start-up (env prefix ``LOANWATCH_``).
+
+Nothing else in the worker reads the environment. Note that Faust itself also reads some
+unprefixed variables (``BROKER_URL``, ``WEB_PORT``…) and lets them override its arguments;
+the worker passes every value explicitly, so leave those unset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loanwatch.streams.topics import TopicNames
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class WorkerSettings(BaseSettings):
+    """Everything a `loanwatch worker` needs to know."""
+
+    model_config = SettingsConfigDict(env_prefix="LOANWATCH_", extra="forbid")
+
+    app_id: str = Field("loanwatch", description="Faust app id: consumer group and table prefix.")
+    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL.")
+    store: str = Field("rocksdb://", description="Table store: rocksdb:// (or memory:// in tests).")
+    partitions: int = Field(8, ge=1, description="Partitions of every topic and table.")
+    topic_prefix: str = Field("", description="Prefix of every topic name (tests isolate runs).")
+    web_host: str = Field("127.0.0.1", description="Where the HTTP API listens.")
+    web_port: int = Field(6066, ge=1, le=65535, description="HTTP API port.")
+    data_dir: Path = Field(REPO / "run" / "worker", description="RocksDB tables and Faust data.")
+    config_dir: Path = Field(REPO / "config", description="Folder holding policy.yaml.")
+    clock: Literal["event", "wall"] | None = Field(
+        None, description="Business clock; default: the policy's `clock`."
+    )
+    wall_tick_seconds: float = Field(
+        30.0, gt=0, description="How often `clock: wall` checks the date."
+    )
+    batch_size: int = Field(1000, ge=1, description="Most events processed as one batch.")
+    batch_within: float = Field(0.05, gt=0, description="Longest wait (s) to fill a batch.")
+    commit_interval: float = Field(1.0, gt=0, description="Seconds between offset commits.")
+    log_level: str = Field("info", description="Worker log level.")
+
+    def topic_names(self) -> TopicNames:
+        return TopicNames().with_prefix(self.topic_prefix)
