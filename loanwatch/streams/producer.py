@@ -12,13 +12,15 @@ What it guarantees, and why:
   behind the wall clock, +1 ms per event; the copies of one broadcast tick share theirs), so a
   worker can merge its input topics by timestamp and see the log's order again. The producer is
   idempotent (``acks=all``) so a retry cannot reorder or duplicate a partition.
-- **Clock sync** (``sync_clock``, on by default): a worker keeps one event clock per partition.
-  Left alone, a partition whose loans have no events for a while keeps an old date while the
-  others move on, so its loans age late and its alerts carry later dates than replay gives.
-  Before the first event of each new business date (a date later than every date seen so far in
-  the log) a synthetic ``clock_tick`` for that date (``event_id`` ``sync-<date>``) goes to every
-  partition, so every partition's clock equals the log's global clock C of SPEC §2 at the same
-  position in the log, and the live alerts equal the replay's.
+- **Clock sync** (``sync_clock``, on by default): a worker keeps one event clock per partition,
+  replay one clock for the whole log. Left alone, a partition whose loans have no events for a
+  while keeps an old date while the others move on: its loans age only when its next event
+  comes (late alerts, stale DPD in the gauges, or never at the end of a log), and borrower-level
+  effects that cross partitions (cross-default) meet its loans on another date than in replay.
+  Before the first event of each new business date (later than every date seen so far in the
+  log) a synthetic ``clock_tick`` for that date (``event_id`` ``sync-<date>``) goes to every
+  partition, so each partition's clock equals the log's global clock C (SPEC §2) at the same
+  point of the log, and the live states and alerts equal the replay's.
 - ``as_of``: stop before the first event dated after it, then tick ``as_of`` to every partition
   (SPEC §7's ``--as-of``, live).
 
@@ -89,13 +91,15 @@ StepKind = Literal["event", "raw", "sync_tick", "as_of_tick"]
 class Step:
     """One logical event and its records (several for a broadcast tick), in log order.
 
-    ``new_day`` is True when the step moves the log's clock past every date seen before it.
+    ``new_day`` is True when the step moves the log's clock past every date seen before it;
+    ``event`` is the decoded event of an ``event`` step (for pacing), else None.
     """
 
     kind: StepKind
     records: tuple[OutRecord, ...]
     business_date: date | None
     new_day: bool = False
+    event: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def tick_step(
@@ -147,7 +151,7 @@ def plan(
         else:
             key = route.key.encode("utf-8") if route.key is not None else None
             records = (OutRecord(route.topic, key, raw),)
-        yield Step("event", records, day, new_day)
+        yield Step("event", records, day, new_day, obj)
     if as_of is not None:
         new_day = latest is None or as_of > latest
         yield tick_step(f"as-of-{as_of}", as_of, names.clock, partitions, "as_of_tick", new_day)
@@ -201,7 +205,6 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> l
                 if entry[1] not in (0, TOPIC_ALREADY_EXISTS):
                     raise TopicSetupError(f"cannot create topic {entry[0]!r}: error {entry[1:]}")
             log.info("topics created", extra={"topics": missing, "partitions": partitions})
-            await _wait_leaders(admin, missing)
         return missing
     except ProduceError:
         raise
@@ -209,22 +212,6 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> l
         raise TopicSetupError(f"cannot create topics on {bootstrap}: {exc!r}") from exc
     finally:
         await admin.close()
-
-
-async def _wait_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeout: float = 15) -> None:
-    """Wait until every partition of new topics has a leader (else the first sends retry)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = await admin.describe_topics(topics)
-        if all(
-            t["error_code"] == 0
-            and t["partitions"]
-            and all(p["leader"] >= 0 for p in t["partitions"])
-            for t in described
-        ):
-            return
-        await asyncio.sleep(0.1)
-    log.warning("new topics still without leaders", extra={"topics": topics})
 
 
 @dataclass(slots=True)
@@ -304,8 +291,13 @@ class LogProducer:
         *,
         as_of: date | None = None,
         on_step: Callable[[Step], None] | None = None,
+        pace: Callable[[Step], Awaitable[None]] | None = None,
     ) -> ProduceReport:
-        """Send every item (and the ticks the options add), flush, and return the counts."""
+        """Send every item (and the ticks the options add), flush, and return the counts.
+
+        ``pace``, when given, is awaited before each step is sent (the live simulator holds
+        each event until its business time comes round); it replaces ``rate``.
+        """
         steps = plan(
             items,
             names=self.names,
@@ -318,7 +310,7 @@ class LogProducer:
         for step in steps:
             if step.new_day and self.barrier_every == "day" and self.report.counts.total():
                 await self._barrier()
-            await self._pace(started, step)
+            await (pace(step) if pace is not None else self._pace(started, step))
             await self.send_step(step)
             if on_step is not None:
                 on_step(step)
