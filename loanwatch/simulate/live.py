@@ -1,0 +1,144 @@
+"""The live simulator: the generator's events published to Kafka on an accelerated business clock.
+
+``--speed 1d/s`` maps one business day onto one wall second: an event that occurred at 18:00
+on the third business day is published 2.75 s after the first day's midnight. A ``clock_tick``
+(``event_id`` ``live-<date>``) goes to every partition at the start of each business day, empty
+days included, so the worker's event clock keeps moving (and loans keep aging) when a day has
+no events. Publishing goes through :class:`loanwatch.streams.producer.LogProducer` (routing,
+broadcast ticks, increasing timestamps).
+
+It must never change, drop or reorder the generator's events, and never read the wall clock
+for anything but pacing (event times come from the generator, so a seed gives the same log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from loanwatch.ledger.parse import business_date_of
+from loanwatch.streams.producer import LogProducer, ProduceReport, Step, ensure_topics
+from loanwatch.streams.topics import TopicNames
+
+log = logging.getLogger("loanwatch.simulate.live")
+
+_SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*/\s*(\d+(?:\.\d+)?)?\s*s\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class SpeedError(ValueError):
+    """A ``--speed`` that cannot be read: write it as ``<n><s|m|h|d>/s``, e.g. ``1d/s``."""
+
+
+def parse_speed(text: str) -> float:
+    """Business seconds per wall second: ``1d/s`` -> 86400.0, ``1d/2s`` -> 43200.0."""
+    match = _SPEED.match(text)
+    if match is None:
+        raise SpeedError(f"speed {text!r}: expected <n><s|m|h|d>/s, e.g. 1d/s or 6h/s")
+    amount, unit, per = match.groups()
+    speed = float(amount) * _UNIT_SECONDS[unit] / float(per or 1)
+    if speed <= 0:
+        raise SpeedError(f"speed {text!r} must be > 0")
+    return speed
+
+
+def day_tick(day: date) -> dict[str, Any]:
+    return {"event_id": f"live-{day}", "type": "clock_tick", "business_date": day.isoformat()}
+
+
+def with_day_ticks(
+    events: Iterable[Mapping[str, Any]], tz: ZoneInfo
+) -> Iterator[Mapping[str, Any]]:
+    """The events with a tick before the first event of each day (and for each empty day)."""
+    ticked: date | None = None
+    for event in events:
+        day = business_date_of(dict(event), tz)
+        if day is not None:
+            while ticked is None or ticked < day:
+                ticked = day if ticked is None else ticked + timedelta(days=1)
+                yield day_tick(ticked)
+        yield event
+
+
+def business_instant(step: Step, tz: ZoneInfo) -> datetime | None:
+    """When a step happens on the business timeline: the event's time, or a tick's midnight."""
+    occurred = step.event.get("occurred_at") if step.event is not None else None
+    if isinstance(occurred, str):
+        try:
+            stamp = datetime.fromisoformat(occurred)
+        except ValueError:
+            stamp = None
+        if stamp is not None and stamp.tzinfo is not None:
+            return stamp.astimezone(tz)
+    if step.business_date is not None:
+        return datetime.combine(step.business_date, dtime(), tz)
+    return None
+
+
+class Pacer:
+    """Holds each step until its business instant comes round on the accelerated clock.
+
+    The business clock starts at midnight of the first step's date, when the first step is
+    paced. A step already due (the producer fell behind, or a late event) is not held.
+    """
+
+    def __init__(
+        self,
+        speed: float,
+        tz: ZoneInfo,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.speed = speed
+        self.tz = tz
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._origin: tuple[datetime, float] | None = None
+        self._day: date | None = None
+
+    def wall_at(self, instant: datetime) -> float:
+        """The monotonic time at which ``instant`` comes round (origin set on first use)."""
+        if self._origin is None:
+            midnight = datetime.combine(instant.astimezone(self.tz).date(), dtime(), self.tz)
+            self._origin = (midnight, self._monotonic())
+        business0, wall0 = self._origin
+        return wall0 + (instant - business0).total_seconds() / self.speed
+
+    async def wait(self, step: Step) -> None:
+        instant = business_instant(step, self.tz)
+        if instant is None:
+            return
+        delay = self.wall_at(instant) - self._monotonic()
+        if delay > 0:
+            await self._sleep(delay)
+        is_tick = step.event is not None and step.event.get("type") == "clock_tick"
+        if is_tick and step.business_date is not None and step.business_date != self._day:
+            self._day = step.business_date
+            log.info("business day", extra={"business_date": str(self._day)})
+
+
+async def run_live(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    bootstrap: str,
+    names: TopicNames,
+    partitions: int,
+    speed: float,
+    tz: ZoneInfo,
+    pacer: Pacer | None = None,
+) -> ProduceReport:
+    """Create the topics if missing, then publish the events paced by ``speed``."""
+    await ensure_topics(bootstrap, names, partitions)
+    pace = pacer or Pacer(speed, tz)
+    async with LogProducer(bootstrap, names, tz=tz) as out:
+        report = await out.publish(with_day_ticks(events, tz), pace=pace.wait)
+    log.info("live simulation done", extra={"counts": dict(report.counts)})
+    return report
