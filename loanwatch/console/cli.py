@@ -53,6 +53,11 @@ def configure_logging(log_file: Path, to_stderr: bool) -> None:
 )
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 @click.option("--tui/--no-tui", default=True, help="Live screen, or plain lines (CI logs).")
+@click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where logs and worker data go (default: the stack's run/).",
+)
 def run(
     bootstrap: str,
     web_port: int,
@@ -63,6 +68,7 @@ def run(
     topic_prefix: str | None,
     duration: float | None,
     tui: bool,
+    run_dir: Path | None,
 ) -> None:
     """Start a worker and the live simulator, then show alerts and the portfolio as they move.
 
@@ -77,7 +83,8 @@ def run(
     paths = default_paths()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     prefix = f"demo-{stamp}." if topic_prefix is None else topic_prefix
-    configure_logging(paths.run / "console.log", to_stderr=not tui)
+    run_dir = run_dir or paths.run
+    configure_logging(run_dir / "console.log", to_stderr=not tui)
     opts = RunOptions(
         bootstrap=bootstrap,
         web_port=web_port,
@@ -87,7 +94,7 @@ def run(
         partitions=partitions,
         topic_prefix=prefix,
         app_id=f"loanwatch-demo-{stamp}",
-        run_dir=paths.run,
+        run_dir=run_dir,
         duration=duration,
         tui=tui,
     )

@@ -230,9 +230,6 @@ async def run_console(opts: RunOptions, console: Console) -> int:
         await asyncio.to_thread(stop_all, started)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    if opts.tui:
-        for note in state.notes:
-            console.print(f"note {note}", highlight=False, markup=False)
     for name, url in state.urls.items():
         console.print(f"url {name} {url}", highlight=False)
     console.print(f"logs {opts.run_dir / 'worker.log'} {opts.run_dir / 'simulator.log'}")

@@ -79,7 +79,7 @@ def _alerts_table(state: ConsoleState, rows: int) -> Table:
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
-    table = Table(title=title, show_edge=False, pad_edge=False)
+    table = Table(title=title, show_edge=False, pad_edge=False, min_width=len(title) + 4)
     table.add_column(title.split()[-1])
     table.add_column("loans", justify="right")
     for name, count in counts.items():
