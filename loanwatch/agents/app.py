@@ -122,6 +122,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
             for bkey, value in out.exposures:
                 await exposures.send(key=bkey.encode(), value=value)
             await app.producer.flush()
+            ledger.outputs_flushed()
             for event in events:
                 await stream.ack(event)
 
@@ -129,15 +130,15 @@ def build_worker(settings: WorkerSettings) -> Worker:
     async def borrower_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
             out: list[tuple[str, bytes]] = []
+            handled: dict[str, int] = {}
             for event in events:
                 _set_current(event)
                 borrowers.handle(event.message.value, out)
-                ledger.progress[f"{event.message.topic}:{event.message.partition}"] = (
-                    event.message.offset
-                )
+                handled[f"{event.message.topic}:{event.message.partition}"] = event.message.offset
             for key, value in out:
                 await commands.send(key=key.encode(), value=value)
             await app.producer.flush()
+            ledger.progress.update(handled)
             for event in events:
                 await stream.ack(event)
 

@@ -70,7 +70,8 @@ class LedgerProcessor:
         self.partitions = partitions
         self.clock_follows_events = clock_follows_events
         self.runtimes: dict[int, PartitionRuntime] = {}
-        self.progress: dict[str, int] = {}
+        self.progress: dict[str, int] = {}  # published after the outputs are flushed
+        self._handled: dict[str, int] = {}
 
     # --- partitions ---
 
@@ -122,7 +123,12 @@ class LedgerProcessor:
             self._dead_letter(letter, None, out)
         if result.alerts:
             self.metrics.alert_latency.observe(time.monotonic() - started)
-        self.progress[f"{msg.topic}:{msg.partition}"] = msg.offset
+        self._handled[f"{msg.topic}:{msg.partition}"] = msg.offset
+
+    def outputs_flushed(self) -> None:
+        """The batch's outputs are acknowledged by Kafka: its offsets count as processed."""
+        self.progress.update(self._handled)
+        self._handled.clear()
 
     def flush(self, partition: int, out: Outbox) -> int:
         """Persist one partition's changes; queue its exposure changes for the borrowers."""

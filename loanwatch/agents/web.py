@@ -53,6 +53,11 @@ def register_views(worker: Worker) -> None:
             "app_id": worker.settings.app_id,
             "clock": worker.settings.clock or worker.policy.clock,
             "partitions": ledger.clocks(),
+            "assigned": sorted(
+                f"{tp.topic}:{tp.partition}"
+                for tp in app.assignor.assigned_actives()
+                if tp.topic == worker.names.accounts
+            ),
         }
         return web.json(body)
 

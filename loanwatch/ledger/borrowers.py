@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from loanwatch.ledger.loan import LoanState, is_npl_exposure, set_cross_default
+from loanwatch.ledger.records import BorrowerSignal
 
 if TYPE_CHECKING:
     from loanwatch.ledger.step import Step
@@ -88,6 +89,9 @@ class BorrowerPort(Protocol):
         """The borrower's active loans this engine can reach now."""
         ...
 
+    def on_borrower_signal(self, event: BorrowerSignal) -> None:
+        """A borrower-keyed risk signal was accepted (live: forward it to the borrower)."""
+
 
 class LocalBorrowers:
     """Replay: every loan is in this engine, so the floor applies within the same step."""
@@ -98,6 +102,9 @@ class LocalBorrowers:
 
     def loans_of(self, borrower_id: str) -> list[str]:
         return self.book.loans(borrower_id)
+
+    def on_borrower_signal(self, event: BorrowerSignal) -> None:
+        pass  # every loan is here: the engine applies the signal to loans_of() at once
 
     def settle(self, step: Step) -> None:
         loans = step.engine.loans
@@ -132,10 +139,13 @@ class RemoteBorrowers:
 
     def __init__(self) -> None:
         self.sent: dict[str, Exposure | None] = {}
-        self.outbox: list[ExposureChange] = []
+        self.outbox: list[ExposureChange | BorrowerSignal] = []
 
     def loans_of(self, borrower_id: str) -> list[str]:
         return []  # borrower-keyed signals are fanned out by the borrower agent
+
+    def on_borrower_signal(self, event: BorrowerSignal) -> None:
+        self.outbox.append(event)
 
     def settle(self, step: Step) -> None:
         for loan_id in step.order:
@@ -148,6 +158,6 @@ class RemoteBorrowers:
                 ExposureChange(loan.borrower_id, loan_id, exposure, step.alert_day, step.key)
             )
 
-    def drain(self) -> list[ExposureChange]:
+    def drain(self) -> list[ExposureChange | BorrowerSignal]:
         out, self.outbox = self.outbox, []
         return out

@@ -8,7 +8,7 @@ It holds state in memory and does no I/O: replay, the live agents and the tests 
 from __future__ import annotations
 
 import heapq
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -288,6 +288,7 @@ class Engine:
     def _borrower_signal(self, event: BorrowerSignal, out: Output) -> None:
         assert self.clock is not None
         step = Step(self, self.clock, event.event_id)
+        self.borrowers.on_borrower_signal(event)
         for loan_id in self.borrowers.loans_of(event.borrower_id):
             step.store(self._signal(step, step.load(loan_id), event))
         out.alerts.extend(step.finish())
@@ -320,11 +321,35 @@ class Engine:
         self.seen.add(signal.event_id)
         return out
 
-    def rebuild_index(self) -> None:
+    def reindex(self, loans: Iterable[LoanState]) -> None:
         """Re-derive the transition index from the loans (after a restart or rebalance)."""
         self.index = TransitionIndex()
-        for loan_id, loan in self.loans.items():
-            self.index.set(loan_id, ops.next_transition(loan, self.policy))
+        for loan in loans:
+            self.index.set(loan.loan_id, ops.next_transition(loan, self.policy))
+
+    # --- the small per-partition state beside the loans: the clock and parked orphans ---
+
+    def export_meta(self) -> dict[str, Any]:
+        parked = [
+            {"obj": p.obj, "parked_on": p.parked_on.isoformat()}
+            for items in self.parked.values()
+            for p in items
+        ]
+        return {"clock": self.clock.isoformat() if self.clock else None, "parked": parked}
+
+    def import_meta(self, meta: dict[str, Any]) -> None:
+        self.clock = date.fromisoformat(meta["clock"]) if meta.get("clock") else None
+        self.parked.clear()
+        self._expiry.clear()
+        ttl = timedelta(days=self.policy.orphan_ttl_days + 1)
+        for item in meta.get("parked", []):
+            event = parse_event(item["obj"], self.policy.tz)
+            if isinstance(event, (Rejection, ClockTick, BorrowerSignal, LoanOpened)):
+                continue
+            parked_on = date.fromisoformat(item["parked_on"])
+            self.parked.setdefault(event.loan_id, []).append(Parked(item["obj"], event, parked_on))
+            self._parked_seq += 1
+            heapq.heappush(self._expiry, (parked_on + ttl, self._parked_seq, event.loan_id))
 
     # --- output ---
 

@@ -74,13 +74,13 @@ class Step:
             if not loan.active:
                 continue
             current = view(loan, self.day, policy)
+            engine.views[loan_id] = current
             oldest = arrears(loan.ledger, self.day, policy.tolerance_cents).oldest_due
             share = self.shares.get(loan.borrower_id)
-            alerts.extend(
-                diff_alerts(
-                    self.before[loan_id], loan.last, current, self.day, self.key, oldest, share
-                )
-            )
+            day, before = self.alert_day, self.before[loan_id]
+            # An effect that crossed partitions describes the loan on its cause's date.
+            seen = current if day == self.day else view(loan, day, policy)
+            alerts.extend(diff_alerts(before, loan.last, seen, day, self.key, oldest, share))
             for kind, fields in self.event_alerts.get(loan_id, []):
-                alerts.append(make_alert(kind, self.day, self.key, current, **fields))
+                alerts.append(make_alert(kind, day, self.key, seen, **fields))
         return alerts

@@ -1,0 +1,215 @@
+"""Helpers for tests that run real `loanwatch worker` processes against the real broker.
+
+A worker runs as a subprocess on its own topics (a unique prefix), app id and data dir; the
+log is produced with a barrier after every event that waits until the workers have processed
+it and everything it caused on the internal topics, so a run is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress
+from loanwatch.streams.topics import TopicNames
+
+REPO = Path(__file__).resolve().parents[2]
+PARTITIONS = 8
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WorkerProcess:
+    app_id: str
+    prefix: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / f"worker-{self.port}.log"
+        env = {**os.environ, "LOANWATCH_BATCH_WITHIN": "0.002", "LOANWATCH_COMMIT_INTERVAL": "0.2"}
+        cmd = [
+            sys.executable,
+            "-m",
+            "loanwatch.cli",
+            "worker",
+            "--app-id",
+            self.app_id,
+            "--topic-prefix",
+            self.prefix,
+            "--web-port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--partitions",
+            str(PARTITIONS),
+            "--loglevel",
+            "warning",
+        ]
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_ready(workers: Iterable[WorkerProcess], timeout: float = 90) -> None:
+    """Until every worker answers /healthz and the group owns all partitions."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+        while True:
+            owned: set[str] = set()
+            ok = True
+            for w in workers:
+                if w.proc is not None and w.proc.poll() is not None:
+                    raise RuntimeError(f"worker exited:\n{w.log_tail()}")
+                try:
+                    async with session.get(f"{w.url}/healthz") as resp:
+                        ok = ok and resp.status == 200
+                        if resp.status == 200:
+                            owned |= set((await resp.json()).get("assigned", []))
+                except aiohttp.ClientError:
+                    ok = False
+            if ok and len(owned) >= PARTITIONS:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    "workers not ready:\n" + "\n".join(w.log_tail() for w in workers)
+                )
+            await asyncio.sleep(0.3)
+
+
+class Barrier:
+    """Wait until the workers processed what was produced and what that caused internally."""
+
+    def __init__(self, bootstrap: str, names: TopicNames, workers: list[WorkerProcess]) -> None:
+        self.names = names
+        self.workers = workers
+        self.internal = [
+            TopicPartition(t, p)
+            for t in (names.exposures, names.commands)
+            for p in range(PARTITIONS)
+        ]
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Barrier:
+        await self.consumer.start()
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+        if self.session is not None:
+            await self.session.close()
+
+    async def _wait(self, produced: Mapping[tuple[str, int], int], timeout: float = 120) -> None:
+        assert self.session is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            seen: dict[tuple[str, int], int] = {}
+            for w in self.workers:
+                try:
+                    for tp, off in (await read_progress(self.session, f"{w.url}/progress")).items():
+                        seen[tp] = max(seen.get(tp, -1), off)
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # a restarting worker: keep waiting
+            behind = {tp: off for tp, off in produced.items() if seen.get(tp, -1) < off}
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workers still behind on {behind}")
+            await asyncio.sleep(0.003)
+
+    async def __call__(self, produced: Mapping[tuple[str, int], int]) -> None:
+        await self._wait(produced)
+        for _ in range(2):  # exposures -> borrower -> commands -> ledger
+            ends = await self.consumer.end_offsets(self.internal)
+            await self._wait(
+                {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
+            )
+
+
+async def produce_log(
+    bootstrap: str,
+    names: TopicNames,
+    lines: list[bytes],
+    workers: list[WorkerProcess],
+    as_of: Any = None,
+) -> None:
+    """Publish a log in order with a barrier after every event (deterministic runs)."""
+    await ensure_topics(bootstrap, names, PARTITIONS)
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+    async with Barrier(bootstrap, names, workers) as wait:
+        async with LogProducer(bootstrap, names, barrier=wait, kafka=kafka) as producer:
+            await producer.publish(lines, as_of=as_of)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every JSON value on a topic, from the beginning to its current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[dict[str, Any]] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                out.extend(orjson.loads(r.value) for r in records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def loan_states(workers: list[WorkerProcess], loan_ids: list[str]) -> list[dict[str, Any]]:
+    """GET /loans/{id} for each loan, asking any worker (requests are routed to the owner)."""
+    out = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        for i, loan_id in enumerate(loan_ids):
+            worker = workers[i % len(workers)]
+            async with session.get(f"{worker.url}/loans/{loan_id}") as resp:
+                assert resp.status == 200, (loan_id, resp.status, await resp.text())
+                out.append(await resp.json())
+    return out
+
+
+async def progress_of(worker: WorkerProcess) -> dict[tuple[str, int], int]:
+    async with aiohttp.ClientSession() as session:
+        return await read_progress(session, f"{worker.url}/progress")
