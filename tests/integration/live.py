@@ -174,9 +174,11 @@ async def produce_log(
     """Publish a log in order with a barrier after every event (deterministic runs)."""
     await ensure_topics(bootstrap, names, PARTITIONS)
     kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    async with Barrier(bootstrap, names, workers) as wait:
-        async with LogProducer(bootstrap, names, barrier=wait, kafka=kafka) as producer:
-            await producer.publish(lines, as_of=as_of)
+    async with (
+        Barrier(bootstrap, names, workers) as wait,
+        LogProducer(bootstrap, names, barrier=wait, kafka=kafka) as producer,
+    ):
+        await producer.publish(lines, as_of=as_of)
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
