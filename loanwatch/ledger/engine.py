@@ -111,7 +111,7 @@ class Engine:
 
     def process(self, obj: dict[str, Any]) -> Output:
         eid = obj.get("event_id")
-        if isinstance(eid, str) and eid in self.seen:
+        if isinstance(eid, str) and self._already_applied(obj, eid):
             return Output(result="duplicate")
         out = Output()
         day = business_date_of(obj, self.policy.tz)
@@ -124,11 +124,20 @@ class Engine:
             return out
         if not isinstance(event, ClockTick):
             self._dispatch(event, obj, out)
-        if out.result != "rejected":
-            # Only applied (or parked) ids count as seen: a re-delivered rejected event is
-            # rejected again, so the dead letters show every delivery.
+        if out.result != "rejected" and isinstance(event, (ClockTick, BorrowerSignal)):
             self.seen.add(event.event_id)
+        # Only applied (or parked) ids count as seen: a re-delivered rejected event is
+        # rejected again, so the dead letters show every delivery.
         return out
+
+    def _already_applied(self, obj: dict[str, Any], event_id: str) -> bool:
+        loan_id = obj.get("loan_id")
+        if isinstance(loan_id, str) and loan_id:
+            loan = self.loans.get(loan_id)
+            if loan is not None:
+                return event_id in loan.applied
+            return any(p.obj.get("event_id") == event_id for p in self.parked.get(loan_id, []))
+        return event_id in self.seen
 
     # --- time ---
 
@@ -255,7 +264,7 @@ class Engine:
                 "unknown_payment", f"no applied payment {event.payment_id!r} on this loan"
             )
         step = Step(self, day, event.event_id)
-        loan = step.load(event.loan_id)
+        loan = ops.mark_applied(step.load(event.loan_id), event.event_id)
         if isinstance(event, PaymentReceived):
             loan = ops.receive_payment(loan, event.payment_id, event.amount, day, policy)
         elif isinstance(event, PaymentReversed):
@@ -313,12 +322,12 @@ class Engine:
         """A borrower-level signal fanned out to one of its loans by the borrower agent."""
         out = Output()
         loan = self.loans.get(signal.loan_id)
-        if loan is None or not loan.active or self.clock is None or signal.event_id in self.seen:
+        if loan is None or not loan.active or self.clock is None or signal.event_id in loan.applied:
             return out
         step = Step(self, self.clock, signal.event_id.split("/")[0], alert_day=cause_day)
-        step.store(self._signal(step, step.load(signal.loan_id), signal))
+        loan = ops.mark_applied(step.load(signal.loan_id), signal.event_id)
+        step.store(self._signal(step, loan, signal))
         out.alerts.extend(step.finish())
-        self.seen.add(signal.event_id)
         return out
 
     def reindex(self, loans: Iterable[LoanState]) -> None:

@@ -82,6 +82,9 @@ class LoanState:
     cross_default: bool = False
     last: Snapshot = Snapshot(0, "M0", "normal", False)
     evaluated_on: date | None = None
+    # Ids of the events applied to this loan: kept in the loan's own record so that the
+    # dedupe and the state it protects are written together (one changelog message).
+    applied: frozenset[str] = frozenset()
 
     @property
     def active(self) -> bool:
@@ -94,6 +97,7 @@ class LoanState:
 
 def open_loan(event: LoanOpened) -> LoanState:
     return LoanState(
+        applied=frozenset({event.event_id}),
         loan_id=event.loan_id,
         borrower_id=event.borrower_id,
         product=event.product,
@@ -324,6 +328,10 @@ def flag_watchlist(loan: LoanState, on: date, policy: Policy) -> LoanState:
 
 def close(loan: LoanState, reason: str, on: date) -> LoanState:
     return replace(loan, status=CLOSE_STATUS[reason], closed_on=on, step=loan.step + 1)
+
+
+def mark_applied(loan: LoanState, event_id: str) -> LoanState:
+    return replace(loan, applied=loan.applied | {event_id})
 
 
 def set_cross_default(loan: LoanState, flag: bool) -> LoanState:

@@ -84,6 +84,7 @@ def encode_loan(loan: LoanState) -> bytes:
         "cross_default": loan.cross_default,
         "last": [loan.last.dpd, loan.last.bucket, loan.last.own_class, loan.last.cross_default],
         "evaluated_on": _d(loan.evaluated_on),
+        "applied": sorted(loan.applied),
     }
     return orjson.dumps(body)
 
@@ -120,4 +121,5 @@ def decode_loan(raw: bytes) -> LoanState:
         cross_default=b["cross_default"],
         last=Snapshot(*b["last"]),
         evaluated_on=_date(b["evaluated_on"]),
+        applied=frozenset(b["applied"]),
     )

@@ -350,3 +350,17 @@ def test_alert_ids_are_deterministic_and_unique() -> None:
 
     first, second = run(), run()
     assert first == second and len(set(first)) == len(first) > 3
+
+
+def test_dedupe_travels_with_the_loan_state() -> None:
+    """A worker restored from the loans alone (no separate seen-ids) still ignores a re-delivery."""
+    from loanwatch.ledger.engine import Engine
+    from loanwatch.streams.codecs import decode_loan, encode_loan
+
+    h = Harness()
+    pay = paid("A", "2026-01-10", "5.00")
+    h.feed(opened("A", "2026-01-01", ONE), pay)
+    restored = {k: decode_loan(encode_loan(v)) for k, v in h.engine.loans.items()}
+    engine = Engine(Policy(), loans=restored, seen=set())
+    assert engine.process(pay).result == "duplicate"
+    assert restored["A"].ledger.slots[0].paid_fee == 500
