@@ -23,8 +23,8 @@ from datetime import time as dtime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loanwatch.ledger.parse import business_date_of
-from loanwatch.streams.producer import LogProducer, ProduceReport, Step, ensure_topics
+from loanwatch.ledger.parse import business_date_of, decode
+from loanwatch.streams.producer import Item, LogProducer, ProduceReport, Step, ensure_topics
 from loanwatch.streams.topics import TopicNames
 
 log = logging.getLogger("loanwatch.simulate.live")
@@ -53,13 +53,19 @@ def day_tick(day: date) -> dict[str, Any]:
     return {"event_id": f"live-{day}", "type": "clock_tick", "business_date": day.isoformat()}
 
 
-def with_day_ticks(
-    events: Iterable[Mapping[str, Any]], tz: ZoneInfo
-) -> Iterator[Mapping[str, Any]]:
-    """The events with a tick before the first event of each day (and for each empty day)."""
+def _date_of(item: Item, tz: ZoneInfo) -> date | None:
+    obj = dict(item) if isinstance(item, Mapping) else decode(item)
+    return business_date_of(obj, tz) if isinstance(obj, dict) else None
+
+
+def with_day_ticks(events: Iterable[Item], tz: ZoneInfo) -> Iterator[Item]:
+    """The events with a tick before the first event of each day (and for each empty day).
+
+    Events may be dicts or wire lines (a simulator's deliberately broken lines pass through).
+    """
     ticked: date | None = None
     for event in events:
-        day = business_date_of(dict(event), tz)
+        day = _date_of(event, tz)
         if day is not None:
             while ticked is None or ticked < day:
                 ticked = day if ticked is None else ticked + timedelta(days=1)
@@ -126,7 +132,7 @@ class Pacer:
 
 
 async def run_live(
-    events: Iterable[Mapping[str, Any]],
+    events: Iterable[Item],
     *,
     bootstrap: str,
     names: TopicNames,

@@ -37,15 +37,17 @@ def test_parse_speed_rejects(text: str) -> None:
 
 
 def test_a_tick_starts_every_day_including_empty_ones() -> None:
-    events = [
+    events: list[Any] = [
         ev("2026-01-01T09:00:00+08:00"),
         ev("2026-01-01T10:00:00+08:00"),
         ev("2026-01-03T23:30:00+08:00"),
         ev("2026-01-02T10:00:00+08:00"),  # late: no tick, never reordered
         ev("2026-01-03T16:30:00Z"),  # 01-04 00:30 local
+        "{broken",  # a simulator's deliberately bad line passes through
+        json.dumps(ev("2026-01-05T08:00:00+08:00")),  # a wire line is read for its date
     ]
     out = list(with_day_ticks(events, TZ))
-    kinds = [e.get("business_date") or e["event_id"] for e in out]
+    kinds = [e if isinstance(e, str) else e.get("business_date") or e["event_id"] for e in out]
     assert kinds == [
         "2026-01-01",
         events[0]["event_id"],
@@ -56,6 +58,9 @@ def test_a_tick_starts_every_day_including_empty_ones() -> None:
         events[3]["event_id"],
         "2026-01-04",
         events[4]["event_id"],
+        "{broken",
+        "2026-01-05",
+        events[6],
     ]
     assert out[0] == {"event_id": "live-2026-01-01", "type": "clock_tick",
                       "business_date": "2026-01-01"}  # fmt: skip
