@@ -28,6 +28,15 @@ from loanwatch.simulate.writer import write_jsonl
               help="Share of activity events arriving a day or two late.")  # fmt: skip
 @click.option("--progress/--no-progress", default=True, show_default=True,
               help="Progress bar on stderr (only when writing to a file).")  # fmt: skip
+@click.option("--live", is_flag=True,
+              help="Publish to Kafka on an accelerated business clock.")  # fmt: skip
+@click.option("--speed", default="1d/s", show_default=True,
+              help="With --live: business time per wall second (1d/s, 6h/s, 1d/2s).")  # fmt: skip
+@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True,
+              help="With --live: Kafka broker.")  # fmt: skip
+@click.option("--topic-prefix", default="", help="With --live: prefix of every topic.")
+@click.option("--partitions", type=int, default=8, show_default=True,
+              help="With --live: partitions of topics it creates.")  # fmt: skip
 def simulate(
     loans: int,
     days: int,
@@ -37,6 +46,11 @@ def simulate(
     fault_rate: float,
     late_rate: float,
     progress: bool,
+    live: bool,
+    speed: str,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
 ) -> None:
     """Generate a loan portfolio's event log (same seed and options: same bytes)."""
     try:
@@ -47,6 +61,12 @@ def simulate(
     except SimulationConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     sim = Simulation(config)
+    if live:
+        from loanwatch.simulate.live import live_command
+
+        live_command(sim, speed=speed, bootstrap=bootstrap, topic_prefix=topic_prefix,
+                     partitions=partitions)  # fmt: skip
+        return
     began = time.perf_counter()
     if out == "-":
         lines = write_jsonl(sim, sys.stdout.buffer)

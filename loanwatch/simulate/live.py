@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
@@ -53,23 +55,28 @@ def day_tick(day: date) -> dict[str, Any]:
     return {"event_id": f"live-{day}", "type": "clock_tick", "business_date": day.isoformat()}
 
 
-def _date_of(item: Item, tz: ZoneInfo) -> date | None:
+def _read(item: Item, tz: ZoneInfo) -> tuple[date | None, bool]:
+    """The item's business date (None if unreadable) and whether it is a clock_tick."""
     obj = dict(item) if isinstance(item, Mapping) else decode(item)
-    return business_date_of(obj, tz) if isinstance(obj, dict) else None
+    if not isinstance(obj, dict):
+        return None, False
+    return business_date_of(obj, tz), obj.get("type") == "clock_tick"
 
 
 def with_day_ticks(events: Iterable[Item], tz: ZoneInfo) -> Iterator[Item]:
-    """The events with a tick before the first event of each day (and for each empty day).
+    """The events with a tick at the start of each business day, empty days included.
 
-    Events may be dicts or wire lines (a simulator's deliberately broken lines pass through).
+    A day the source already opens with its own ``clock_tick`` gets no second one. Events may
+    be dicts or wire lines (a simulator's deliberately broken lines pass through).
     """
     ticked: date | None = None
     for event in events:
-        day = _date_of(event, tz)
-        if day is not None:
+        day, is_tick = _read(event, tz)
+        if day is not None and (ticked is None or ticked < day):
             while ticked is None or ticked < day:
                 ticked = day if ticked is None else ticked + timedelta(days=1)
-                yield day_tick(ticked)
+                if ticked < day or not is_tick:
+                    yield day_tick(ticked)
         yield event
 
 
@@ -148,3 +155,63 @@ async def run_live(
         report = await out.publish(with_day_ticks(events, tz), pace=pace.wait)
     log.info("live simulation done", extra={"counts": dict(report.counts)})
     return report
+
+
+def live_command(
+    events: Iterable[Item],
+    *,
+    speed: str,
+    bootstrap: str,
+    topic_prefix: str,
+    partitions: int,
+) -> None:
+    """``loanwatch simulate --live``: publish until the run ends, SIGINT or SIGTERM (flushing)."""
+    import click
+
+    from loanwatch.ledger.policy_file import PolicyError, load_policy
+    from loanwatch.streams.cli import configure_logging
+    from loanwatch.streams.producer import ProduceError
+
+    try:
+        business_per_second = parse_speed(speed)
+        tz = load_policy().tz
+    except (SpeedError, PolicyError) as exc:
+        raise click.BadParameter(str(exc)) from exc
+    configure_logging()
+    _configure_live_logging()
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        names = TopicNames().with_prefix(topic_prefix)
+        try:
+            await run_live(
+                events,
+                bootstrap=bootstrap,
+                names=names,
+                partitions=partitions,
+                speed=business_per_second,
+                tz=tz,
+            )
+        except asyncio.CancelledError:
+            log.info("live simulation stopped by a signal")
+
+    try:
+        asyncio.run(main())
+    except ProduceError as exc:
+        raise click.ClickException(f"{exc} (is the stack up? `loanwatch stack up`)") from exc
+
+
+def _configure_live_logging() -> None:
+    from loanwatch.stack.log import JsonFormatter
+
+    if any(isinstance(h.formatter, JsonFormatter) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False

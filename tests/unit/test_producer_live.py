@@ -66,6 +66,17 @@ def test_a_tick_starts_every_day_including_empty_ones() -> None:
                       "business_date": "2026-01-01"}  # fmt: skip
 
 
+def test_a_day_the_source_opens_with_its_own_tick_gets_no_second_one() -> None:
+    own = {"event_id": "s1", "type": "clock_tick", "business_date": "2026-01-03"}
+    out = list(with_day_ticks([ev("2026-01-01T09:00:00+08:00"), own], TZ))
+    assert [e["event_id"] for e in out] == [  # type: ignore[index]
+        "live-2026-01-01",
+        out[1]["event_id"],  # type: ignore[index]
+        "live-2026-01-02",
+        "s1",
+    ]
+
+
 async def test_pacer_maps_one_day_to_one_second_and_never_waits_for_the_past() -> None:
     now = [100.0]
     slept: list[float] = []
