@@ -156,8 +156,8 @@ class Simulation:
             ln.pay_no = 1
             ln.paid = amount
             settle(ln)
-            fields = {"loan_id": lid, "payment_id": f"{lid}-p1", "amount": format_cents(amount)}
-            yield sec, em.next_seq(), em.make("payment_received", d, sec, fields)
+            pay = {"loan_id": lid, "payment_id": f"{lid}-p1", "amount": format_cents(amount)}
+            yield sec, em.next_seq(), em.make("payment_received", d, sec, pay)
             ctx.stats["fault_orphan"] += 1
             ctx.stats["events"] += 1
         fields: dict[str, object] = {
