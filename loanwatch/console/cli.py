@@ -42,6 +42,7 @@ def configure_logging(log_file: Path, to_stderr: bool) -> None:
     "--web-port", default=6066, show_default=True, help="Worker port (next free if busy)."
 )
 @click.option("--loans", default=3000, show_default=True, type=click.IntRange(1))
+@click.option("--days", default=365, show_default=True, type=click.IntRange(1), help="Simulated.")
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--speed", default="1d/s", show_default=True, help="Business days per wall second.")
 @click.option("--partitions", default=8, show_default=True, type=click.IntRange(1))
@@ -62,6 +63,7 @@ def run(
     bootstrap: str,
     web_port: int,
     loans: int,
+    days: int,
     seed: int,
     speed: str,
     partitions: int,
@@ -89,6 +91,7 @@ def run(
         bootstrap=bootstrap,
         web_port=web_port,
         loans=loans,
+        days=days,
         seed=seed,
         speed=speed,
         partitions=partitions,

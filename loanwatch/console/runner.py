@@ -47,6 +47,7 @@ class RunOptions:
     bootstrap: str = "127.0.0.1:9092"
     web_port: int = 6066
     loans: int = 3000
+    days: int = 365
     seed: int = 42
     speed: str = "1d/s"
     partitions: int = 8
@@ -88,7 +89,7 @@ def worker_argv(opts: RunOptions, port: int) -> list[str]:
 
 def simulator_argv(opts: RunOptions) -> list[str]:
     args = ["simulate", "--live", "--speed", opts.speed, "--loans", str(opts.loans)]
-    args += ["--seed", str(opts.seed), "--bootstrap", opts.bootstrap]
+    args += ["--days", str(opts.days), "--seed", str(opts.seed), "--bootstrap", opts.bootstrap]
     args += ["--partitions", str(opts.partitions)]
     if opts.topic_prefix:
         args += ["--topic-prefix", opts.topic_prefix]
