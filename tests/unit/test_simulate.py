@@ -351,3 +351,18 @@ def test_config_is_validated(bad: dict[str, Any]) -> None:
 
     with pytest.raises(SimulationConfigError):
         SimulationConfig(**bad)
+
+
+def test_cli_writes_the_same_log_as_the_api(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from loanwatch.cli import main
+
+    out = tmp_path / "events.jsonl"
+    args = ["simulate", "--loans", "200", "--days", "40", "--seed", "9", "--start", "2026-03-01"]
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    expected = run(loans=200, days=40, seed=9, start=date(2026, 3, 1))
+    assert out.read_bytes() == expected
+    stdout = CliRunner().invoke(main, [*args, "--out", "-"])
+    assert stdout.stdout_bytes == expected
