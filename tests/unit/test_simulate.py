@@ -177,7 +177,7 @@ def audit(data: bytes) -> Audit:
         if ev is None:
             a.faults["malformed_json"] += 1
             continue
-        eid = ev.get("event_id")
+        eid = str(ev.get("event_id"))
         if eid in seen:
             assert seen[eid] == line, "a re-delivery must be an exact copy"
             a.faults["duplicate"] += 1
