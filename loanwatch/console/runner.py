@@ -211,7 +211,8 @@ async def run_console(opts: RunOptions, console: Console) -> int:
             if opts.tui:
                 with Live(render(state), console=console, refresh_per_second=2) as live:
                     while not stop.is_set():
-                        live.update(render(state))
+                        # the rest of the screen takes ~32 lines: alerts get what is left
+                        live.update(render(state, max(5, console.size.height - 32)))
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), 0.5)
             else:
