@@ -41,10 +41,12 @@ def configure_logging(log_file: Path, to_stderr: bool) -> None:
 @click.option(
     "--web-port", default=6066, show_default=True, help="Worker port (next free if busy)."
 )
-@click.option("--loans", default=3000, show_default=True, type=click.IntRange(1))
-@click.option("--days", default=365, show_default=True, type=click.IntRange(1), help="Simulated.")
-@click.option("--seed", default=42, show_default=True, type=int)
-@click.option("--speed", default="1d/s", show_default=True, help="Business days per wall second.")
+@click.option("--loans", default=3000, show_default=True, type=click.IntRange(1), help="Book size.")
+@click.option(
+    "--days", default=365, show_default=True, type=click.IntRange(1), help="Business days."
+)
+@click.option("--seed", default=42, show_default=True, type=int, help="Simulator seed.")
+@click.option("--speed", default="1d/s", show_default=True, help="Business time per second.")
 @click.option("--partitions", default=8, show_default=True, type=click.IntRange(1))
 @click.option(
     "--topic-prefix",
