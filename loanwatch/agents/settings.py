@@ -41,6 +41,9 @@ class WorkerSettings(BaseSettings):
     batch_size: int = Field(1000, ge=1, description="Most events processed as one batch.")
     batch_within: float = Field(0.05, gt=0, description="Longest wait (s) to fill a batch.")
     commit_interval: float = Field(1.0, gt=0, description="Seconds between offset commits.")
+    session_timeout: float = Field(
+        30.0, gt=1, description="Seconds before the group evicts a silent (crashed) worker."
+    )
     log_level: str = Field("info", description="Worker log level.")
 
     def topic_names(self) -> TopicNames:

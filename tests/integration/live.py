@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress
 from loanwatch.streams.topics import TopicNames
@@ -52,7 +53,12 @@ class WorkerProcess:
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"worker-{self.port}.log"
-        env = {**os.environ, "LOANWATCH_BATCH_WITHIN": "0.002", "LOANWATCH_COMMIT_INTERVAL": "0.2"}
+        env = {
+            **os.environ,
+            "LOANWATCH_BATCH_WITHIN": "0.002",
+            "LOANWATCH_COMMIT_INTERVAL": "0.2",
+            "LOANWATCH_SESSION_TIMEOUT": "8",
+        }
         cmd = [
             sys.executable,
             "-m",
@@ -69,7 +75,7 @@ class WorkerProcess:
             "--partitions",
             str(PARTITIONS),
             "--loglevel",
-            "warning",
+            os.environ.get("LOANWATCH_TEST_WORKER_LOGLEVEL", "warning"),
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -88,8 +94,9 @@ class WorkerProcess:
 
 
 async def wait_ready(workers: Iterable[WorkerProcess], timeout: float = 90) -> None:
-    """Until every worker answers /healthz and the group owns all partitions."""
+    """Until every worker answers /healthz, owns partitions, and together they own them all."""
     deadline = time.monotonic() + timeout
+    stable = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
         while True:
             owned: set[str] = set()
@@ -101,10 +108,13 @@ async def wait_ready(workers: Iterable[WorkerProcess], timeout: float = 90) -> N
                     async with session.get(f"{w.url}/healthz") as resp:
                         ok = ok and resp.status == 200
                         if resp.status == 200:
-                            owned |= set((await resp.json()).get("assigned", []))
+                            mine = set((await resp.json()).get("assigned", []))
+                            ok = ok and bool(mine)
+                            owned |= mine
                 except aiohttp.ClientError:
                     ok = False
-            if ok and len(owned) >= PARTITIONS:
+            stable = stable + 1 if ok and len(owned) >= PARTITIONS else 0
+            if stable >= 3:  # the same full assignment seen three polls in a row
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -119,6 +129,8 @@ class Barrier:
     def __init__(self, bootstrap: str, names: TopicNames, workers: list[WorkerProcess]) -> None:
         self.names = names
         self.workers = workers
+        self.group = workers[0].app_id
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         self.internal = [
             TopicPartition(t, p)
             for t in (names.exposures, names.commands)
@@ -129,17 +141,20 @@ class Barrier:
 
     async def __aenter__(self) -> Barrier:
         await self.consumer.start()
+        await self.admin.start()
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.consumer.stop()
+        await self.admin.close()
         if self.session is not None:
             await self.session.close()
 
     async def _wait(self, produced: Mapping[tuple[str, int], int], timeout: float = 120) -> None:
         assert self.session is not None
         deadline = time.monotonic() + timeout
+        polls = 0
         while True:
             seen: dict[tuple[str, int], int] = {}
             for w in self.workers:
@@ -149,8 +164,15 @@ class Barrier:
                 except (aiohttp.ClientError, TimeoutError):
                     pass  # a restarting worker: keep waiting
             behind = {tp: off for tp, off in produced.items() if seen.get(tp, -1) < off}
+            if behind and polls % 20 == 19:
+                # A worker that died (or lost the partition) may have processed and committed
+                # it: the group's committed offset counts as processed too.
+                committed = await self.admin.list_consumer_group_offsets(self.group)
+                done = {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()}
+                behind = {tp: off for tp, off in behind.items() if done.get(tp, -1) <= off}
             if not behind:
                 return
+            polls += 1
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers still behind on {behind}")
             await asyncio.sleep(0.003)
