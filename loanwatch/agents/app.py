@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import faust
+import orjson
 from faust.sensors.prometheus import setup_prometheus_sensors
 from faust.streams import _current_event
 from faust.types import TP, EventT
@@ -135,7 +136,21 @@ def build_worker(settings: WorkerSettings) -> Worker:
             handled: dict[str, int] = {}
             for event in events:
                 _set_current(event)
-                borrowers.handle(event.message.value, out)
+                error = borrowers.handle(event.message.value, out)
+                if error is not None:
+                    metrics.dead_letters.labels(reason="bad_exposure").inc()
+                    await dead_letters.send(
+                        key=event.message.key,
+                        value=orjson.dumps(
+                            {
+                                "reason": "bad_exposure",
+                                "message": error,
+                                "topic": event.message.topic,
+                                "partition": event.message.partition,
+                                "offset": event.message.offset,
+                            }
+                        ),
+                    )
                 handled[f"{event.message.topic}:{event.message.partition}"] = event.message.offset
             for key, value in out:
                 await commands.send(key=key.encode(), value=value)

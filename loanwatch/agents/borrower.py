@@ -8,6 +8,7 @@ active loan. Framework-free: the Faust agent in ``app.py`` drives it.
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -16,14 +17,24 @@ import orjson
 from loanwatch.agents.messages import floor_command, signal_command
 from loanwatch.ledger.borrowers import Exposure, floor_applies, format_share, npl_share
 
+log = logging.getLogger("loanwatch.borrower")
+
 
 class BorrowerProcessor:
     def __init__(self, table: Any, threshold: Decimal) -> None:
         self.table = table
         self.threshold = threshold
 
-    def handle(self, value: bytes, commands: list[tuple[str, bytes]]) -> None:
-        body = orjson.loads(value)
+    def handle(self, value: bytes | None, commands: list[tuple[str, bytes]]) -> str | None:
+        """Apply one exposure or signal; returns an error text instead of raising on bad input."""
+        try:
+            self._handle(orjson.loads(value or b""), commands)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("bad borrower message", extra={"error": repr(exc)})
+            return repr(exc)
+        return None
+
+    def _handle(self, body: Any, commands: list[tuple[str, bytes]]) -> None:
         borrower_id = body["borrower_id"]
         raw = self.table.get(borrower_id)
         state: dict[str, Any] = orjson.loads(raw) if raw else {"loans": {}, "flags": {}}

@@ -112,8 +112,17 @@ class LedgerProcessor:
         runtime = self.runtimes[msg.partition]
         started = time.monotonic()
         if msg.topic == self.names.commands:
-            result = self._command(runtime, msg)
             kind = "command"
+            try:
+                result = self._command(runtime, msg)
+            except (ValueError, KeyError, TypeError) as exc:  # never crash on a bad command
+                letter = DeadLetter(
+                    "bad_command",
+                    f"internal command not understood: {exc!r}",
+                    (msg.value or b"").decode("utf-8", "replace"),
+                )
+                self._dead_letter(letter, msg, out)
+                result = Output(result="rejected")
         else:
             result, kind = self._event(runtime, msg, out)
         self.metrics.events.labels(topic=msg.topic, type=kind, result=result.result).inc()
@@ -179,7 +188,7 @@ class LedgerProcessor:
             return engine.apply_loan_signal(signal, day)
         if body["kind"] == "clock_tick":
             return engine.advance(day)
-        return Output(result="rejected")
+        raise ValueError(f"unknown command kind {body['kind']!r}")
 
     # --- outputs and counters ---
 
