@@ -1,0 +1,122 @@
+"""Replay throughput (issue 3): the engine over a simulated log vs merely parsing its lines.
+
+Method: one simulated log (100k loans x 30 days by default, cached under ``run/bench/cache``)
+is read twice per round from the page cache: (a) every line through ``orjson.loads`` (the
+fastest JSON parser installed: the floor any consumer of the log pays), (b) the whole replay
+in-process, ``replay(iter_lines(path), Policy())`` with alerts kept in memory and no output
+files. Both are events/s over the same lines; the figure that matters is replay/parse.
+A short cProfile of the replay (first ``--profile-lines`` lines) shows where the time goes.
+
+Run: ``.venv/bin/python bench/replay_throughput.py [--quick]``. Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import pstats
+import time
+from pathlib import Path
+
+import orjson
+from benchkit import cached_log, count_lines, loadavg, peak_rss_mb, print_summary, print_table
+
+from loanwatch.ledger.policy import Policy
+from loanwatch.replay.runner import iter_lines, replay
+
+
+def parse_all(path: Path) -> int:
+    """Parse every non-blank line with orjson; bad lines count too (they were read)."""
+    loads = orjson.loads
+    n = 0
+    for line in iter_lines(path):
+        try:  # noqa: SIM105 (contextlib.suppress costs more per line)
+            loads(line)
+        except orjson.JSONDecodeError:
+            pass
+        n += 1
+    return n
+
+
+def replay_all(path: Path, limit: int | None = None) -> tuple[int, int]:
+    """Replay the log (or its first ``limit`` lines): events and alerts."""
+    lines = iter_lines(path)
+    if limit is not None:
+        lines = itertools.islice(lines, limit)
+    result = replay(lines, Policy())
+    return result.events, len(result.alerts)
+
+
+def timed(fn: object, *args: object) -> tuple[float, object]:
+    began = time.perf_counter()
+    value = fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - began, value
+
+
+def profile_replay(path: Path, limit: int, top: int = 15) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    replay_all(path, limit)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5k loans x 30 days, one round")
+    ap.add_argument("--loans", type=int, default=100_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=2, help="repeat (noisy shared machine)")
+    ap.add_argument("--profile-lines", type=int, default=30_000)
+    args = ap.parse_args()
+    if args.quick:
+        args.loans, args.rounds, args.profile_lines = 5_000, 1, 3_000
+
+    path = cached_log(args.loans, args.days, args.seed)
+    size_mb = path.stat().st_size / 1e6
+    lines = count_lines(path)  # also warms the page cache
+    print(f"log {path.name}: {lines:,} lines, {size_mb:,.0f} MB; load {loadavg()}")
+
+    rows: list[list[object]] = []
+    best_parse = best_replay = 0.0
+    alerts = 0
+    for r in range(1, args.rounds + 1):
+        t_parse, n_parse = timed(parse_all, path)
+        t_replay, (n_replay, alerts) = timed(replay_all, path)  # type: ignore[misc]
+        parse_rate, replay_rate = n_parse / t_parse, n_replay / t_replay  # type: ignore[operator]
+        best_parse, best_replay = max(best_parse, parse_rate), max(best_replay, replay_rate)
+        rows.append([r, f"{t_parse:.2f}", parse_rate, f"{t_replay:.2f}", replay_rate,
+                     f"{replay_rate / parse_rate:.3f}", loadavg()])  # fmt: skip
+    print_table(
+        f"replay vs parse, {lines:,} events ({args.loans:,} loans x {args.days} days)",
+        ["round", "parse s", "parse ev/s", "replay s", "replay ev/s", "replay/parse", "load"],
+        rows,
+    )
+    print(f"alerts: {alerts:,}; peak RSS {peak_rss_mb():,.0f} MB")
+
+    print(f"\ncProfile of replay over the first {args.profile_lines:,} lines (top 15, tottime):")
+    print(profile_replay(path, args.profile_lines))
+
+    print_summary(
+        "replay_throughput",
+        {
+            "loans": args.loans,
+            "days": args.days,
+            "events": lines,
+            "parse_events_per_s": round(best_parse),
+            "replay_events_per_s": round(best_replay),
+            "ratio_replay_over_parse": round(best_replay / best_parse, 4),
+            "alerts": alerts,
+            "peak_rss_mb": round(peak_rss_mb()),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
