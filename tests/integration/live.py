@@ -45,6 +45,8 @@ class WorkerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -58,6 +60,7 @@ class WorkerProcess:
             "LOANWATCH_BATCH_WITHIN": "0.002",
             "LOANWATCH_COMMIT_INTERVAL": "0.2",
             "LOANWATCH_SESSION_TIMEOUT": "8",
+            **self.extra_env,
         }
         cmd = [
             sys.executable,
@@ -76,6 +79,7 @@ class WorkerProcess:
             str(PARTITIONS),
             "--loglevel",
             os.environ.get("LOANWATCH_TEST_WORKER_LOGLEVEL", "warning"),
+            *self.extra_args,
         ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
