@@ -7,7 +7,7 @@ what is left is credit. A reversal rebuilds the ledger from its history without 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from loanwatch.ledger.records import InstallmentTerms
@@ -42,6 +42,11 @@ class Slot:
 class Ledger:
     slots: tuple[Slot, ...]
     credit: int = 0
+    principal_left: int = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Read on every step (views, borrower exposure): computed once per ledger value.
+        object.__setattr__(self, "principal_left", sum(s.principal_left for s in self.slots))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,10 @@ def revise(ledger: Ledger, terms: tuple[InstallmentTerms, ...], order: tuple[str
     kept = tuple(s for s in ledger.slots if s.remaining <= 0)
     credit = ledger.credit + sum(s.paid_total for s in ledger.slots if s.remaining > 0)
     fresh = tuple(Slot(t.due_date, t.principal, t.interest, t.fee) for t in terms)
-    return apply_amount(Ledger(kept + fresh, 0), credit, order)
+    # Slots stay sorted by due date (stable): allocation is oldest first, and the delinquency
+    # scans stop at the first installment not yet due.
+    slots = tuple(sorted(kept + fresh, key=lambda s: s.due_date))
+    return apply_amount(Ledger(slots, 0), credit, order)
 
 
 def rebuild(
@@ -115,4 +123,4 @@ def rebuild(
 
 
 def outstanding_principal(ledger: Ledger) -> int:
-    return sum(s.principal_left for s in ledger.slots)
+    return ledger.principal_left

@@ -24,13 +24,14 @@ def arrears(ledger: Ledger, on: date, tolerance: int) -> Arrears:
     """DPD = ``on`` minus the oldest past-due due date: 0 on the due date, 1 the day after."""
     oldest: date | None = None
     overdue = 0
-    for slot in ledger.slots:
-        if slot.due_date < on:
-            remaining = slot.remaining
-            if remaining > tolerance:
-                overdue += remaining
-                if oldest is None or slot.due_date < oldest:
-                    oldest = slot.due_date
+    for slot in ledger.slots:  # sorted by due date (see allocation.revise)
+        if slot.due_date >= on:
+            break
+        remaining = slot.principal + slot.interest + slot.fee - slot.paid_total
+        if remaining > tolerance:
+            overdue += remaining
+            if oldest is None:
+                oldest = slot.due_date
     if oldest is None:
         return Arrears(None, 0, 0)
     return Arrears(oldest, (on - oldest).days, overdue)
@@ -38,12 +39,7 @@ def arrears(ledger: Ledger, on: date, tolerance: int) -> Arrears:
 
 def next_due_after(ledger: Ledger, on: date, tolerance: int) -> date | None:
     """The earliest due date on or after ``on`` of an installment that still owes money."""
-    best: date | None = None
-    for slot in ledger.slots:
-        if (
-            slot.due_date >= on
-            and slot.remaining > tolerance
-            and (best is None or slot.due_date < best)
-        ):
-            best = slot.due_date
-    return best
+    for slot in ledger.slots:  # sorted by due date
+        if slot.due_date >= on and slot.remaining > tolerance:
+            return slot.due_date
+    return None

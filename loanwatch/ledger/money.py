@@ -32,8 +32,15 @@ def format_money(value: Decimal) -> str:
 
 
 def parse_cents(value: object) -> int:
-    """Parse a wire amount into integer minor units (cents), exactly."""
-    return int(parse_money(value) * 100)
+    """Parse a wire amount into integer minor units (cents), exactly (no Decimal, no float)."""
+    if not isinstance(value, str):
+        raise MoneyError(f"amount must be a decimal string, got {type(value).__name__} {value!r}")
+    if not _MONEY_RE.match(value):
+        raise MoneyError(f"amount {value!r} is not a decimal with at most 2 fractional digits")
+    negative = value.startswith("-")
+    whole, _, frac = value.lstrip("-").partition(".")
+    cents = int(whole) * 100 + int((frac + "00")[:2])
+    return -cents if negative else cents
 
 
 def cents_to_decimal(cents: int) -> Decimal:
