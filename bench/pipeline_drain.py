@@ -1,0 +1,627 @@
+"""Pipeline drain and alert latency (issue 4): a real ``loanwatch worker`` vs raw aiokafka.
+
+Method, all in one run on fresh topics (prefix ``bench-<time>-``, 8 partitions):
+
+1. **Preload**: a cached simulated log (150k loans x 180 days, ~1.05M events) is published by
+   :class:`loanwatch.streams.producer.LogProducer` (routing by ``route_event``, ticks to every
+   partition, ``sync_clock`` on, no barrier, flushed once per business day).
+2. **Raw drain** (a): one ``AIOKafkaConsumer`` of a fresh group ``getmany``s the five input
+   topics to their end offsets (values untouched). Rate = messages / (last - first fetch).
+3. **Worker drain** (b): one ``loanwatch worker`` subprocess (RocksDB store, tables with
+   changelogs, alerts, dead letters, exposures, commits: the defaults, LOANWATCH_BATCH_SIZE
+   1000 / BATCH_WITHIN 0.05) drains the same topics; its ``/progress`` is polled every 0.5 s
+   until every input partition is processed to its end. Rate = messages processed after the
+   first progress seen / (end - that moment), so start-up and rebalancing count in neither.
+   Optionally ``py-spy`` samples the worker meanwhile (``--py-spy SECONDS``).
+4. **Alert latency** (c): ``--latency-loans`` fresh loans are opened (one installment due in a
+   year); then, at ``--rate`` events/s, one ``risk_signal`` (severity ``low``) per loan is
+   produced, each of which makes exactly one ``risk_signal`` alert. Latency = the alert's
+   arrival on ``loan.alerts`` minus the wall time just before the send. The same bytes at the
+   same rate go through a raw aiokafka echo subprocess (consume, produce to another topic,
+   flush per batch, acks=all, fetch_max_wait 1500 ms like Faust), measured the same way.
+
+The worker is stopped with SIGTERM; topics are left (prefixed); data is under ``run/bench/``.
+Run: ``.venv/bin/python bench/pipeline_drain.py [--quick]``. Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from benchkit import BENCH_RUN, REPO, cached_log, loadavg, print_summary, print_table
+
+from loanwatch.replay.runner import iter_lines
+from loanwatch.streams.producer import LogProducer, Step, ensure_topics, read_progress
+from loanwatch.streams.topics import TopicNames, route_event
+
+BOOTSTRAP = "127.0.0.1:9092"
+PARTITIONS = 8
+TP = tuple[str, int]
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def input_targets(produced: Mapping[TP, int], names: TopicNames) -> dict[TP, int]:
+    """Last offset of every input partition that received something."""
+    inputs = set(names.inputs())
+    return {tp: off for tp, off in produced.items() if tp[0] in inputs and off >= 0}
+
+
+def processed_count(progress: Mapping[TP, int], targets: Mapping[TP, int]) -> int:
+    """Messages processed so far on the target partitions (fresh topics start at offset 0)."""
+    return sum(min(progress.get(tp, -1), last) + 1 for tp, last in targets.items())
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def probe_loan(loan_id: str, day: date) -> dict[str, Any]:
+    """A loan opened on ``day`` with one installment due a year later (nothing ages)."""
+    due = date(day.year + 1, day.month, min(day.day, 28))
+    return {
+        "event_id": f"{loan_id}-open",
+        "type": "loan_opened",
+        "occurred_at": f"{day.isoformat()}T12:00:00+08:00",
+        "loan_id": loan_id,
+        "borrower_id": f"{loan_id}-B",
+        "product": "consumer",
+        "region": "north",
+        "currency": "CNY",
+        "principal": "1000.00",
+        "installments": [
+            {"seq": 1, "due_date": due.isoformat(), "principal": "1000.00", "interest": "10.00"}
+        ],
+    }
+
+
+def probe_signal(loan_id: str, day: date) -> dict[str, Any]:
+    """A low-severity risk signal: exactly one ``risk_signal`` alert, no state change."""
+    return {
+        "event_id": f"{loan_id}-probe",
+        "type": "risk_signal",
+        "occurred_at": f"{day.isoformat()}T12:00:01+08:00",
+        "loan_id": loan_id,
+        "signal": "bench_probe",
+        "severity": "low",
+    }
+
+
+def latency_row(label: str, lat: list[float], sent: int) -> list[object]:
+    if not lat:
+        return [label, sent, 0, "-", "-", "-", "-"]
+    ms = [x * 1e3 for x in lat]
+    return [label, sent, len(ms), f"{percentile(ms, 50):.1f}", f"{percentile(ms, 90):.1f}",
+            f"{percentile(ms, 99):.1f}", f"{max(ms):.1f}"]  # fmt: skip
+
+
+# --- Kafka side -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Preloaded:
+    targets: dict[TP, int]
+    messages: int
+    events: int
+    seconds: float
+    last_day: date | None = None
+
+
+async def preload(path: Path, names: TopicNames) -> Preloaded:
+    await ensure_topics(BOOTSTRAP, names, PARTITIONS)
+    kafka = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=1 << 18,
+    )
+    last: list[date] = []
+
+    def on_step(step: Step) -> None:
+        if step.business_date is not None and (not last or step.business_date > last[0]):
+            last[:] = [step.business_date]
+
+    began = time.perf_counter()
+    async with LogProducer(
+        BOOTSTRAP, names, sync_clock=True, barrier_every="day", kafka=kafka
+    ) as producer:
+        report = await producer.publish(iter_lines(path), on_step=on_step)
+    seconds = time.perf_counter() - began
+    targets = input_targets(report.produced, names)
+    messages = sum(off + 1 for off in targets.values())
+    return Preloaded(targets, messages, report.events, seconds, last[0] if last else None)
+
+
+async def raw_drain(names: TopicNames, targets: Mapping[TP, int], group: str) -> dict[str, float]:
+    """A fresh consumer group reads the input topics to the preloaded ends (values untouched)."""
+    consumer = AIOKafkaConsumer(
+        *names.inputs(),
+        bootstrap_servers=BOOTSTRAP,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    began = time.perf_counter()
+    await consumer.start()
+    remaining = dict(targets)
+    first: float | None = None
+    count = 0
+    try:
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for tp, records in batch.items():
+                if not records:
+                    continue
+                if first is None:
+                    first = time.perf_counter()
+                count += len(records)
+                key = (tp.topic, tp.partition)
+                if key in remaining and records[-1].offset >= remaining[key]:
+                    del remaining[key]
+        end = time.perf_counter()
+    finally:
+        await consumer.stop()
+    assert first is not None
+    return {"messages": count, "seconds": end - first, "rate": count / (end - first),
+            "total_seconds": end - began}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid() -> int | None:
+    try:
+        return int((REPO / "run" / "kafka" / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(slots=True)
+class WorkerRun:
+    prefix: str
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "worker.log"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "loanwatch.cli", "worker", "--app-id", f"{self.prefix}app",
+               "--topic-prefix", self.prefix, "--web-port", str(self.port),
+               "--data-dir", str(self.data_dir), "--partitions", str(PARTITIONS),
+               "--loglevel", "warning"]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()  # our own child only
+            return self.proc.wait(timeout=30)
+
+    def tail(self, n: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+
+async def progress(session: aiohttp.ClientSession, worker: WorkerRun) -> dict[TP, int] | None:
+    try:
+        return await read_progress(session, f"{worker.url}/progress")
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+
+
+async def worker_drain(
+    worker: WorkerRun, targets: Mapping[TP, int], timeout: float, py_spy: float
+) -> dict[str, Any]:
+    """Start the worker and poll ``/progress`` until every target partition is done."""
+    total = sum(off + 1 for off in targets.values())
+    broker = broker_pid()
+    worker.start()
+    assert worker.proc is not None
+    began = time.perf_counter()
+    first: tuple[float, int, float, float] | None = None  # time, done, worker cpu, broker cpu
+    samples: list[tuple[float, int]] = []
+    spy: subprocess.Popen[bytes] | None = None
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        while True:
+            if worker.proc.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{worker.tail()}")
+            seen = await progress(session, worker)
+            now = time.perf_counter()
+            done = processed_count(seen or {}, targets)
+            if seen and first is None:
+                first = (now, done, cpu_seconds(worker.proc.pid),
+                         cpu_seconds(broker) if broker else 0.0)  # fmt: skip
+                spy = start_py_spy(worker.proc.pid, py_spy, worker.data_dir)
+            if first is not None:
+                samples.append((now - first[0], done))
+            if done >= total:
+                break
+            if now - began > timeout:
+                raise TimeoutError(f"worker processed {done:,}/{total:,} in {timeout}s")
+            await asyncio.sleep(0.5)
+    assert first is not None
+    end = time.perf_counter()
+    wcpu = cpu_seconds(worker.proc.pid) - first[2]
+    bcpu = (cpu_seconds(broker) - first[3]) if broker else 0.0
+    if spy is not None:
+        spy.wait(timeout=py_spy + 60)
+    seconds = end - first[0]
+    return {"messages": total - first[1], "seconds": seconds,
+            "rate": (total - first[1]) / seconds, "startup_seconds": first[0] - began,
+            "worker_cpu": wcpu / seconds, "broker_cpu": bcpu / seconds,
+            "samples": samples}  # fmt: skip
+
+
+def start_py_spy(pid: int, seconds: float, out_dir: Path) -> subprocess.Popen[bytes] | None:
+    """Sample the worker with py-spy (installed under run/bench/pyspy) for ``seconds``."""
+    exe = BENCH_RUN / "pyspy" / "bin" / "py-spy"
+    if seconds <= 0 or not exe.exists():
+        return None
+    out = out_dir / "py-spy.txt"
+    cmd = [str(exe), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+           "--rate", "50", "--format", "raw", "--output", str(out), "--nonblocking"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarize_py_spy(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
+    """From py-spy's collapsed stacks: (function, self %, inclusive %) of the top functions."""
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for frame in set(frames):
+            incl[frame] = incl.get(frame, 0) + n
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    return [(f, 100 * n / total, 100 * incl[f] / total) for f, n in ranked] if total else []
+
+
+def inclusive_of(path: Path, needles: list[str]) -> dict[str, float]:
+    """Share of samples whose stack contains each needle (a function or file name)."""
+    hits = dict.fromkeys(needles, 0)
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for needle in needles:
+            if needle in stack:
+                hits[needle] += int(count)
+    return {k: 100 * v / total for k, v in hits.items()} if total else {}
+
+
+# --- alert latency --------------------------------------------------------------------------
+
+
+async def tail_consumer(topic: str) -> AIOKafkaConsumer:
+    """A consumer assigned to every partition of ``topic``, positioned at its end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                fetch_max_wait_ms=10)  # fmt: skip
+    await consumer.start()
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
+    return consumer
+
+
+async def offered_load(
+    producer: AIOKafkaProducer,
+    consumer: AIOKafkaConsumer,
+    sends: list[tuple[str, str, bytes]],
+    rate: float,
+    matches: Any,
+    grace: float = 10.0,
+) -> list[float]:
+    """Send ``(topic, key, value)`` at ``rate``/s; latency of the first output per key."""
+    sent: dict[str, float] = {}
+    latencies: dict[str, float] = {}
+
+    async def receive() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.time()
+            for records in batch.values():
+                for rec in records:
+                    key = matches(rec)
+                    if key in sent and key not in latencies:
+                        latencies[key] = now - sent[key]
+
+    reader = asyncio.create_task(receive())
+    began = time.perf_counter()
+    for i, (topic, key, value) in enumerate(sends):
+        delay = began + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[key] = time.time()
+        await producer.send(topic, value, key=key.encode())
+    deadline = time.perf_counter() + grace
+    while len(latencies) < len(sends) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    return list(latencies.values())
+
+
+async def worker_latency(
+    worker: WorkerRun, names: TopicNames, day: date, loans: int, rate: float
+) -> list[float]:
+    """Open ``loans`` probe loans, wait until processed, then one signal each at ``rate``."""
+    ids = [f"{names.accounts}-P{i:06d}" for i in range(loans)]
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=0)
+    await producer.start()
+    try:
+        last: dict[TP, int] = {}
+        for loan_id in ids:
+            obj = probe_loan(loan_id, day)
+            route = route_event(obj, names)
+            fut = await producer.send(route.topic, orjson.dumps(obj), key=loan_id.encode())
+            meta = await fut if loan_id == ids[-1] else None
+            del meta
+        await producer.flush()
+        # Wait for the worker to have applied every opening (its accounts partitions' ends).
+        consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
+        await consumer.start()
+        tps = [TopicPartition(names.accounts, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        await consumer.stop()
+        last = {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            while True:
+                seen = await progress(session, worker) or {}
+                if all(seen.get(tp, -1) >= off for tp, off in last.items()):
+                    break
+                await asyncio.sleep(0.2)
+        alerts = await tail_consumer(names.alerts)
+        sends = []
+        for loan_id in ids:
+            obj = probe_signal(loan_id, day)
+            sends.append((route_event(obj, names).topic, loan_id, orjson.dumps(obj)))
+
+        def match(rec: Any) -> str | None:
+            body = orjson.loads(rec.value)
+            return str(body["loan_id"]) if body.get("kind") == "risk_signal" else None
+
+        try:
+            return await offered_load(producer, alerts, sends, rate, match)
+        finally:
+            await alerts.stop()
+    finally:
+        await producer.stop()
+
+
+async def create_topics(topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
+    finally:
+        await admin.close()
+
+
+async def echo_service(source: str, sink: str) -> None:
+    """Raw aiokafka echo: consume ``source`` from its end, produce each value to ``sink``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                fetch_max_wait_ms=1500)  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=0)
+    await consumer.start()
+    await producer.start()
+    tps = [TopicPartition(source, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    await consumer.seek_to_end(*tps)
+    for tp in tps:
+        await consumer.position(tp)
+    print("READY", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=1000)
+            for records in batch.values():
+                for rec in records:
+                    await producer.send(sink, rec.value, key=rec.key)
+            if batch:
+                await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def echo_latency(prefix: str, day: date, loans: int, rate: float) -> list[float]:
+    source, sink = f"{prefix}echo.in", f"{prefix}echo.out"
+    await create_topics([source, sink])
+    cmd = [sys.executable, __file__, "--echo-service", source, sink]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        ready = await asyncio.to_thread(proc.stdout.readline)
+        if ready.strip() != b"READY":
+            raise RuntimeError("echo service did not start")
+        out = await tail_consumer(sink)
+        producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=0)
+        await producer.start()
+        ids = [f"{prefix}E{i:06d}" for i in range(loans)]
+        sends = [(source, i, orjson.dumps(probe_signal(i, day))) for i in ids]
+        try:
+            return await offered_load(producer, out, sends, rate, lambda r: r.key.decode())
+        finally:
+            await producer.stop()
+            await out.stop()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    path = cached_log(args.loans, args.days, args.seed)
+    prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}-"
+    names = TopicNames().with_prefix(prefix)
+    print(f"log {path.name}; topics {prefix}*; load {loadavg()}")
+
+    pre = await preload(path, names)
+    print(f"preloaded {pre.events:,} events = {pre.messages:,} input messages in "
+          f"{pre.seconds:.1f}s ({pre.messages / pre.seconds:,.0f} msg/s)")  # fmt: skip
+
+    raws = [await raw_drain(names, pre.targets, f"{prefix}raw{i}") for i in range(args.raw_rounds)]
+    raw = max(raws, key=lambda r: r["rate"])
+    print("raw drains msg/s: " + ", ".join(f"{r['rate']:,.0f}" for r in raws))
+
+    worker = WorkerRun(prefix, BENCH_RUN / f"worker-{prefix.rstrip('-')}")
+    lat_worker: list[float] = []
+    try:
+        drained = await worker_drain(worker, pre.targets, args.timeout, args.py_spy)
+        print(f"worker drained {drained['messages']:,} messages in {drained['seconds']:.1f}s "
+              f"(start-up {drained['startup_seconds']:.1f}s); load {loadavg()}")  # fmt: skip
+        if args.latency_seconds > 0 and pre.last_day is not None:
+            n = int(args.rate * args.latency_seconds)
+            lat_worker = await worker_latency(worker, names, pre.last_day, n, args.rate)
+    finally:
+        code = worker.stop()
+        print(f"worker stopped (SIGTERM), exit code {code}; log {worker.log_path}")
+    lat_echo: list[float] = []
+    if args.latency_seconds > 0 and pre.last_day is not None:
+        n = int(args.rate * args.latency_seconds)
+        lat_echo = await echo_latency(prefix, pre.last_day, n, args.rate)
+
+    ratio = drained["rate"] / raw["rate"]
+    print_table(
+        f"drain of {pre.messages:,} preloaded input messages (8 partitions, 1 process each)",
+        ["consumer", "messages", "seconds", "msg/s", "vs raw", "worker CPU", "broker CPU"],
+        [
+            ["raw aiokafka getmany", raw["messages"], f"{raw['seconds']:.1f}", raw["rate"],
+             "1.00", "-", "-"],
+            ["loanwatch worker", drained["messages"], f"{drained['seconds']:.1f}",
+             drained["rate"], f"{ratio:.3f}", f"{drained['worker_cpu']:.0%}",
+             f"{drained['broker_cpu']:.0%}"],
+        ],
+    )  # fmt: skip
+    print(f"target worker/raw >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'} ({ratio:.3f})")
+    curve = drained["samples"][:: max(1, len(drained["samples"]) // 8)]
+    print("worker progress (s, messages): "
+          + ", ".join(f"({t:.0f}, {d:,})" for t, d in curve))  # fmt: skip
+    sent = int(args.rate * args.latency_seconds)
+    if sent:
+        print_table(
+            f"alert latency at {args.rate:.0f} events/s for {args.latency_seconds:.0f}s "
+            "(produce -> arrival, ms)",
+            ["path", "sent", "received", "p50", "p90", "p99", "max"],
+            [latency_row("loanwatch worker -> loan.alerts", lat_worker, sent),
+             latency_row("raw aiokafka echo", lat_echo, sent)],
+        )  # fmt: skip
+    spy = worker.data_dir / "py-spy.txt"
+    if spy.exists():
+        print_table(
+            f"py-spy of the worker ({args.py_spy:.0f}s of the drain): top functions by self time",
+            ["function (file:line)", "self %", "incl %"],
+            [[f[:90], f"{s:.1f}", f"{i:.1f}"] for f, s, i in summarize_py_spy(spy)],
+        )
+        needles = ["engine.py", "ledger.py", "codecs.py", "app.py", "rocksdb", "faust/tables",
+                   "faust/transport", "aiokafka", "prometheus", "faust/sensors"]  # fmt: skip
+        shares = inclusive_of(spy, needles)
+        print("inclusive share of samples: "
+              + ", ".join(f"{k} {v:.0f}%" for k, v in shares.items()))  # fmt: skip
+    lat_w = [x * 1e3 for x in lat_worker] or [float("nan")]
+    lat_e = [x * 1e3 for x in lat_echo] or [float("nan")]
+    print_summary(
+        "pipeline_drain",
+        {
+            "loans": args.loans,
+            "days": args.days,
+            "events": pre.events,
+            "input_messages": pre.messages,
+            "preload_msg_per_s": round(pre.messages / pre.seconds),
+            "raw_msg_per_s": round(raw["rate"]),
+            "worker_msg_per_s": round(drained["rate"]),
+            "ratio_worker_over_raw": round(ratio, 4),
+            "worker_cpu_share": round(drained["worker_cpu"], 2),
+            "latency_rate": args.rate,
+            "worker_alert_p50_ms": round(statistics.median(lat_w), 1),
+            "worker_alert_p99_ms": round(percentile(lat_w, 99), 1),
+            "echo_p50_ms": round(statistics.median(lat_e), 1),
+            "echo_p99_ms": round(percentile(lat_e, 99), 1),
+            "alerts_received": len(lat_worker),
+            "prefix": prefix,
+        },
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="~50k events, 5 s of latency load")
+    ap.add_argument("--loans", type=int, default=150_000)
+    ap.add_argument("--days", type=int, default=180)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--raw-rounds", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=200.0, help="offered load, events/s")
+    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--py-spy", type=float, default=30.0, help="seconds of py-spy (0: off)")
+    ap.add_argument("--timeout", type=float, default=1500.0, help="longest worker drain (s)")
+    ap.add_argument("--echo-service", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.echo_service:
+        asyncio.run(echo_service(*args.echo_service))
+        return
+    if args.quick:
+        args.loans, args.latency_seconds, args.py_spy = 7_000, 5.0, min(args.py_spy, 5.0)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
