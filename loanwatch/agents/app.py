@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from loanwatch.agents.borrower import BorrowerProcessor
 from loanwatch.agents.ledger import Inbound, LedgerProcessor, Outbox
 from loanwatch.agents.messages import tick_command
+from loanwatch.agents.metrics_wiring import wire_metrics
 from loanwatch.agents.settings import WorkerSettings
 from loanwatch.agents.web import register_views
 from loanwatch.ledger.policy import Policy
@@ -181,6 +182,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
     register_views(worker)
+    wire_metrics(worker)
     return worker
 
 

@@ -1,0 +1,388 @@
+"""Issue #5 against the real worker: its metrics, the recording rules and the dashboards.
+
+One `loanwatch worker` process (its own topics, app id and data dir) receives a simulated
+portfolio with a barrier after every event; Prometheus scrapes it through file_sd with a unique
+``portfolio`` label. The figures Prometheus records must be those computed from
+``loanwatch replay`` of the same log (active loans only, balance-weighted):
+
+- PAR30 = outstanding in M2..M7+ / total, PAR90 = M4..M7+ / total,
+- NPL = outstanding classified substandard + doubtful + loss / total,
+- outstanding principal and loan count per bucket.
+
+Then a second worker joins the group (same app id, a second target with the same label): the
+sums over both targets still equal the replay totals (nothing counted twice, nothing dropped),
+and again after the second worker is stopped with SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from loanwatch.dashboards.build import load_all
+from loanwatch.dashboards.check import Problem, run_queries
+from loanwatch.dashboards.cli import dashboards
+from loanwatch.ledger.policy import Policy
+from loanwatch.ledger.view import LoanView
+from loanwatch.metrics.portfolio import BUCKETS
+from loanwatch.replay.runner import replay
+from loanwatch.simulate.config import SimulationConfig
+from loanwatch.simulate.generator import generate
+from loanwatch.stack.paths import StackPaths
+from loanwatch.streams.topics import TopicNames
+
+from .live import WorkerProcess, produce_log, wait_ready
+
+# No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
+# receiver is not paged by this test (LoanwatchDeadLetters has no `for`).
+SIMULATION = SimulationConfig(loans=300, days=120, seed=7, fault_rate=0.0, late_rate=0.0)
+PAR30_BUCKETS = frozenset({"M2", "M3", "M4", "M5", "M6", "M7+"})
+PAR90_BUCKETS = frozenset({"M4", "M5", "M6", "M7+"})
+NPL_CLASSES = frozenset({"substandard", "doubtful", "loss"})
+MAX_SERIES = 2000
+REL = 1e-9
+
+# Panels this worker cannot fill, and why. Each one is also asserted to be empty, so the entry
+# must go when the cause is fixed.
+#   The engine (loanwatch/ledger/engine.py `_settle_promises`) judges a due promise and emits
+#   `promise_broken` when it is short, but emits nothing when it is kept, so the worker never
+#   increments loanwatch_promises_total{outcome="kept"}; the recording rule's numerator
+#   `increase(loanwatch_promises_total{outcome="kept"}[7d])` has no series, and neither has
+#   loanwatch:promise_kept:ratio. Fixing it needs an engine output for a kept promise.
+# Engine: Step.finish (loanwatch/ledger/step.py) skips `engine.views[loan_id] = current` for a
+# loan that is no longer active, so a loan closed by `loan_closed` keeps its last view, with
+# status "active", in Engine.views, which the worker's PortfolioCollector reads. Its outstanding
+# is 0 (repaid) so balances and ratios are right, but loan counts include the closed loans (300
+# instead of 265 on this simulation) until a restore (rebalance/restart) re-derives the views.
+ENGINE_CLOSED_VIEWS = "engine keeps the last active view of a closed loan in Engine.views"
+KNOWN_EMPTY = {"Promise-kept rate (7d) [A]": "engine emits no signal for a kept promise"}
+
+
+@dataclass
+class Expected:
+    loans: int
+    outstanding: Decimal
+    par30: Decimal
+    par90: Decimal
+    npl: Decimal
+    outstanding_by_bucket: dict[str, Decimal]
+    loans_by_bucket: dict[str, int]
+
+
+def expected_figures(states: list[LoanView]) -> Expected:
+    active = [v for v in states if v.status == "active"]
+    total = sum((v.outstanding_principal for v in active), Decimal(0))
+
+    def share(keep: Callable[[LoanView], bool]) -> Decimal:
+        return sum((v.outstanding_principal for v in active if keep(v)), Decimal(0)) / total
+
+    return Expected(
+        loans=len(active),
+        outstanding=total,
+        par30=share(lambda v: v.bucket in PAR30_BUCKETS),
+        par90=share(lambda v: v.bucket in PAR90_BUCKETS),
+        npl=share(lambda v: v.classification in NPL_CLASSES),
+        outstanding_by_bucket={
+            b: sum((v.outstanding_principal for v in active if v.bucket == b), Decimal(0))
+            for b in BUCKETS
+        },
+        loans_by_bucket={b: sum(1 for v in active if v.bucket == b) for b in BUCKETS},
+    )
+
+
+def close(got: float, want: Decimal | int) -> bool:
+    return math.isclose(got, float(want), rel_tol=REL, abs_tol=1e-9)
+
+
+def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = json.load(resp)
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def scalar(prometheus_url: str, expr: str) -> float | None:
+    result = query(prometheus_url, expr)
+    return float(result[0]["value"][1]) if result else None
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(1.0)
+
+
+def metrics_text(worker: WorkerProcess) -> str:
+    with urllib.request.urlopen(f"{worker.url}/metrics", timeout=10) as resp:
+        return str(resp.read().decode())
+
+
+def samples(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def worker_sum(text: str, metric: str) -> float:
+    """Sum of one metric family's samples in a worker's exposition text."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in samples(text)
+        if line.startswith(metric + "{") or line.startswith(metric + " ")
+    )
+
+
+@dataclass
+class Live:
+    portfolio: str
+    prefix: str
+    names: TopicNames
+    first: WorkerProcess
+    expected: Expected
+    produced_at: float  # wall time once every event was processed
+    data_root: Path
+    register: Callable[[WorkerProcess], None]
+
+
+@pytest.fixture(scope="module")
+def live(
+    kafka_bootstrap: str,
+    prometheus_url: str,
+    stack_paths: StackPaths,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Live]:
+    token = uuid.uuid4().hex[:12]
+    portfolio = f"metrics-live-{token}"
+    prefix = f"lwm-{token}."
+    names = TopicNames().with_prefix(prefix)
+    data_root = tmp_path_factory.mktemp("metrics-live")
+    written: list[Path] = []
+    folder = stack_paths.prometheus_targets
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def register(worker: WorkerProcess) -> None:
+        path = folder / f"test-{uuid.uuid4().hex}.json"
+        tmp = path.with_suffix(".tmp")
+        entry = [{"targets": [f"127.0.0.1:{worker.port}"], "labels": {"portfolio": portfolio}}]
+        tmp.write_text(json.dumps(entry))
+        tmp.rename(path)
+        written.append(path)
+
+    lines = [e if isinstance(e, bytes) else orjson.dumps(e) for e in generate(SIMULATION)]
+    as_of = date.fromisoformat(replay(lines, Policy()).states[0].as_of)
+    result = replay(lines, Policy(), as_of=as_of)
+    assert not result.rejects
+    first = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1")
+    first.start()
+    try:
+        asyncio.run(wait_ready([first]))
+        register(first)
+        asyncio.run(produce_log(kafka_bootstrap, names, lines, [first], as_of=as_of))
+        yield Live(
+            portfolio,
+            prefix,
+            names,
+            first,
+            expected_figures(result.states),
+            time.time(),
+            data_root,
+            register,
+        )
+    except BaseException:
+        print(first.log_tail())
+        raise
+    finally:
+        first.kill(signal.SIGTERM)
+        for path in written:
+            path.unlink(missing_ok=True)
+
+
+def wait_scraped_after(prometheus_url: str, portfolio: str, since: float, targets: int) -> None:
+    """Until every target of the portfolio was scraped after ``since`` and the rules ran."""
+    up = f'timestamp(up{{job="loanwatch",portfolio="{portfolio}"}}) > {since}'
+    scraped = wait_for(
+        lambda: len(query(prometheus_url, up)) >= targets and query(prometheus_url, up),
+        90,
+        f"{targets} scrape(s) of {portfolio} after t={since:.0f}",
+    )
+    last = max(float(s["value"][1]) for s in scraped)
+    rule = f'timestamp(loanwatch:outstanding_principal:sum{{portfolio="{portfolio}"}}) > {last}'
+    wait_for(lambda: query(prometheus_url, rule), 60, "a rule evaluation after that scrape")
+
+
+def test_recording_rules_equal_the_replay(live: Live, prometheus_url: str) -> None:
+    want, p = live.expected, live.portfolio
+    assert want.par30 > 0 and want.npl > 0 and want.par90 > 0  # a portfolio with loans at risk
+    wait_scraped_after(prometheus_url, p, live.produced_at, targets=1)
+
+    got = {
+        "par30": scalar(prometheus_url, f'loanwatch:par30:ratio{{portfolio="{p}"}}'),
+        "par90": scalar(prometheus_url, f'loanwatch:par90:ratio{{portfolio="{p}"}}'),
+        "npl": scalar(prometheus_url, f'loanwatch:npl:ratio{{portfolio="{p}"}}'),
+        "outstanding": scalar(
+            prometheus_url, f'loanwatch:outstanding_principal:sum{{portfolio="{p}"}}'
+        ),
+    }
+    print(
+        f"\nreplay: {want.loans} active loans, outstanding {want.outstanding}, "
+        f"PAR30 {float(want.par30):.6f}, PAR90 {float(want.par90):.6f}, NPL {float(want.npl):.6f}"
+    )
+    print(f"prometheus: {got}")
+    assert got["par30"] is not None and close(got["par30"], want.par30), got
+    assert got["par90"] is not None and close(got["par90"], want.par90), got
+    assert got["npl"] is not None and close(got["npl"], want.npl), got
+    assert got["outstanding"] is not None and close(got["outstanding"], want.outstanding), got
+
+    by_bucket = {
+        s["metric"]["bucket"]: float(s["value"][1])
+        for s in query(
+            prometheus_url, f'loanwatch:outstanding_principal_by_bucket:sum{{portfolio="{p}"}}'
+        )
+    }
+    assert set(by_bucket) == set(BUCKETS)
+    for bucket in BUCKETS:
+        assert close(by_bucket[bucket], want.outstanding_by_bucket[bucket]), bucket
+
+
+@pytest.mark.xfail(reason=ENGINE_CLOSED_VIEWS)
+def test_loans_by_bucket_equal_the_replay(live: Live, prometheus_url: str) -> None:
+    want, p = live.expected, live.portfolio
+    wait_scraped_after(prometheus_url, p, live.produced_at, targets=1)
+    loans = {
+        s["metric"]["bucket"]: float(s["value"][1])
+        for s in query(prometheus_url, f'loanwatch:loans_by_bucket:sum{{portfolio="{p}"}}')
+    }
+    print(f"\nloans by bucket: prometheus {loans}, replay {want.loans_by_bucket}")
+    assert loans == {b: float(n) for b, n in want.loans_by_bucket.items()}
+
+
+def test_every_dashboard_panel_has_data_from_the_worker(live: Live, prometheus_url: str) -> None:
+    boards = load_all()
+    overrides = {"portfolio": live.portfolio}
+    problems: list[Problem] = []
+
+    def unexplained() -> bool:
+        nonlocal problems
+        _, problems = run_queries(boards, prometheus_url, overrides=overrides)
+        return not [x for x in problems if x.panel not in KNOWN_EMPTY]
+
+    deadline = time.monotonic() + 90
+    while not unexplained():
+        if time.monotonic() > deadline:
+            pytest.fail("panels without data:\n" + "\n".join(map(str, problems)))
+        time.sleep(3)
+    # The known gaps are really empty (and the reason still holds): drop the entry when not.
+    assert sorted(x.panel for x in problems) == sorted(KNOWN_EMPTY), problems
+    lag = query(prometheus_url, f'loanwatch_consumer_lag_messages{{portfolio="{live.portfolio}"}}')
+    assert lag, "consumer lag gauge never set"
+
+
+@pytest.mark.xfail(reason=f"Promise-kept rate: {KNOWN_EMPTY['Promise-kept rate (7d) [A]']}")
+def test_dashboards_check_command_passes(live: Live, prometheus_url: str) -> None:
+    cli = CliRunner().invoke(
+        dashboards,
+        ["check", "--prometheus-url", prometheus_url, "--var", f"portfolio={live.portfolio}"],
+    )
+    assert cli.exit_code == 0, cli.output
+
+
+def test_worker_exposes_under_2000_series(live: Live) -> None:
+    text = metrics_text(live.first)
+    count = len(samples(text))
+    print(f"\n/metrics of one worker holding the whole simulated portfolio: {count} samples")
+    assert count < MAX_SERIES
+    # The worker's own gauges agree with the replay before Prometheus is involved.
+    want = live.expected
+    assert close(worker_sum(text, "loanwatch_portfolio_outstanding_principal"), want.outstanding)
+
+
+def _totals(prometheus_url: str, portfolio: str) -> tuple[float | None, float | None, int]:
+    sel = f'{{portfolio="{portfolio}"}}'
+    outstanding = scalar(
+        prometheus_url, f"sum by (portfolio) (loanwatch_portfolio_outstanding_principal{sel})"
+    )
+    loans = scalar(prometheus_url, f"sum by (portfolio) (loanwatch_portfolio_loans{sel})")
+    instances = query(prometheus_url, f"count by (instance) (loanwatch_portfolio_loans{sel})")
+    return outstanding, loans, len(instances)
+
+
+def _wait_totals(live: Live, prometheus_url: str, instances: int, since: float) -> None:
+    want = live.expected
+    wait_scraped_after(prometheus_url, live.portfolio, since, targets=instances)
+    seen: list[Any] = []
+
+    def equal() -> bool:
+        outstanding, loans, n = _totals(prometheus_url, live.portfolio)
+        seen[:] = [outstanding, loans, n]
+        return (
+            n == instances
+            and outstanding is not None
+            and loans is not None
+            and close(outstanding, want.outstanding)
+            and loans == want.loans
+        )
+
+    # Views are restored from the tables shortly after the recovery; a scrape taken in between
+    # is partial, so wait for the settled state rather than fail on the first sample.
+    deadline = time.monotonic() + 90
+    while not equal():
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"sums over {instances} worker(s) (outstanding, loans, instances) = {seen}, "
+                f"replay = ({want.outstanding}, {want.loans})"
+            )
+        time.sleep(1.0)
+    print(f"\n{instances} worker(s): outstanding {seen[0]}, loans {seen[1]}")
+
+
+def test_rebalance_neither_double_counts_nor_drops(live: Live, prometheus_url: str) -> None:
+    second = WorkerProcess(
+        app_id=live.prefix.rstrip("."), prefix=live.prefix, data_dir=live.data_root / "w2"
+    )
+    second.start()
+    try:
+        live.register(second)
+        asyncio.run(wait_ready([live.first, second]))
+        joined = time.time()
+        _wait_totals(live, prometheus_url, instances=2, since=joined)
+        # Both workers hold a share; together, exactly the portfolio.
+        texts = [metrics_text(w) for w in (live.first, second)]
+        shares = [worker_sum(t, "loanwatch_portfolio_loans") for t in texts]
+        assert all(s > 0 for s in shares) and sum(shares) == live.expected.loans, shares
+        assert close(
+            sum(worker_sum(t, "loanwatch_portfolio_outstanding_principal") for t in texts),
+            live.expected.outstanding,
+        )
+
+        second.kill(signal.SIGTERM)
+        asyncio.run(wait_ready([live.first]))
+        left = time.time()
+        down = f'up{{job="loanwatch",portfolio="{live.portfolio}"}} == 0'
+        wait_for(lambda: query(prometheus_url, down), 60, "the stopped worker's failed scrape")
+        _wait_totals(live, prometheus_url, instances=1, since=left)
+    except BaseException:
+        print(second.log_tail())
+        raise
+    finally:
+        second.kill(signal.SIGTERM)
