@@ -18,13 +18,17 @@ import io
 import itertools
 import pstats
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 from benchkit import cached_log, count_lines, loadavg, peak_rss_mb, print_summary, print_table
 
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
+
+T = TypeVar("T")
 
 
 def parse_all(path: Path) -> int:
@@ -49,9 +53,9 @@ def replay_all(path: Path, limit: int | None = None) -> tuple[int, int]:
     return result.events, len(result.alerts)
 
 
-def timed(fn: object, *args: object) -> tuple[float, object]:
+def timed(fn: Callable[..., T], *args: object) -> tuple[float, T]:
     began = time.perf_counter()
-    value = fn(*args)  # type: ignore[operator]
+    value = fn(*args)
     return time.perf_counter() - began, value
 
 
@@ -88,8 +92,8 @@ def main() -> None:
     alerts = 0
     for r in range(1, args.rounds + 1):
         t_parse, n_parse = timed(parse_all, path)
-        t_replay, (n_replay, alerts) = timed(replay_all, path)  # type: ignore[misc]
-        parse_rate, replay_rate = n_parse / t_parse, n_replay / t_replay  # type: ignore[operator]
+        t_replay, (n_replay, alerts) = timed(replay_all, path)
+        parse_rate, replay_rate = n_parse / t_parse, n_replay / t_replay
         best_parse, best_replay = max(best_parse, parse_rate), max(best_replay, replay_rate)
         rows.append([r, f"{t_parse:.2f}", parse_rate, f"{t_replay:.2f}", replay_rate,
                      f"{replay_rate / parse_rate:.3f}", loadavg()])  # fmt: skip
