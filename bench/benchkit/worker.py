@@ -76,6 +76,14 @@ class WorkerRun:
             self.proc.kill()  # our own child only
             return self.proc.wait(timeout=30)
 
+    def first_error(self) -> str:
+        """The first ERROR line of the worker's log (why it stopped), shortened."""
+        if self.log_path.exists():
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if "[ERROR]" in line:
+                    return line[:400]
+        return "no ERROR line in the log"
+
     def tail(self, n: int = 30) -> str:
         if not self.log_path.exists():
             return ""
