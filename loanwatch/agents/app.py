@@ -96,7 +96,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         return app.Table(name, default=None, partitions=n, key_type=str, value_type=bytes)
 
     tables = _Tables(
-        loans=table("loans"), seen=table("seen"), meta=table("meta"), borrowers=table("borrowers")
+        loans=table("loans"),
+        seen=table("seen"),
+        meta=table("meta"),
+        borrowers=table("borrowers"),
+        orphans=table("orphans"),
     )
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
@@ -192,6 +196,7 @@ class _Tables:
     seen: Any
     meta: Any
     borrowers: Any
+    orphans: Any
 
 
 def _ledger_batch(worker: Worker, events: list[EventT[Any]]) -> Outbox:

@@ -85,11 +85,17 @@ class LedgerProcessor:
             p = partition_for(key, self.partitions)
             if p in missing and raw is not None:
                 loans[p].append(decode_loan(raw))
+        orphans: dict[int, list[tuple[str, list[date]]]] = {p: [] for p in missing}
+        for key, raw in self.tables.orphans.items():
+            p = partition_for(key, self.partitions)
+            if p in missing and raw is not None:
+                days = [date.fromisoformat(i["parked_on"]) for i in orjson.loads(raw)]
+                orphans[p].append((key, days))
         for p in sorted(missing):
             runtime = PartitionRuntime(
                 p, self.policy, self.tables, clock_follows_events=self.clock_follows_events
             )
-            runtime.restore(loans[p])
+            runtime.restore(loans[p], orphans[p])
             self.runtimes[p] = runtime
 
     def revoke(self, partitions: Iterable[int]) -> None:

@@ -8,11 +8,12 @@ orphans live in the ``meta`` table under ``partition/<n>`` so they survive resta
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 import orjson
 
-from loanwatch.agents.state import LoanStore, SeenStore
+from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore
 from loanwatch.ledger.borrowers import RemoteBorrowers
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState, view
@@ -32,21 +33,26 @@ class PartitionRuntime:
         self.loans = LoanStore(tables.loans)
         self.seen = SeenStore(tables.seen, partition)
         self.borrowers = RemoteBorrowers()
+        self.parked = ParkedStore(tables.orphans, policy)
         self.engine = Engine(
             policy,
             loans=self.loans,
             seen=self.seen,
             borrowers=self.borrowers,
+            parked=self.parked,
             clock_follows_events=clock_follows_events,
         )
         self._meta_written: bytes | None = None
 
-    def restore(self, loans: Iterable[LoanState]) -> int:
-        """Load the clock and orphans, re-derive the index and the views of every loan."""
+    def restore(
+        self, loans: Iterable[LoanState], orphans: Iterable[tuple[str, list[date]]] = ()
+    ) -> int:
+        """Load the clock, re-derive the orphans' expiry, the index and every loan's view."""
         raw = self.tables.meta.get(meta_key(self.partition))
         if raw is not None:
             self.engine.import_meta(orjson.loads(raw))
             self._meta_written = raw
+        self.engine.reindex_parked(orphans)
         items = list(loans)
         self.engine.reindex(items)
         clock = self.engine.clock
@@ -59,6 +65,7 @@ class PartitionRuntime:
         """Persist what the batch changed (call with a current event of this partition)."""
         written = self.loans.flush()
         self.seen.flush()
+        self.parked.flush()
         meta = orjson.dumps(self.engine.export_meta())
         if meta != self._meta_written:
             self.tables.meta[meta_key(self.partition)] = meta

@@ -9,9 +9,16 @@ table write by the current event), which the ledger agent guarantees.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from datetime import date
 from typing import Any
 
+import orjson
+
+from loanwatch.ledger.engine import Parked
 from loanwatch.ledger.loan import LoanState
+from loanwatch.ledger.parse import parse_event
+from loanwatch.ledger.policy import Policy
+from loanwatch.ledger.records import BorrowerSignal, ClockTick, LoanOpened, Rejection
 from loanwatch.streams.codecs import decode_loan, encode_loan
 
 
@@ -71,3 +78,65 @@ class SeenStore:
         for event_id in self.pending:
             self.table[f"{self.prefix}{event_id}"] = b"1"
         self.pending.clear()
+
+
+class ParkedStore(MutableMapping[str, list[Parked]]):
+    """Orphans waiting for their loan, one small record per loan id (write-back like loans)."""
+
+    def __init__(self, table: Any, policy: Policy) -> None:
+        self.table = table
+        self.policy = policy
+        self.cache: dict[str, list[Parked] | None] = {}
+
+    def __getitem__(self, key: str) -> list[Parked]:
+        if key in self.cache:
+            found = self.cache[key]
+            if found is None:
+                raise KeyError(key)
+            return found
+        raw = self.table.get(key)
+        if raw is None:
+            raise KeyError(key)
+        return decode_parked(raw, self.policy)
+
+    def __setitem__(self, key: str, value: list[Parked]) -> None:
+        self.cache[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self.cache[key] = None
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.cache:
+            return self.cache[key] is not None
+        return self.table.get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        raise NotImplementedError("iterate the table per partition instead")
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def flush(self) -> None:
+        for key, value in self.cache.items():
+            if value is None:
+                if self.table.get(key) is not None:
+                    del self.table[key]
+            else:
+                self.table[key] = encode_parked(value)
+        self.cache.clear()
+
+
+def encode_parked(items: list[Parked]) -> bytes:
+    return orjson.dumps([{"obj": p.obj, "parked_on": p.parked_on.isoformat()} for p in items])
+
+
+def decode_parked(raw: bytes, policy: Policy) -> list[Parked]:
+    out: list[Parked] = []
+    for item in orjson.loads(raw):
+        event = parse_event(item["obj"], policy.tz)
+        if isinstance(event, (Rejection, ClockTick, BorrowerSignal, LoanOpened)):
+            continue  # only loan events are ever parked
+        out.append(Parked(item["obj"], event, date.fromisoformat(item["parked_on"])))
+    return out

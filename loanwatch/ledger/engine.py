@@ -85,6 +85,7 @@ class Engine:
         loans: MutableMapping[str, LoanState] | None = None,
         seen: SeenIds | None = None,
         borrowers: BorrowerPort | None = None,
+        parked: MutableMapping[str, list[Parked]] | None = None,
         clock_follows_events: bool = True,
     ) -> None:
         self.policy = policy
@@ -96,7 +97,8 @@ class Engine:
         self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
         self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
-        self.parked: dict[str, list[Parked]] = {}
+        # Orphans by loan id; live this is a table, so every change is a reassignment.
+        self.parked: MutableMapping[str, list[Parked]] = parked if parked is not None else {}
         self._expiry: list[tuple[date, int, str]] = []
         self._parked_seq = 0
 
@@ -189,7 +191,8 @@ class Engine:
 
     def _park(self, event: LoanEvent, obj: dict[str, Any], out: Output) -> None:
         assert self.clock is not None
-        self.parked.setdefault(event.loan_id, []).append(Parked(obj, event, self.clock))
+        waiting = self.parked.get(event.loan_id, [])
+        self.parked[event.loan_id] = [*waiting, Parked(obj, event, self.clock)]
         expires = self.clock + timedelta(days=self.policy.orphan_ttl_days + 1)
         self._parked_seq += 1
         entry: tuple[date, int, str] = (expires, self._parked_seq, event.loan_id)
@@ -209,10 +212,10 @@ class Engine:
             for p in expired:
                 msg = f"loan {loan_id!r} was not opened within {self.policy.orphan_ttl_days} days"
                 out.rejects.append(DeadLetter("unknown_loan", msg, p.obj))
-            if keep:
+            if keep and len(keep) != len(waiting):
                 self.parked[loan_id] = keep
-            else:
-                self.parked.pop(loan_id, None)
+            elif not keep and loan_id in self.parked:
+                del self.parked[loan_id]
 
     # --- events ---
 
@@ -336,29 +339,22 @@ class Engine:
         for loan in loans:
             self.index.set(loan.loan_id, ops.next_transition(loan, self.policy))
 
-    # --- the small per-partition state beside the loans: the clock and parked orphans ---
+    # --- the small per-partition state beside the loans: the clock and the orphans' expiry ---
 
     def export_meta(self) -> dict[str, Any]:
-        parked = [
-            {"obj": p.obj, "parked_on": p.parked_on.isoformat()}
-            for items in self.parked.values()
-            for p in items
-        ]
-        return {"clock": self.clock.isoformat() if self.clock else None, "parked": parked}
+        return {"clock": self.clock.isoformat() if self.clock else None}
 
     def import_meta(self, meta: dict[str, Any]) -> None:
         self.clock = date.fromisoformat(meta["clock"]) if meta.get("clock") else None
-        self.parked.clear()
+
+    def reindex_parked(self, waiting: Iterable[tuple[str, list[date]]]) -> None:
+        """Re-derive the orphans' expiry queue from what is parked (after a restart)."""
         self._expiry.clear()
         ttl = timedelta(days=self.policy.orphan_ttl_days + 1)
-        for item in meta.get("parked", []):
-            event = parse_event(item["obj"], self.policy.tz)
-            if isinstance(event, (Rejection, ClockTick, BorrowerSignal, LoanOpened)):
-                continue
-            parked_on = date.fromisoformat(item["parked_on"])
-            self.parked.setdefault(event.loan_id, []).append(Parked(item["obj"], event, parked_on))
-            self._parked_seq += 1
-            heapq.heappush(self._expiry, (parked_on + ttl, self._parked_seq, event.loan_id))
+        for loan_id, parked_on in waiting:
+            for day in parked_on:
+                self._parked_seq += 1
+                heapq.heappush(self._expiry, (day + ttl, self._parked_seq, loan_id))
 
     # --- output ---
 

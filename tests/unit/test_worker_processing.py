@@ -32,6 +32,7 @@ class Tables:
     seen: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, bytes] = field(default_factory=dict)
     borrowers: dict[str, bytes] = field(default_factory=dict)
+    orphans: dict[str, bytes] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -138,6 +139,20 @@ def test_orphans_and_the_clock_survive_a_restart() -> None:
     assert [(d["reason"], d["event"]["loan_id"]) for d in later.letters] == [("unknown_loan", "Z")]
     view = next(v for v in later.ledger.views() if v.loan_id == "A")
     assert view.outstanding_principal == 0
+
+
+def test_orphans_are_one_small_record_per_loan_and_expire_after_a_restart() -> None:
+    tables = Tables()
+    pipe = Pipeline(tables)
+    for i in range(50):
+        pipe.send(paid(f"O{i}", "2026-01-03", "1.00"))
+    assert sorted(tables.orphans) == sorted(f"O{i}" for i in range(50))
+    assert all(len(v) < 1000 for v in tables.orphans.values())
+    assert all(len(v) < 200 for v in tables.meta.values())  # the clock only
+    later = Pipeline(tables)
+    later.send(tick("2026-01-11"))
+    assert [d["reason"] for d in later.letters] == ["unknown_loan"] * 50
+    assert tables.orphans == {}
 
 
 def test_portfolio_views_cover_every_loan_after_a_restart() -> None:
