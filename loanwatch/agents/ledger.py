@@ -134,6 +134,9 @@ class LedgerProcessor:
         self.metrics.events.labels(topic=msg.topic, type=kind, result=result.result).inc()
         for alert in result.alerts:
             self._emit_alert(alert, out)
+        for loan_id in result.kept_promises:
+            seen = runtime.engine.views.get(loan_id)
+            self.metrics.promises.labels("kept", seen.product if seen else "unknown").inc()
         for letter in result.rejects:
             self._dead_letter(letter, None, out)
         if result.alerts:

@@ -65,6 +65,7 @@ class Output:
     alerts: list[Alert] = field(default_factory=list)
     rejects: list[DeadLetter] = field(default_factory=list)
     result: str = "applied"
+    kept_promises: list[str] = field(default_factory=list)  # loan ids, one per kept promise
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,16 +169,18 @@ class Engine:
             due = sorted(k for k, v in self.loans.items() if v.active)
         step = Step(self, day, "age")
         for loan_id in due:
-            step.store(self._settle_promises(step, step.load(loan_id), day))
+            step.store(self._settle_promises(step, step.load(loan_id), day, out))
         out.alerts.extend(step.finish())
         self._expire_orphans(day, out)
 
-    def _settle_promises(self, step: Step, loan: LoanState, day: date) -> LoanState:
+    def _settle_promises(self, step: Step, loan: LoanState, day: date, out: Output) -> LoanState:
         """Judge the promises whose promised date has passed: short ones are broken."""
         promises, loan = ops.due_promises(loan, day)
         for promise in promises:
             paid = ops.paid_towards(loan, promise)
-            if paid < promise.amount:
+            if paid >= promise.amount:
+                out.kept_promises.append(loan.loan_id)  # no alert; counted by the metrics
+            else:
                 step.alert(
                     loan.loan_id,
                     "promise_broken",
@@ -281,7 +284,7 @@ class Engine:
             loan = ops.close(loan, event.reason, day)
         elif isinstance(event, PromiseToPay):
             loan = ops.add_promise(loan, event.promise_id, event.amount, event.promised_date)
-            loan = self._settle_promises(step, loan, day)  # a promised date already past
+            loan = self._settle_promises(step, loan, day, out)  # a promised date already past
         elif isinstance(event, RiskSignal):
             loan = self._signal(step, loan, event)
         elif isinstance(event, ContactLogged):

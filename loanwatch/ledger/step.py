@@ -71,10 +71,10 @@ class Step:
         for loan_id in order:
             loan = engine.loans[loan_id]
             engine.index.set(loan_id, next_transition(loan, policy))
+            current = view(loan, self.day, policy)
+            engine.views[loan_id] = current  # a closed loan's view says so (metrics skip it)
             if not loan.active:
                 continue
-            current = view(loan, self.day, policy)
-            engine.views[loan_id] = current
             oldest = arrears(loan.ledger, self.day, policy.tolerance_cents).oldest_due
             share = self.shares.get(loan.borrower_id)
             day, before = self.alert_day, self.before[loan_id]

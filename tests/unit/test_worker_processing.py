@@ -163,3 +163,26 @@ def test_portfolio_views_cover_every_loan_after_a_restart() -> None:
     restarted = Pipeline(tables)
     restarted.ledger.ensure(range(N))
     assert sorted(v.loan_id for v in restarted.ledger.views()) == sorted(f"L{i}" for i in range(12))
+
+
+def test_kept_promises_are_counted_and_closed_loans_leave_the_active_views() -> None:
+    pipe = Pipeline(Tables())
+    pipe.send(opened("A", "2026-01-01", SHORT))
+    pipe.send(tick("2026-02-05"))
+    promise = event(
+        "promise_to_pay",
+        "A",
+        "2026-02-05",
+        promise_id="P",
+        amount="100.00",
+        promised_date="2026-02-10",
+    )
+    pipe.send(promise)
+    pipe.send(paid("A", "2026-02-08", "100.00"))
+    pipe.send(tick("2026-02-12"))
+    kept = pipe.registry.get_sample_value(
+        "loanwatch_promises_total", {"outcome": "kept", "product": "consumer"}
+    )
+    assert kept == 1
+    pipe.send(event("loan_closed", "A", "2026-02-12", reason="repaid"))
+    assert [v.status for v in pipe.ledger.views() if v.loan_id == "A"] == ["closed"]
