@@ -58,21 +58,6 @@ NPL_CLASSES = frozenset({"substandard", "doubtful", "loss"})
 MAX_SERIES = 2000
 REL = 1e-9
 
-# Panels this worker cannot fill, and why. Each one is also asserted to be empty, so the entry
-# must go when the cause is fixed.
-#   The engine (loanwatch/ledger/engine.py `_settle_promises`) judges a due promise and emits
-#   `promise_broken` when it is short, but emits nothing when it is kept, so the worker never
-#   increments loanwatch_promises_total{outcome="kept"}; the recording rule's numerator
-#   `increase(loanwatch_promises_total{outcome="kept"}[7d])` has no series, and neither has
-#   loanwatch:promise_kept:ratio. Fixing it needs an engine output for a kept promise.
-# Engine: Step.finish (loanwatch/ledger/step.py) skips `engine.views[loan_id] = current` for a
-# loan that is no longer active, so a loan closed by `loan_closed` keeps its last view, with
-# status "active", in Engine.views, which the worker's PortfolioCollector reads. Its outstanding
-# is 0 (repaid) so balances and ratios are right, but loan counts include the closed loans (300
-# instead of 265 on this simulation) until a restore (rebalance/restart) re-derives the views.
-ENGINE_CLOSED_VIEWS = "engine keeps the last active view of a closed loan in Engine.views"
-KNOWN_EMPTY = {"Promise-kept rate (7d) [A]": "engine emits no signal for a kept promise"}
-
 
 @dataclass
 class Expected:
@@ -231,50 +216,59 @@ def wait_scraped_after(prometheus_url: str, portfolio: str, since: float, target
     wait_for(lambda: query(prometheus_url, rule), 60, "a rule evaluation after that scrape")
 
 
+def read_figures(prometheus_url: str, p: str) -> dict[str, float | None]:
+    sel = f'{{portfolio="{p}"}}'
+    figures = {
+        name: scalar(prometheus_url, f"{record}{sel}")
+        for name, record in (
+            ("par30", "loanwatch:par30:ratio"),
+            ("par90", "loanwatch:par90:ratio"),
+            ("npl", "loanwatch:npl:ratio"),
+            ("outstanding", "loanwatch:outstanding_principal:sum"),
+        )
+    }
+    for s in query(prometheus_url, f"loanwatch:outstanding_principal_by_bucket:sum{sel}"):
+        figures[s["metric"]["bucket"]] = float(s["value"][1])
+    for s in query(prometheus_url, f"loanwatch:loans_by_bucket:sum{sel}"):
+        figures[f"loans {s['metric']['bucket']}"] = float(s["value"][1])
+    return figures
+
+
 def test_recording_rules_equal_the_replay(live: Live, prometheus_url: str) -> None:
     want, p = live.expected, live.portfolio
     assert want.par30 > 0 and want.npl > 0 and want.par90 > 0  # a portfolio with loans at risk
-    wait_scraped_after(prometheus_url, p, live.produced_at, targets=1)
-
-    got = {
-        "par30": scalar(prometheus_url, f'loanwatch:par30:ratio{{portfolio="{p}"}}'),
-        "par90": scalar(prometheus_url, f'loanwatch:par90:ratio{{portfolio="{p}"}}'),
-        "npl": scalar(prometheus_url, f'loanwatch:npl:ratio{{portfolio="{p}"}}'),
-        "outstanding": scalar(
-            prometheus_url, f'loanwatch:outstanding_principal:sum{{portfolio="{p}"}}'
-        ),
+    expected: dict[str, Decimal | int] = {
+        "par30": want.par30,
+        "par90": want.par90,
+        "npl": want.npl,
+        "outstanding": want.outstanding,
+        **want.outstanding_by_bucket,
+        **{f"loans {b}": n for b, n in want.loans_by_bucket.items()},
     }
     print(
         f"\nreplay: {want.loans} active loans, outstanding {want.outstanding}, "
         f"PAR30 {float(want.par30):.6f}, PAR90 {float(want.par90):.6f}, NPL {float(want.npl):.6f}"
     )
-    print(f"prometheus: {got}")
-    assert got["par30"] is not None and close(got["par30"], want.par30), got
-    assert got["par90"] is not None and close(got["par90"], want.par90), got
-    assert got["npl"] is not None and close(got["npl"], want.npl), got
-    assert got["outstanding"] is not None and close(got["outstanding"], want.outstanding), got
-
-    by_bucket = {
-        s["metric"]["bucket"]: float(s["value"][1])
-        for s in query(
-            prometheus_url, f'loanwatch:outstanding_principal_by_bucket:sum{{portfolio="{p}"}}'
-        )
-    }
-    assert set(by_bucket) == set(BUCKETS)
-    for bucket in BUCKETS:
-        assert close(by_bucket[bucket], want.outstanding_by_bucket[bucket]), bucket
-
-
-@pytest.mark.xfail(reason=ENGINE_CLOSED_VIEWS)
-def test_loans_by_bucket_equal_the_replay(live: Live, prometheus_url: str) -> None:
-    want, p = live.expected, live.portfolio
     wait_scraped_after(prometheus_url, p, live.produced_at, targets=1)
-    loans = {
-        s["metric"]["bucket"]: float(s["value"][1])
-        for s in query(prometheus_url, f'loanwatch:loans_by_bucket:sum{{portfolio="{p}"}}')
-    }
-    print(f"\nloans by bucket: prometheus {loans}, replay {want.loans_by_bucket}")
-    assert loans == {b: float(n) for b, n in want.loans_by_bucket.items()}
+    # The barrier follows two exposure -> command round trips; a cross-default chain can take
+    # one more, so read successive evaluations until they equal the replay (or time out).
+    history: list[dict[str, float | None]] = []
+    deadline = time.monotonic() + 90
+    while True:
+        got = read_figures(prometheus_url, p)
+        if not history or got != history[-1]:
+            history.append(got)
+        wrong = {
+            k: (got.get(k), float(v))
+            for k, v in expected.items()
+            if got.get(k) is None or not close(got[k] or 0.0, v)
+        }
+        if not wrong:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"recorded figures differ from the replay: {wrong}\nseen: {history}")
+        time.sleep(2.0)
+    print(f"prometheus: {got} (after {len(history) - 1} earlier distinct reading(s))")
 
 
 def test_every_dashboard_panel_has_data_from_the_worker(live: Live, prometheus_url: str) -> None:
@@ -282,29 +276,27 @@ def test_every_dashboard_panel_has_data_from_the_worker(live: Live, prometheus_u
     overrides = {"portfolio": live.portfolio}
     problems: list[Problem] = []
 
-    def unexplained() -> bool:
+    def every_panel_has_data() -> bool:
         nonlocal problems
         _, problems = run_queries(boards, prometheus_url, overrides=overrides)
-        return not [x for x in problems if x.panel not in KNOWN_EMPTY]
+        return not problems
 
     deadline = time.monotonic() + 90
-    while not unexplained():
+    while not every_panel_has_data():
         if time.monotonic() > deadline:
             pytest.fail("panels without data:\n" + "\n".join(map(str, problems)))
         time.sleep(3)
-    # The known gaps are really empty (and the reason still holds): drop the entry when not.
-    assert sorted(x.panel for x in problems) == sorted(KNOWN_EMPTY), problems
     lag = query(prometheus_url, f'loanwatch_consumer_lag_messages{{portfolio="{live.portfolio}"}}')
     assert lag, "consumer lag gauge never set"
 
 
-@pytest.mark.xfail(reason=f"Promise-kept rate: {KNOWN_EMPTY['Promise-kept rate (7d) [A]']}")
 def test_dashboards_check_command_passes(live: Live, prometheus_url: str) -> None:
     cli = CliRunner().invoke(
         dashboards,
         ["check", "--prometheus-url", prometheus_url, "--var", f"portfolio={live.portfolio}"],
     )
     assert cli.exit_code == 0, cli.output
+    assert "queries returned data" in cli.output
 
 
 def test_worker_exposes_under_2000_series(live: Live) -> None:
@@ -315,6 +307,7 @@ def test_worker_exposes_under_2000_series(live: Live) -> None:
     # The worker's own gauges agree with the replay before Prometheus is involved.
     want = live.expected
     assert close(worker_sum(text, "loanwatch_portfolio_outstanding_principal"), want.outstanding)
+    assert worker_sum(text, "loanwatch_portfolio_loans") == want.loans
 
 
 def _totals(prometheus_url: str, portfolio: str) -> tuple[float | None, float | None, int]:
