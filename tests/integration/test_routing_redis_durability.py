@@ -166,9 +166,7 @@ async def test_redis_sigkill_and_restart_loses_no_work_item(
         # Every alert below the committed offset is in the restarted Redis. The router's
         # position is past them, so none of them can have been re-written after the restart:
         # they survived the SIGKILL.
-        missing = [
-            i for i in range(held_back) if not await check.exists(f"{prefix}seen:al-{i}")
-        ]
+        missing = [i for i in range(held_back) if not await check.exists(f"{prefix}seen:al-{i}")]
         assert missing == []
         await wait_for(lambda: _at_least(seen, n))
         await wait_for(lambda: _committed_all(kafka_bootstrap, alerts, group, n))
