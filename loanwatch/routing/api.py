@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from loanwatch.ledger.money import MoneyError, format_money, parse_money
 from loanwatch.routing.compliance import CHANNELS, ComplianceConfig, ContactRecord, Deferred, check
@@ -25,6 +26,7 @@ from loanwatch.routing.workitems import WorkItems, item_json
 
 COLLECTOR = web.RequestKey("collector", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+METRICS_PATH = "/metrics"
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
@@ -38,11 +40,15 @@ def build_app(
     tokens: Mapping[str, str],
     clock: Callable[[], datetime],
     rules: ComplianceConfig | None = None,
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
 ) -> web.Application:
+    """The API; with ``metrics``, also ``GET /metrics`` (no token: Prometheus scrapes it)."""
     book = ContactBook(store.r, store.p)
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if metrics is not None and request.path == METRICS_PATH:
+            return await handler(request)
         header = request.headers.get("Authorization", "")
         collector = (
             tokens.get(header.removeprefix("Bearer ").strip())
@@ -158,7 +164,13 @@ def build_app(
             )
         return web.json_response({"allowed": True})
 
+    async def scrape(_request: web.Request) -> web.Response:
+        assert metrics is not None
+        return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application(middlewares=[auth])
+    if metrics is not None:
+        app.router.add_get(METRICS_PATH, scrape)
     app.router.add_get("/queue", queue)
     app.router.add_post("/items/{item_id}/{action:claim|ack|resolve}", item_action)
     app.router.add_post("/loans/{loan_id}/contacts", contacts)

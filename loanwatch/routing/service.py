@@ -2,7 +2,8 @@
 
 Runs four loops until SIGINT/SIGTERM: the router (Kafka -> work items + outbox), the notifier
 (outbox -> SMS/email/webhook/Alertmanager), the escalation and deferred-send timer, and the
-collector API. Nothing is instantiated at import time; this is the only module that does wiring.
+collector API (with the service's own ``/metrics``). Nothing is instantiated at import time;
+this is the only module that does wiring.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import logging
 import signal
 import socket
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
 
 from loanwatch.routing.api import build_app
 from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
     EmailSender,
@@ -74,7 +77,13 @@ async def run_service(settings: RouterSettings) -> None:
     aof = await redis.config_get("appendonly")
     if aof.get("appendonly") != "yes":
         log.warning("redis appendonly is off: a Redis restart may lose the last writes")
-    store = WorkItems(redis, setup, settings.redis_prefix)
+    store = WorkItems(
+        redis,
+        setup,
+        settings.redis_prefix,
+        closed_ttl=timedelta(days=settings.closed_loan_ttl_days),
+    )
+    metrics = RouterMetrics(CollectorRegistry(), store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -118,7 +127,13 @@ async def run_service(settings: RouterSettings) -> None:
             store, setup, wall_clock, settings.alerts_topic, settings.accounts_topic or None
         )
         app = build_app(
-            store, producer, settings.collections_topic, settings.api_tokens, wall_clock, rules
+            store,
+            producer,
+            settings.collections_topic,
+            settings.api_tokens,
+            wall_clock,
+            rules,
+            metrics=metrics.exposition,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

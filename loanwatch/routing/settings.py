@@ -62,6 +62,11 @@ class RouterSettings(BaseSettings):
     notify_backoff_max_seconds: float = Field(
         default=60.0, gt=0, description="cap of the retry delay"
     )
+    closed_loan_ttl_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a loan_closed is remembered: its alerts read later open nothing",
+    )
     escalation_interval_seconds: float = Field(
         default=15.0, gt=0, description="escalation scan period"
     )

@@ -2,8 +2,11 @@
 
 Keys (all under a prefix): ``wi:<id>`` hash of the item; ``seen:<alert_id>`` makes every alert
 apply once (idempotent by ``alert_id``: a re-fired or re-delivered alert changes nothing);
-``loan:<loan_id>`` the loan's open item; ``open:<team>`` and ``mine:<collector>`` sorted sets
-(queues); ``esc`` the escalation deadlines; ``outbox`` the notification stream. Each change,
+``loan:<loan_id>`` the loan's open item; ``closed:<loan_id>`` (with a TTL) a loan closed on
+``loan.accounts``, so an alert of that loan read after its ``loan_closed`` (the topics are not
+ordered against each other) leaves a resolved item and sends nothing; ``open:<team>`` and
+``mine:<collector>`` sorted sets (queues); ``esc`` the escalation deadlines; ``outbox`` the
+notification stream. Each change,
 with the notifications it causes, is one MULTI/EXEC under WATCH, so a crash leaves all or none.
 Never stores names, phone numbers or message texts.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import WatchError
@@ -32,11 +35,12 @@ WORKITEMS_OPEN_METRIC = "loanwatch_workitems_open"
 # ``decode_responses=True`` (see :func:`connect`), so replies are ``str`` and we type them loosely.
 Pipeline = Any
 Redis = Any
+CLOSED_LOAN_TTL = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
-    action: str  # create | update | reroute | resolve | none | duplicate
+    action: str  # create | update | reroute | resolve | none | duplicate | closed
     item_id: str | None
 
 
@@ -54,10 +58,17 @@ def _no_outbox(item_id: str, assignee: str | None, item: Mapping[str, str]) -> l
 class WorkItems:
     """The work-item store. ``now`` is always passed in: tests drive time by hand."""
 
-    def __init__(self, redis: Redis, setup: RoutingSetup, prefix: str = "lw:") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        setup: RoutingSetup,
+        prefix: str = "lw:",
+        closed_ttl: timedelta = CLOSED_LOAN_TTL,
+    ) -> None:
         self.r = redis
         self.setup = setup
         self.p = prefix
+        self.closed_ttl = closed_ttl
 
     def k(self, *parts: str) -> str:
         return self.p + ":".join(parts)
@@ -75,20 +86,28 @@ class WorkItems:
     ) -> Applied:
         """Create, update, re-route or resolve the loan's item for ``alert``, exactly once."""
         seen, loan_key = self.k("seen", alert.alert_id), self.k("loan", alert.loan_id)
+        closed_key = self.k("closed", alert.loan_id)
         async with self.r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(seen, loan_key)
+                    await pipe.watch(seen, loan_key, closed_key)
                     if await pipe.exists(seen):
                         return Applied("duplicate", await pipe.get(seen) or None)
                     open_id = await pipe.get(loan_key)
+                    closed: dict[str, str] = await pipe.hgetall(closed_key)
                     item: dict[str, str] = {}
                     if open_id:
                         await pipe.watch(self.k("wi", open_id))
                         item = await pipe.hgetall(self.k("wi", open_id))
                     decision = plan(alert, routes, item or None)
                     pipe.multi()
-                    item_id = self._queue_plan(pipe, decision, alert, item, now, outbox)
+                    action: str
+                    if not closed:
+                        action = decision.action
+                        item_id = self._queue_plan(pipe, decision, alert, item, now, outbox)
+                    else:
+                        action = "closed"
+                        item_id = self._queue_closed(pipe, decision, alert, item, closed, now)
                     pipe.set(seen, item_id or "-")
                     await pipe.execute()
                     log.info(
@@ -97,13 +116,79 @@ class WorkItems:
                             "alert_id": alert.alert_id,
                             "loan_id": alert.loan_id,
                             "kind": alert.kind,
-                            "action": decision.action,
+                            "action": action,
                             "item_id": item_id,
                         },
                     )
-                    return Applied(decision.action, item_id)
+                    return Applied(action, item_id)
                 except WatchError:
                     continue
+
+    def _queue_closed(
+        self,
+        pipe: Pipeline,
+        decision: Plan,
+        alert: AlertRecord,
+        item: dict[str, str],
+        closed: Mapping[str, str],
+        now: datetime,
+    ) -> str | None:
+        """An alert of a loan already closed: keep the record, resolved, and notify nobody.
+
+        The alert was fired before the loan closed but read after its ``loan_closed``; nobody
+        should work (or text the borrower about) a closed loan. The first such alert that
+        would open an item leaves one, already resolved; later ones update that item.
+        """
+        reason = closed.get("reason", "loan_closed")
+        if item and item.get("state") != "resolved":
+            self._queue_resolve(pipe, item, reason, now)
+            return item["item_id"]
+        if closed.get("item_id"):
+            pipe.hset(self.k("wi", closed["item_id"]), mapping=self._item_fields(alert, now))
+            pipe.hincrby(self.k("wi", closed["item_id"]), "alerts", 1)
+            return closed["item_id"]
+        if decision.action not in ("create", "reroute") or decision.route is None:
+            return None
+        item_id = item_id_for(alert)
+        pipe.hset(self.k("closed", alert.loan_id), "item_id", item_id)  # keeps the key's TTL
+        ts = now.isoformat()
+        pipe.hset(
+            self.k("wi", item_id),
+            mapping=self._item_fields(alert, now)
+            | {
+                "item_id": item_id,
+                "loan_id": alert.loan_id,
+                "borrower_id": alert.borrower_id,
+                "team": decision.route.team,
+                "route": decision.route.name,
+                "priority": decision.route.priority,
+                "policy": decision.route.escalation,
+                "level": "0",
+                "assignee": "",
+                "product": alert.label("product") or "",
+                "region": alert.label("region") or "",
+                "due_date": alert.due_date or "",
+                "created_at": ts,
+                "opened_by": alert.alert_id,
+                "alerts": "1",
+                "state": "resolved",
+                "resolved_at": ts,
+                "resolution": reason,
+            },
+        )
+        return item_id
+
+    @staticmethod
+    def _item_fields(alert: AlertRecord, now: datetime) -> dict[str, str]:
+        return {
+            "last_alert_id": alert.alert_id,
+            "last_kind": alert.kind,
+            "severity": alert.severity,
+            "bucket": alert.label("bucket") or "",
+            "dpd": alert.label("dpd") or "0",
+            "overdue_amount": alert.label("overdue_amount") or "0.00",
+            "updated_at": now.isoformat(),
+        }
 
     def _queue_plan(
         self,
@@ -115,15 +200,7 @@ class WorkItems:
         outbox: Outbox,
     ) -> str | None:
         ts = now.isoformat()
-        fields = {
-            "last_alert_id": alert.alert_id,
-            "last_kind": alert.kind,
-            "severity": alert.severity,
-            "bucket": alert.label("bucket") or "",
-            "dpd": alert.label("dpd") or "0",
-            "overdue_amount": alert.label("overdue_amount") or "0.00",
-            "updated_at": ts,
-        }
+        fields = self._item_fields(alert, now)
         if decision.action == "none":
             entries = outbox("", None, fields)
         elif decision.action == "resolve":
@@ -277,12 +354,29 @@ class WorkItems:
         return await self._transition(item_id, change)
 
     async def resolve_loan(self, loan_id: str, reason: str, now: datetime) -> str | None:
-        """Resolve the loan's open item (a closed loan); returns its id, None when none."""
-        item_id = await self.r.get(self.k("loan", loan_id))
-        if not item_id:
-            return None
-        await self.resolve(item_id, reason, now)
-        return str(item_id)
+        """A closed loan: resolve its open item (returns its id, None when none) and remember
+        the closure for ``closed_ttl``, so an alert of the loan read later opens nothing."""
+        loan_key, closed_key = self.k("loan", loan_id), self.k("closed", loan_id)
+        async with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(loan_key)
+                    item_id: str | None = await pipe.get(loan_key)
+                    item: dict[str, str] = {}
+                    if item_id:
+                        await pipe.watch(self.k("wi", item_id))
+                        item = await pipe.hgetall(self.k("wi", item_id))
+                    pipe.multi()
+                    pipe.hset(closed_key, "reason", reason)
+                    pipe.expire(closed_key, max(1, int(self.closed_ttl.total_seconds())))
+                    if item and item.get("state") != "resolved":
+                        self._queue_resolve(pipe, item, reason, now)
+                    elif item_id:  # a dangling index: drop it
+                        pipe.delete(loan_key)
+                    await pipe.execute()
+                    return str(item_id) if item else None
+                except WatchError:
+                    continue
 
     async def escalate_due(self, now: datetime, outbox: Outbox = _no_outbox) -> list[Escalated]:
         """Move every item not acknowledged in time to its policy's next level."""

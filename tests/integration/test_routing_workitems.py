@@ -141,3 +141,45 @@ async def test_closed_loan_resolves_its_item(store: WorkItems) -> None:
     assert await store.resolve_loan("L7", "loan_closed:repaid", T0) is None
     with pytest.raises(WorkItemError, match="resolved"):
         await store.ack(item_id or "", "c-li", T0)
+
+
+async def test_alert_read_after_loan_closed_leaves_a_resolved_item_and_sends_nothing(
+    store: WorkItems,
+) -> None:
+    # loan.accounts and loan.alerts are not ordered: the loan's closure is read first.
+    assert await store.resolve_loan("L8", "loan_closed:repaid", T0) is None
+    assert await store.r.ttl(store.k("closed", "L8")) > 0  # remembered for a while only
+    action, item_id = await apply(store, alert("c1", loan="L8"))
+    assert (action, item_id) == ("closed", "wi-L8-c1")
+    item = await store.get("wi-L8-c1")
+    assert (item["state"], item["resolution"], item["team"]) == (
+        "resolved",
+        "loan_closed:repaid",
+        "consumer-early",
+    )
+    assert item["assignee"] == ""
+    assert await store.r.get(store.k("loan", "L8")) is None
+    assert (await store.open_counts())["consumer-early"] == 0
+    assert await store.r.zcard(store.k("esc")) == 0
+    assert await store.r.xlen(store.k("outbox")) == 0  # nobody paged, borrower not texted
+    # Later alerts of the closed loan (and re-deliveries) change nothing.
+    assert await apply(store, alert("c2", kind="bucket_changed", loan="L8")) == (
+        "closed",
+        "wi-L8-c1",
+    )
+    assert (await store.get("wi-L8-c1"))["alerts"] == "2"
+    assert await apply(store, alert("c4", kind="cured", loan="L8")) == ("closed", "wi-L8-c1")
+    assert (await store.get("wi-L8-c1"))["state"] == "resolved"
+    assert await apply(store, alert("c1", loan="L8")) == ("duplicate", "wi-L8-c1")
+    assert await store.r.xlen(store.k("outbox")) == 0
+    # Another loan is not affected.
+    assert (await apply(store, alert("c3", loan="L9")))[0] == "create"
+
+
+async def test_closure_is_forgotten_after_its_ttl(store: WorkItems) -> None:
+    short = WorkItems(store.r, SETUP, store.p, closed_ttl=timedelta(seconds=1))
+    await short.resolve_loan("L10", "loan_closed:sold", T0)
+    await store.r.pexpire(store.k("closed", "L10"), 1)  # let it lapse now, without sleeping
+    while await store.r.exists(store.k("closed", "L10")):
+        pass
+    assert (await apply(short, alert("d1", loan="L10")))[0] == "create"
