@@ -33,4 +33,8 @@ def worker(**options: object) -> None:
     given = {k: v for k, v in options.items() if v is not None and k != "loglevel"}
     settings = WorkerSettings(**given)  # type: ignore[arg-type]
     built = build_worker(settings)
-    faust.Worker(built.app, loglevel=str(options["loglevel"])).execute_from_commandline()
+    # No terminal spinner: Faust's spinner handler puts the root logger at DEBUG, and then
+    # every debug call in aiokafka and Faust builds a log record on the hot path.
+    worker_ = faust.Worker(built.app, loglevel=str(options["loglevel"]), quiet=True)
+    worker_.spinner = None
+    worker_.execute_from_commandline()
