@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -56,7 +57,13 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    try:
+        git = ["git", "rev-parse", "--short", "HEAD"]
+        head = subprocess.run(git, cwd=REPO, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        head = ""
     return {
+        "commit": head,
         "cores": os.cpu_count(),
         "cpu": model,
         "python": platform.python_version(),
