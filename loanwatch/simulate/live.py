@@ -44,8 +44,8 @@ def parse_speed(text: str) -> float:
     match = _SPEED.match(text)
     if match is None:
         raise SpeedError(f"speed {text!r}: expected <n><s|m|h|d>/s, e.g. 1d/s or 6h/s")
-    amount, unit, per = match.groups()
-    speed = float(amount) * _UNIT_SECONDS[unit] / float(per or 1)
+    quantity, unit, per = match.groups()
+    speed = float(quantity) * _UNIT_SECONDS[unit] / float(per or 1)
     if speed <= 0:
         raise SpeedError(f"speed {text!r} must be > 0")
     return speed
