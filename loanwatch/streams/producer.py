@@ -308,14 +308,19 @@ class LogProducer:
         )
         started = time.monotonic()
         for step in steps:
-            if step.new_day and self.barrier_every == "day" and self.report.counts.total():
+            if (
+                self.barrier is not None
+                and step.new_day
+                and self.barrier_every == "day"
+                and self.report.counts.total()
+            ):
                 await self._barrier()
             await (pace(step) if pace is not None else self._pace(started, step))
             await self.send_step(step)
             if on_step is not None:
                 on_step(step)
-            if self.barrier_every == "event":
-                await self._barrier()
+            if self.barrier is not None and self.barrier_every == "event":
+                await self._barrier()  # without a barrier, sends are flushed in bulk
         await self._barrier()
         log.info(
             "log published",
