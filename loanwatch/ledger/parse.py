@@ -37,6 +37,9 @@ CLOSE_REASONS = frozenset({"repaid", "written_off", "sold"})
 CONTACT_CHANNELS = frozenset({"sms", "call", "email", "visit", "letter"})
 SEVERITIES = frozenset({"low", "medium", "high"})
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+# Business dates outside this range are rejected: date arithmetic near date.max (aging,
+# deadlines) would overflow, and no loan book has real dates there.
+EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -63,9 +66,16 @@ def parse_date(value: object, name: str) -> date:
     if not isinstance(value, str) or not _DATE.match(value):
         raise Invalid("bad_date", f"{name} must be a YYYY-MM-DD string, got {value!r}")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise Invalid("bad_date", f"{name} {value!r} is not a calendar date") from exc
+    return _in_range(day, name, value)
+
+
+def _in_range(day: date, name: str, value: str) -> date:
+    if not EARLIEST <= day <= LATEST:
+        raise Invalid("bad_date", f"{name} {value!r} is outside {EARLIEST}..{LATEST}")
+    return day
 
 
 def local_date(value: object, tz: ZoneInfo) -> date:
@@ -78,7 +88,11 @@ def local_date(value: object, tz: ZoneInfo) -> date:
         raise Invalid("bad_date", f"occurred_at {value!r} is not an RFC 3339 timestamp") from exc
     if stamp.tzinfo is None:
         raise Invalid("bad_date", f"occurred_at {value!r} has no UTC offset")
-    return stamp.astimezone(tz).date()
+    try:
+        local = stamp.astimezone(tz).date()
+    except OverflowError as exc:
+        raise Invalid("bad_date", f"occurred_at {value!r} is out of range") from exc
+    return _in_range(local, "occurred_at", value)
 
 
 def business_date_of(obj: dict[str, Any], tz: ZoneInfo) -> date | None:

@@ -364,3 +364,34 @@ def test_dedupe_travels_with_the_loan_state() -> None:
     engine = Engine(Policy(), loans=restored, seen=set())
     assert engine.process(pay).result == "duplicate"
     assert restored["A"].ledger.slots[0].paid_fee == 500
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"occurred_at": "9999-12-31T23:00:00-10:00"},
+        {"occurred_at": "0001-01-01T00:00:00+14:00"},
+        {
+            "installments": [
+                {"seq": 1, "due_date": "9999-12-31", "principal": "1.00", "interest": "0"}
+            ]
+        },
+        {
+            "promised_date": "9999-12-31",
+            "type": "promise_to_pay",
+            "promise_id": "P",
+            "amount": "1.00",
+        },
+    ],
+)
+def test_dates_out_of_range_are_bad_dates_not_crashes(bad: dict[str, object]) -> None:
+    h = Harness()
+    h.feed(opened("A", "2026-01-01", ONE))
+    base = opened("N", "2026-01-02", [("2026-03-01", "1.00", "0.00", "0.00")])
+    base.update(bad)
+    if base["type"] == "promise_to_pay":
+        base["loan_id"] = "A"
+    h.feed(base)
+    assert h.reasons() == ["bad_date"]
+    h.feed(tick("2026-12-31"))  # the worker goes on aging
+    assert h.state("A")["dpd"] > 0
