@@ -24,7 +24,7 @@ from loanwatch.ledger.allocation import (
 from loanwatch.ledger.allocation import outstanding_principal as ledger_outstanding
 from loanwatch.ledger.delinquency import arrears, next_due_after
 from loanwatch.ledger.money import cents_to_decimal
-from loanwatch.ledger.policy import CLASS_RANK, SPECIAL_MENTION, SUBSTANDARD, Policy, worse
+from loanwatch.ledger.policy import CLASS_RANK, SUBSTANDARD, Policy, worse
 from loanwatch.ledger.records import InstallmentTerms, LoanOpened
 from loanwatch.ledger.view import LoanView
 
@@ -343,6 +343,3 @@ def set_cross_default(loan: LoanState, flag: bool) -> LoanState:
 def is_npl_exposure(loan: LoanState) -> bool:
     """Counts towards the borrower's NPL share: own class substandard or worse."""
     return CLASS_RANK[loan.last.own_class] >= SUBSTANDARD
-
-
-__all__ = ["SPECIAL_MENTION", "LoanState", "Snapshot"]

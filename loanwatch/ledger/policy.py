@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 CLASSES: tuple[str, ...] = ("normal", "special_mention", "substandard", "doubtful", "loss")
 CLASS_RANK: dict[str, int] = {name: rank for rank, name in enumerate(CLASSES)}
 SUBSTANDARD = CLASS_RANK["substandard"]
-SPECIAL_MENTION = CLASS_RANK["special_mention"]
 ALLOCATION_PARTS: frozenset[str] = frozenset({"fee", "interest", "principal"})
 
 
