@@ -7,10 +7,7 @@ outbox, flush the producer, ack); every rule lives in :mod:`loanwatch.ledger`.
 
 from __future__ import annotations
 
-import heapq
 import logging
-import weakref
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,12 +15,12 @@ from typing import Any
 import faust
 import orjson
 from faust.sensors.prometheus import setup_prometheus_sensors
-from faust.streams import _current_event
-from faust.types import TP, EventT
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from loanwatch.agents.borrower import BorrowerProcessor
-from loanwatch.agents.ledger import Inbound, LedgerProcessor, Outbox
+from loanwatch.agents.ledger import LedgerProcessor
+from loanwatch.agents.ledger_stage import LedgerStage, set_current
 from loanwatch.agents.messages import tick_command
 from loanwatch.agents.metrics_wiring import wire_metrics
 from loanwatch.agents.settings import WorkerSettings
@@ -52,17 +49,6 @@ class Worker:
     tables: Any
 
 
-def _set_current(event: EventT[Any]) -> None:
-    # Faust routes a table write (store partition and changelog partition) by the current
-    # event; in a batch that spans partitions we point it at the event being processed.
-    _current_event.set(weakref.ref(event))
-
-
-def _inbound(event: EventT[Any]) -> Inbound:
-    m = event.message
-    return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
-
-
 def build_worker(settings: WorkerSettings) -> Worker:
     policy = load_policy(settings.config_dir)
     clock = settings.clock or policy.clock
@@ -85,6 +71,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 4),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Records held for timestamp alignment stay unacked across batches: a rebalance must
+        # not wait for them (LedgerStage.revoke drops them; the next owner reads them again).
+        stream_wait_empty=False,
     )
 
     def topic(*topic_names: str) -> faust.TopicT:
@@ -118,21 +107,16 @@ def build_worker(settings: WorkerSettings) -> Worker:
     alerts = topic(names.alerts)
     dead_letters = topic(names.dead_letters)
 
+    stage = LedgerStage(worker, _Outputs(alerts, dead_letters, exposures))
+
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            metrics.batch_size.observe(len(events))
-            out = _ledger_batch(worker, events)
-            for key, value in out.alerts:
-                await alerts.send(key=key.encode(), value=value)
-            for dkey, value in out.dead_letters:
-                await dead_letters.send(key=dkey, value=value)
-            for bkey, value in out.exposures:
-                await exposures.send(key=bkey.encode(), value=value)
-            await app.producer.flush()
-            ledger.outputs_flushed()
-            for event in events:
-                await stream.ack(event)
+            await stage.take(stream, events)
+
+    @app.timer(interval=settings.batch_within * 2)  # type: ignore[untyped-decorator]
+    async def ledger_wake() -> None:
+        await stage.wake()
 
     @app.agent(exposures, name="borrower", concurrency=1)
     async def borrower_agent(stream: Any) -> None:
@@ -140,7 +124,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
             out: list[tuple[str, bytes]] = []
             handled: dict[str, int] = {}
             for event in events:
-                _set_current(event)
+                set_current(event)
                 error = borrowers.handle(event.message.value, out)
                 if error is not None:
                     metrics.dead_letters.labels(reason="bad_exposure").inc()
@@ -181,7 +165,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
     async def on_revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
         revoked: set[TP] = args[0] if args else kwargs.get("revoked", set())
-        ledger.revoke({tp.partition for tp in revoked})
+        await stage.revoke({tp.partition for tp in revoked})
+        try:  # what the finished batch acked (Faust does not wait for held records)
+            await app.consumer.commit()
+        except Exception as exc:
+            log.warning("commit on revoke failed: %r (the next owner re-reads more)", exc)
 
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
 
@@ -191,33 +179,16 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
 
 @dataclass(frozen=True, slots=True)
+class _Outputs:
+    alerts: faust.TopicT
+    dead_letters: faust.TopicT
+    exposures: faust.TopicT
+
+
+@dataclass(frozen=True, slots=True)
 class _Tables:
     loans: Any
     seen: Any
     meta: Any
     borrowers: Any
     orphans: Any
-
-
-def _ledger_batch(worker: Worker, events: list[EventT[Any]]) -> Outbox:
-    """Process one batch: per partition, inputs merged by record timestamp, then flushed."""
-    groups: dict[int, dict[tuple[str, int], list[EventT[Any]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for event in events:
-        m = event.message
-        groups[m.partition][(m.topic, m.partition)].append(event)
-    worker.ledger.ensure(groups)
-    out = Outbox()
-    for partition, per_tp in groups.items():
-        last: EventT[Any] | None = None
-        # Each topic-partition is in offset order; merging their heads by timestamp restores
-        # the producer's order across topics (SPEC §1 topics are not ordered otherwise).
-        for event in heapq.merge(*per_tp.values(), key=lambda e: e.message.timestamp):
-            _set_current(event)
-            worker.ledger.handle(_inbound(event), out)
-            last = event
-        if last is not None:
-            _set_current(last)
-            worker.ledger.flush(partition, out)
-    return out

@@ -40,6 +40,18 @@ class WorkerSettings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="Most events processed as one batch.")
     batch_within: float = Field(0.05, gt=0, description="Longest wait (s) to fill a batch.")
+    align_max_idle: float = Field(
+        10.0,
+        gt=0,
+        description="Longest wait (s) for an input topic that neither sends nor reports its end "
+        "before a partition's held records are processed anyway.",
+    )
+    align_buffer: int = Field(
+        1000,
+        ge=1,
+        description="Records held per input topic-partition before it is paused (so the "
+        "consumer fetches the topics that are behind).",
+    )
     commit_interval: float = Field(1.0, gt=0, description="Seconds between offset commits.")
     session_timeout: float = Field(
         30.0, gt=1, description="Seconds before the group evicts a silent (crashed) worker."

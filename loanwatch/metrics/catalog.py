@@ -47,6 +47,8 @@ class PipelineMetrics:
     event_time_lag: Histogram
     alert_latency: Histogram
     batch_size: Histogram
+    held: Gauge
+    forced_releases: Counter
     consumer_lag: Gauge
     business_date: Gauge
     last_event: Gauge
@@ -132,6 +134,18 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "loanwatch_batch_size",
             "Events per batch taken from a stream.",
             buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        ),
+        held=Gauge(
+            "loanwatch_input_held_messages",
+            "Input messages received but held until the other input topics of their "
+            "partition are known up to their timestamp (timestamp alignment).",
+            registry=r,
+        ),
+        forced_releases=Counter(
+            "loanwatch_alignment_forced_total",
+            "Times a partition stopped waiting for an input topic after the longest "
+            "idle wait (LOANWATCH_ALIGN_MAX_IDLE) and processed out of certain order.",
             registry=r,
         ),
         consumer_lag=Gauge(

@@ -1,0 +1,134 @@
+"""Timestamp-aligned consumption of co-partitioned input topics (Kafka Streams' task sync).
+
+The SPEC's input topics (accounts, payments, collections, signals, clock) are five logs of one
+stream: their order is the record timestamps the producer gave them. A consumer fetches each
+topic-partition in byte-bounded chunks, so on a backlog the small records (ticks, payments)
+arrive far ahead of the large ones (openings with long schedules). Merging inside a batch is
+then not enough: a payment would meet no loan, a tick would age a partition past events still
+on the broker.
+
+:class:`Aligner` buffers the records of every input topic-partition of a partition and releases
+them in timestamp order, but only while it *knows* the next record: a head is released when
+every other input topic of the partition either has a buffered head (so its next timestamp is
+known) or is caught up (nothing more on the broker, as far as the consumer's last fetch knows).
+This is what Kafka Streams does per task (``max.task.idle.ms``, KIP-695). A partition waiting
+longer than ``max_idle`` for a topic that is neither buffered nor caught up is released anyway
+(counted as *forced*), so an unknown end offset can never stall it.
+
+Framework-free: the Faust agent adds what it takes from the stream, asks for what is ready,
+processes and acks exactly that, and pauses topic-partitions whose buffer is full (so the
+consumer fetches the lagging ones). Items are opaque; the aligner only reads the coordinates
+it is given.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+#: ``caught_up(topic, partition, next_offset)``: the consumer knows of no record at or after
+#: ``next_offset`` (``None``: nothing received since the partition was assigned).
+CaughtUp = Callable[[str, int, "int | None"], bool]
+
+
+@dataclass(slots=True)
+class _Lane(Generic[T]):
+    """One topic-partition: buffered records and the next offset expected from the consumer."""
+
+    items: deque[tuple[float, int, T]] = field(default_factory=deque)
+    next_offset: int | None = None
+    idle: bool = False  # waited for in vain (``max_idle``): not waited for until a record comes
+
+
+@dataclass(frozen=True, slots=True)
+class Release(Generic[T]):
+    """What one partition may process now, in order, and whether a wait was cut short."""
+
+    partition: int
+    items: list[T]
+    forced: bool
+
+
+class Aligner(Generic[T]):
+    """Per-partition buffers of the input topics, released in timestamp order when safe."""
+
+    def __init__(self, topics: Sequence[str], *, max_idle: float) -> None:
+        self.topics = tuple(topics)
+        self.rank = {t: i for i, t in enumerate(self.topics)}  # tie-break: topic order
+        self.max_idle = max_idle
+        self.lanes: dict[tuple[str, int], _Lane[T]] = {}
+        self.blocked_since: dict[int, float] = {}
+
+    def __contains__(self, topic: str) -> bool:
+        return topic in self.rank
+
+    def add(self, topic: str, partition: int, offset: int, timestamp: float, item: T) -> None:
+        lane = self._lane(topic, partition)
+        lane.items.append((timestamp, offset, item))
+        lane.next_offset = offset + 1
+        lane.idle = False
+
+    def buffered(self, topic: str, partition: int) -> int:
+        lane = self.lanes.get((topic, partition))
+        return len(lane.items) if lane else 0
+
+    def held(self) -> int:
+        return sum(len(lane.items) for lane in self.lanes.values())
+
+    def partitions(self) -> set[int]:
+        """Partitions holding at least one record."""
+        return {p for (_, p), lane in self.lanes.items() if lane.items}
+
+    def release(self, partition: int, caught_up: CaughtUp, now: float) -> Release[T]:
+        """Pop every record of ``partition`` that is safe to process, in timestamp order."""
+        lanes = [self._lane(t, partition) for t in self.topics]
+        waiting = [
+            not lane.items and not lane.idle and not caught_up(t, partition, lane.next_offset)
+            for t, lane in zip(self.topics, lanes, strict=True)
+        ]
+        forced = False
+        if any(waiting) and any(lane.items for lane in lanes):
+            since = self.blocked_since.setdefault(partition, now)
+            forced = now - since >= self.max_idle
+            if forced:
+                for i, wait in enumerate(waiting):
+                    lanes[i].idle = lanes[i].idle or wait
+        out: list[T] = []
+        heap = [(lane.items[0][0], i) for i, lane in enumerate(lanes) if lane.items]
+        heapq.heapify(heap)
+        while heap and (forced or not any(waiting)):
+            _, i = heapq.heappop(heap)
+            lane = lanes[i]
+            out.append(lane.items.popleft()[2])
+            if lane.items:
+                heapq.heappush(heap, (lane.items[0][0], i))
+            elif not forced and not lane.idle:
+                # The lane just emptied: its next record may be earlier than any other head
+                # unless the consumer knows there is none.
+                waiting[i] = not caught_up(self.topics[i], partition, lane.next_offset)
+        if forced or not any(waiting) or not heap:
+            self.blocked_since.pop(partition, None)
+        elif out:
+            self.blocked_since[partition] = now  # progress: the idle wait starts again
+        return Release(partition, out, forced)
+
+    def drop(self, partitions: Iterable[int]) -> int:
+        """Forget revoked partitions (their records are unacked: the next owner reads them)."""
+        gone = set(partitions)
+        dropped = 0
+        for key in [k for k in self.lanes if k[1] in gone]:
+            dropped += len(self.lanes.pop(key).items)
+        for p in gone:
+            self.blocked_since.pop(p, None)
+        return dropped
+
+    def _lane(self, topic: str, partition: int) -> _Lane[T]:
+        lane = self.lanes.get((topic, partition))
+        if lane is None:
+            lane = self.lanes[(topic, partition)] = _Lane()
+        return lane

@@ -1,0 +1,190 @@
+"""The ledger agent's loop: align the inputs, process what is ready, send, flush, then ack.
+
+The agent hands every batch it takes to :meth:`LedgerStage.take`; a timer calls
+:meth:`LedgerStage.wake` so records held for alignment are released even when no new record
+arrives. One lock serialises both, so exactly one batch is in flight at a time:
+
+1. internal commands (floors, borrower signals, wall-clock ticks) are processed as they come:
+   they are consequences of records already processed, not part of the producer's order;
+2. input records go through the :class:`~loanwatch.agents.alignment.Aligner` and are processed
+   per partition in timestamp order once every input topic of the partition is known up to
+   them (a buffered head, or caught up with its end offset);
+3. outputs are sent and the producer flushed, then exactly the processed records are acked,
+   so a crash re-reads from the first unprocessed one (at-least-once, ids are stable).
+
+Records held across batches stay unacked; Faust must therefore not wait for every taken record
+to be acked on a rebalance (``stream_wait_empty=False``): :meth:`revoke` waits for the batch in
+flight, then forgets what the revoked partitions held (the next owner reads it again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from faust.streams import _current_event
+from faust.types import TP, EventT
+
+from loanwatch.agents.alignment import Aligner
+from loanwatch.agents.ledger import Inbound, Outbox
+
+if TYPE_CHECKING:
+    from loanwatch.agents.app import Worker
+
+log = logging.getLogger("loanwatch.worker")
+
+
+def set_current(event: EventT[Any]) -> None:
+    """Point Faust's table writes (store and changelog partition) at ``event``'s partition."""
+    _current_event.set(weakref.ref(event))
+
+
+def inbound(event: EventT[Any]) -> Inbound:
+    m = event.message
+    return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
+
+
+class LedgerStage:
+    def __init__(self, worker: Worker, outputs: Any) -> None:
+        self.worker = worker
+        self.outputs = outputs  # has .alerts, .dead_letters, .exposures (Faust topics)
+        settings = worker.settings
+        self.aligner: Aligner[EventT[Any]] = Aligner(
+            worker.names.inputs(), max_idle=settings.align_max_idle
+        )
+        self.limit = settings.align_buffer
+        self.lock = asyncio.Lock()
+        self.stream: Any = None
+        self.paused: set[TP] = set()
+
+    # --- entry points ---
+
+    async def take(self, stream: Any, events: list[EventT[Any]]) -> None:
+        """A batch from the agent's stream: buffer it, process what is ready."""
+        self.stream = stream
+        self.worker.metrics.batch_size.observe(len(events))
+        async with self.lock:
+            commands: list[EventT[Any]] = []
+            for event in events:
+                m = event.message
+                if m.topic in self.aligner:
+                    self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
+                else:
+                    commands.append(event)
+            await self._run(commands)
+
+    async def wake(self) -> None:
+        """Release held records whose wait ended without a new record (end offsets, idle)."""
+        if self.stream is None or self.lock.locked() or not self.aligner.held():
+            return
+        async with self.lock:
+            await self._run([])
+
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        """Called on a rebalance: finish the batch in flight, drop what revoked partitions hold."""
+        parts = set(partitions)
+        async with self.lock:
+            dropped = self.aligner.drop(parts)
+            self.paused = {tp for tp in self.paused if tp.partition not in parts}
+            self.worker.ledger.revoke(parts)
+            self.worker.metrics.held.set(self.aligner.held())
+            if dropped:
+                log.info("revoked partitions %s: %d held records left unacked", parts, dropped)
+
+    # --- one batch ---
+
+    async def _run(self, commands: list[EventT[Any]]) -> None:
+        worker = self.worker
+        ready = self._release()
+        per_partition: dict[int, list[EventT[Any]]] = defaultdict(list)
+        for event in commands:
+            per_partition[event.message.partition].append(event)
+        for partition, items in ready.items():
+            per_partition[partition].extend(items)
+        if per_partition:
+            out = self._process(per_partition)
+            for key, value in out.alerts:
+                await self.outputs.alerts.send(key=key.encode(), value=value)
+            for dkey, value in out.dead_letters:
+                await self.outputs.dead_letters.send(key=dkey, value=value)
+            for bkey, value in out.exposures:
+                await self.outputs.exposures.send(key=bkey.encode(), value=value)
+            await worker.app.producer.flush()
+            worker.ledger.outputs_flushed()
+            for items in per_partition.values():
+                for event in items:
+                    await self.stream.ack(event)
+        self._flow_control()
+        worker.metrics.held.set(self.aligner.held())
+
+    def _release(self) -> dict[int, list[EventT[Any]]]:
+        now = time.monotonic()
+        ready: dict[int, list[EventT[Any]]] = {}
+        for partition in sorted(self.aligner.partitions()):
+            release = self.aligner.release(partition, self._caught_up, now)
+            if release.forced:
+                self.worker.metrics.forced_releases.inc()
+                log.warning(
+                    "partition %d: an input topic neither sent records nor reported its end "
+                    "for %.1f s; processing %d held records without it",
+                    partition,
+                    self.aligner.max_idle,
+                    len(release.items),
+                )
+            if release.items:
+                ready[partition] = release.items
+        return ready
+
+    def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
+        ledger = self.worker.ledger
+        ledger.ensure(per_partition)
+        out = Outbox()
+        for partition, items in per_partition.items():
+            for event in items:
+                set_current(event)
+                ledger.handle(inbound(event), out)
+            set_current(items[-1])
+            ledger.flush(partition, out)
+        return out
+
+    def _caught_up(self, topic: str, partition: int, next_offset: int | None) -> bool:
+        """Does the consumer know of no record of ``topic``/``partition`` from ``next_offset``?"""
+        consumer = self.worker.app.consumer
+        tp = TP(topic, partition)
+        try:
+            end = consumer.highwater(tp)
+        except Exception:  # not assigned (any more): nothing to wait for here
+            return True
+        if end is None:  # no fetch response for it yet
+            return False
+        if next_offset is None:
+            # Nothing received since the assignment: Faust's read offset is then the committed
+            # offset it seeked to (None for 0); once it reads a record it is that record's
+            # offset, which is < end, so a record still on its way is waited for.
+            read = getattr(consumer, "_read_offset", {}).get(tp)
+            next_offset = read if read is not None else 0
+        return bool(next_offset >= end)
+
+    def _flow_control(self) -> None:
+        """Pause input partitions whose buffer is full; resume them once it is half empty."""
+        consumer = self.worker.app.consumer
+        pause: set[TP] = set()
+        resume: set[TP] = set()
+        for topic, partition in list(self.aligner.lanes):
+            tp = TP(topic, partition)
+            n = self.aligner.buffered(topic, partition)
+            if n >= self.limit and tp not in self.paused:
+                pause.add(tp)
+            elif n <= self.limit // 2 and tp in self.paused:
+                resume.add(tp)
+        if pause:
+            consumer.pause_partitions(pause)
+            self.paused |= pause
+        if resume:
+            consumer.resume_partitions(resume)
+            self.paused -= resume
