@@ -31,8 +31,38 @@ def format_money(value: Decimal) -> str:
     return str(value.quantize(CENT))
 
 
+def canonical_cents(value: object) -> int:
+    """Fast path: cents of a canonical non-negative amount, else -1 (never raises).
+
+    Canonical is ASCII ``D{1,15}`` or ``D{1,15}.D{1,2}`` (``"100"``, ``"0.5"``, ``"123.45"``):
+    exactly what :func:`parse_cents` accepts without a sign, minus the odd inputs its regex
+    also lets through (non-ASCII digits, a trailing newline). For those, and for anything it
+    rejects, this returns -1 and the caller takes the validated path, so results and error
+    messages are the same whichever path an amount takes.
+    """
+    if type(value) is str and value.isascii():
+        whole, dot, frac = value.partition(".")
+        if whole.isdigit() and len(whole) <= 15:
+            if not dot:
+                return int(whole) * 100
+            if frac.isdigit():  # ASCII here, so only 0-9; "" is not a digit string
+                if len(frac) == 2:
+                    return int(whole + frac)
+                if len(frac) == 1:
+                    return int(whole + frac) * 10
+    return -1
+
+
 def parse_cents(value: object) -> int:
     """Parse a wire amount into integer minor units (cents), exactly (no Decimal, no float)."""
+    cents = canonical_cents(value)
+    if cents >= 0:
+        return cents
+    return parse_cents_checked(value)
+
+
+def parse_cents_checked(value: object) -> int:
+    """The fully validated path of :func:`parse_cents` (any input, every rejection)."""
     if not isinstance(value, str):
         raise MoneyError(f"amount must be a decimal string, got {type(value).__name__} {value!r}")
     if not _MONEY_RE.match(value):

@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from loanwatch.ledger.money import MoneyError, parse_cents
+from loanwatch.ledger.money import MoneyError, canonical_cents, parse_cents_checked
 from loanwatch.ledger.records import (
     BorrowerSignal,
     ClockTick,
@@ -62,14 +61,32 @@ def decode(raw: bytes | str) -> dict[str, Any] | Rejection:
     return obj
 
 
+# Date strings that passed :func:`parse_date_checked`, and their dates. Only canonical
+# ``YYYY-MM-DD`` strings in EARLIEST..LATEST ever pass, so this holds at most ~110k entries
+# (300 years of days); a hit returns the very date the checked path gave for that string.
+_VALID_DATES: dict[str, date] = {}
+
+
 def parse_date(value: object, name: str) -> date:
+    if type(value) is str:
+        day = _VALID_DATES.get(value)
+        if day is not None:
+            return day
+    return parse_date_checked(value, name)
+
+
+def parse_date_checked(value: object, name: str) -> date:
+    """The validated path of :func:`parse_date` (every rejection); remembers what passed."""
     if not isinstance(value, str) or not _DATE.match(value):
         raise Invalid("bad_date", f"{name} must be a YYYY-MM-DD string, got {value!r}")
     try:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise Invalid("bad_date", f"{name} {value!r} is not a calendar date") from exc
-    return _in_range(day, name, value)
+    day = _in_range(day, name, value)
+    if type(value) is str:
+        _VALID_DATES[value] = day
+    return day
 
 
 def _in_range(day: date, name: str, value: str) -> date:
@@ -78,8 +95,21 @@ def _in_range(day: date, name: str, value: str) -> date:
     return day
 
 
+# The last timestamp read and its business date: an event's ``occurred_at`` is read up to
+# three times (the replay's --as-of check, the clock, the event) and is the same string each time.
+_last_stamp: tuple[str, ZoneInfo, date] = ("", ZoneInfo("UTC"), EARLIEST)
+
+
 def local_date(value: object, tz: ZoneInfo) -> date:
     """The business date of an RFC 3339 timestamp (which must carry an offset)."""
+    last = _last_stamp
+    if value == last[0] and tz is last[1] and type(value) is str:
+        return last[2]
+    return _local_date_checked(value, tz)
+
+
+def _local_date_checked(value: object, tz: ZoneInfo) -> date:
+    global _last_stamp
     if not isinstance(value, str):
         raise Invalid("bad_date", f"occurred_at must be an RFC 3339 string, got {value!r}")
     try:
@@ -92,7 +122,10 @@ def local_date(value: object, tz: ZoneInfo) -> date:
         local = stamp.astimezone(tz).date()
     except OverflowError as exc:
         raise Invalid("bad_date", f"occurred_at {value!r} is out of range") from exc
-    return _in_range(local, "occurred_at", value)
+    day = _in_range(local, "occurred_at", value)
+    if type(value) is str:
+        _last_stamp = (value, tz, day)
+    return day
 
 
 def business_date_of(obj: dict[str, Any], tz: ZoneInfo) -> date | None:
@@ -133,10 +166,17 @@ def _choice(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str:
 
 
 def _amount(obj: dict[str, Any], name: str, *, positive: bool) -> int:
+    cents = canonical_cents(obj.get(name))  # -1 when absent or not canonical
+    if cents > 0 or (cents == 0 and not positive):
+        return cents
+    return _amount_checked(obj, name, positive=positive)
+
+
+def _amount_checked(obj: dict[str, Any], name: str, *, positive: bool) -> int:
     if name not in obj:
         raise Invalid("missing_field", f"field {name!r} is required")
     try:
-        cents = parse_cents(obj[name])
+        cents = parse_cents_checked(obj[name])
     except MoneyError as exc:
         raise Invalid("bad_amount", f"field {name!r}: {exc}") from exc
     if cents < 0 or (positive and cents == 0):
@@ -151,7 +191,15 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
         raise Invalid("missing_field", "field 'installments' is required")
     if not isinstance(raw, list) or not raw:
         raise Invalid("bad_schedule", "installments must be a non-empty list")
+    # The hot loop of an opening (a mortgage has 360 installments x 3 amounts): canonical
+    # amounts and already-validated dates take the fast paths inline; anything else goes
+    # through the checked readers, which raise the same reasons and messages as ever.
     terms: list[InstallmentTerms] = []
+    append = terms.append
+    dates = _VALID_DATES
+    fast = canonical_cents
+    unordered = 0  # seq of the first installment not due after the one before it
+    previous: date | None = None
     for position, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
             raise Invalid("bad_schedule", f"installment {position} is not an object")
@@ -162,19 +210,28 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
             raise Invalid(
                 "bad_schedule", f"installment seq must run 1..n, got {seq!r} at {position}"
             )
-        fee = _amount(item, "fee", positive=False) if "fee" in item else 0
-        terms.append(
-            InstallmentTerms(
-                seq=position,
-                due_date=parse_date(item["due_date"], f"installments[{position}].due_date"),
-                principal=_amount(item, "principal", positive=False),
-                interest=_amount(item, "interest", positive=False),
-                fee=fee,
-            )
-        )
-    for earlier, later in pairwise(terms):
-        if later.due_date <= earlier.due_date:
-            raise Invalid("bad_schedule", f"due dates must strictly increase (seq {later.seq})")
+        if "fee" in item:
+            fee = fast(item["fee"])
+            if fee < 0:
+                fee = _amount_checked(item, "fee", positive=False)
+        else:
+            fee = 0
+        value = item["due_date"]
+        due = dates.get(value) if type(value) is str else None
+        if due is None:
+            due = parse_date_checked(value, f"installments[{position}].due_date")
+        principal = fast(item.get("principal"))
+        if principal < 0:
+            principal = _amount_checked(item, "principal", positive=False)
+        interest = fast(item.get("interest"))
+        if interest < 0:
+            interest = _amount_checked(item, "interest", positive=False)
+        if not unordered and previous is not None and due <= previous:
+            unordered = position
+        previous = due
+        append(InstallmentTerms(position, due, principal, interest, fee))
+    if unordered:
+        raise Invalid("bad_schedule", f"due dates must strictly increase (seq {unordered})")
     return tuple(terms)
 
 
