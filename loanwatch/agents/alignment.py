@@ -1,4 +1,4 @@
-"""Timestamp-aligned consumption of co-partitioned input topics (Kafka Streams' task sync).
+"""Timestamp-aligned consumption of the input topics (Kafka Streams' task synchronisation).
 
 The SPEC's input topics (accounts, payments, collections, signals, clock) are five logs of one
 stream: their order is the record timestamps the producer gave them. A consumer fetches each
@@ -7,13 +7,15 @@ arrive far ahead of the large ones (openings with long schedules). Merging insid
 then not enough: a payment would meet no loan, a tick would age a partition past events still
 on the broker.
 
-:class:`Aligner` buffers the records of every input topic-partition of a partition and releases
-them in timestamp order, but only while it *knows* the next record: a head is released when
-every other input topic of the partition either has a buffered head (so its next timestamp is
-known) or is caught up (nothing more on the broker, as far as the consumer's last fetch knows).
-This is what Kafka Streams does per task (``max.task.idle.ms``, KIP-695). A partition waiting
-longer than ``max_idle`` for a topic that is neither buffered nor caught up is released anyway
-(counted as *forced*), so an unknown end offset can never stall it.
+:class:`Aligner` buffers the records of every input topic-partition a worker owns (a *lane*)
+and releases them in timestamp order, but only while it *knows* the next record: the smallest
+head is released when every lane either has a buffered head (so its next timestamp is known)
+or is caught up (nothing more on the broker, as far as the consumer's last fetch knows). This
+is what Kafka Streams does per task (``max.task.idle.ms``, KIP-695); here all the worker's
+partitions form one merge, so they advance together in the producer's order, which also keeps
+the borrower round trip between partitions short. A merge waiting longer than ``max_idle`` for
+a lane that is neither buffered nor caught up is released anyway (counted as *forced*) and that
+lane is not waited for again until it sends a record, so an unknown end offset never stalls.
 
 Framework-free: the Faust agent adds what it takes from the stream, asks for what is ready,
 processes and acks exactly that, and pauses topic-partitions whose buffer is full (so the
@@ -47,22 +49,21 @@ class _Lane(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Release(Generic[T]):
-    """What one partition may process now, in order, and whether a wait was cut short."""
+    """What may be processed now, in order, and whether a wait was cut short."""
 
-    partition: int
     items: list[T]
     forced: bool
 
 
 class Aligner(Generic[T]):
-    """Per-partition buffers of the input topics, released in timestamp order when safe."""
+    """Buffers of the owned input topic-partitions, released in timestamp order when safe."""
 
     def __init__(self, topics: Sequence[str], *, max_idle: float) -> None:
         self.topics = tuple(topics)
         self.rank = {t: i for i, t in enumerate(self.topics)}  # tie-break: topic order
         self.max_idle = max_idle
         self.lanes: dict[tuple[str, int], _Lane[T]] = {}
-        self.blocked_since: dict[int, float] = {}
+        self.blocked_since: float | None = None
 
     def __contains__(self, topic: str) -> bool:
         return topic in self.rank
@@ -73,6 +74,10 @@ class Aligner(Generic[T]):
         lane.next_offset = offset + 1
         lane.idle = False
 
+    def track(self, topic: str, partition: int) -> None:
+        """Wait for this topic-partition too, even before it sends anything (it is assigned)."""
+        self._lane(topic, partition)
+
     def buffered(self, topic: str, partition: int) -> int:
         lane = self.lanes.get((topic, partition))
         return len(lane.items) if lane else 0
@@ -80,42 +85,45 @@ class Aligner(Generic[T]):
     def held(self) -> int:
         return sum(len(lane.items) for lane in self.lanes.values())
 
-    def partitions(self) -> set[int]:
-        """Partitions holding at least one record."""
-        return {p for (_, p), lane in self.lanes.items() if lane.items}
-
-    def release(self, partition: int, caught_up: CaughtUp, now: float) -> Release[T]:
-        """Pop every record of ``partition`` that is safe to process, in timestamp order."""
-        lanes = [self._lane(t, partition) for t in self.topics]
+    def release(self, caught_up: CaughtUp, now: float) -> Release[T]:
+        """Pop every record that is safe to process, in timestamp order across all lanes."""
+        keys = sorted(self.lanes, key=lambda k: (k[1], self.rank[k[0]]))
+        lanes = [self.lanes[k] for k in keys]
         waiting = [
-            not lane.items and not lane.idle and not caught_up(t, partition, lane.next_offset)
-            for t, lane in zip(self.topics, lanes, strict=True)
+            not lane.items and not lane.idle and not caught_up(t, p, lane.next_offset)
+            for (t, p), lane in zip(keys, lanes, strict=True)
         ]
         forced = False
         if any(waiting) and any(lane.items for lane in lanes):
-            since = self.blocked_since.setdefault(partition, now)
+            since = self.blocked_since if self.blocked_since is not None else now
+            self.blocked_since = since
             forced = now - since >= self.max_idle
             if forced:
                 for i, wait in enumerate(waiting):
                     lanes[i].idle = lanes[i].idle or wait
         out: list[T] = []
-        heap = [(lane.items[0][0], i) for i, lane in enumerate(lanes) if lane.items]
+        # Ties (equal timestamps) keep the topic order, then the partition order.
+        heap = [
+            (lane.items[0][0], self.rank[keys[i][0]], keys[i][1], i)
+            for i, lane in enumerate(lanes)
+            if lane.items
+        ]
         heapq.heapify(heap)
         while heap and (forced or not any(waiting)):
-            _, i = heapq.heappop(heap)
+            _, rank, partition, i = heapq.heappop(heap)
             lane = lanes[i]
             out.append(lane.items.popleft()[2])
             if lane.items:
-                heapq.heappush(heap, (lane.items[0][0], i))
+                heapq.heappush(heap, (lane.items[0][0], rank, partition, i))
             elif not forced and not lane.idle:
                 # The lane just emptied: its next record may be earlier than any other head
                 # unless the consumer knows there is none.
-                waiting[i] = not caught_up(self.topics[i], partition, lane.next_offset)
+                waiting[i] = not caught_up(keys[i][0], partition, lane.next_offset)
         if forced or not any(waiting) or not heap:
-            self.blocked_since.pop(partition, None)
+            self.blocked_since = None
         elif out:
-            self.blocked_since[partition] = now  # progress: the idle wait starts again
-        return Release(partition, out, forced)
+            self.blocked_since = now  # progress: the idle wait starts again
+        return Release(out, forced)
 
     def drop(self, partitions: Iterable[int]) -> int:
         """Forget revoked partitions (their records are unacked: the next owner reads them)."""
@@ -123,8 +131,8 @@ class Aligner(Generic[T]):
         dropped = 0
         for key in [k for k in self.lanes if k[1] in gone]:
             dropped += len(self.lanes.pop(key).items)
-        for p in gone:
-            self.blocked_since.pop(p, None)
+        if not self.held():
+            self.blocked_since = None
         return dropped
 
     def _lane(self, topic: str, partition: int) -> _Lane[T]:

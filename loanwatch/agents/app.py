@@ -121,11 +121,15 @@ def build_worker(settings: WorkerSettings) -> Worker:
     @app.agent(exposures, name="borrower", concurrency=1)
     async def borrower_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            out: list[tuple[str, bytes]] = []
+            out: list[tuple[str, bytes, float]] = []
             handled: dict[str, int] = {}
             for event in events:
                 set_current(event)
-                error = borrowers.handle(event.message.value, out)
+                made: list[tuple[str, bytes]] = []
+                error = borrowers.handle(event.message.value, made)
+                # Commands keep their cause's timestamp (see LedgerStage): the target partition
+                # merges them with its inputs at that point of the producer's order.
+                out += [(key, value, event.message.timestamp) for key, value in made]
                 if error is not None:
                     metrics.dead_letters.labels(reason="bad_exposure").inc()
                     await dead_letters.send(
@@ -141,8 +145,8 @@ def build_worker(settings: WorkerSettings) -> Worker:
                         ),
                     )
                 handled[f"{event.message.topic}:{event.message.partition}"] = event.message.offset
-            for key, value in out:
-                await commands.send(key=key.encode(), value=value)
+            for key, value, stamp in out:
+                await commands.send(key=key.encode(), value=value, timestamp=stamp)
             await app.producer.flush()
             ledger.progress.update(handled)
             for event in events:

@@ -46,7 +46,8 @@ class Inbound:
 class Outbox:
     alerts: list[tuple[str, bytes]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
-    exposures: list[tuple[str, bytes]] = field(default_factory=list)
+    # (borrower key, value, timestamp of the record that caused it, in seconds)
+    exposures: list[tuple[str, bytes, float | None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.alerts) + len(self.dead_letters) + len(self.exposures)
@@ -141,6 +142,8 @@ class LedgerProcessor:
             self._dead_letter(letter, None, out)
         if result.alerts:
             self.metrics.alert_latency.observe(time.monotonic() - started)
+        for change in runtime.borrowers.drain():
+            out.exposures.append((*exposure_message(change), msg.timestamp))
         self._handled[f"{msg.topic}:{msg.partition}"] = msg.offset
 
     def outputs_flushed(self) -> None:
@@ -153,7 +156,7 @@ class LedgerProcessor:
         runtime = self.runtimes[partition]
         written = runtime.flush()
         for change in runtime.borrowers.drain():
-            out.exposures.append(exposure_message(change))
+            out.exposures.append((*exposure_message(change), None))
         if runtime.engine.clock is not None:
             midnight = datetime.combine(runtime.engine.clock, datetime.min.time(), self.policy.tz)
             self.metrics.business_date.set(midnight.timestamp())

@@ -54,8 +54,10 @@ class LedgerStage:
         self.worker = worker
         self.outputs = outputs  # has .alerts, .dead_letters, .exposures (Faust topics)
         settings = worker.settings
+        # Commands join the merge by their timestamp (their cause's) but are never waited for.
+        self.commands = worker.names.commands
         self.aligner: Aligner[EventT[Any]] = Aligner(
-            worker.names.inputs(), max_idle=settings.align_max_idle
+            (*worker.names.inputs(), self.commands), max_idle=settings.align_max_idle
         )
         self.limit = settings.align_buffer
         self.lock = asyncio.Lock()
@@ -69,21 +71,17 @@ class LedgerStage:
         self.stream = stream
         self.worker.metrics.batch_size.observe(len(events))
         async with self.lock:
-            commands: list[EventT[Any]] = []
             for event in events:
                 m = event.message
-                if m.topic in self.aligner:
-                    self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
-                else:
-                    commands.append(event)
-            await self._run(commands)
+                self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
+            await self._run()
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
         if self.stream is None or self.lock.locked() or not self.aligner.held():
             return
         async with self.lock:
-            await self._run([])
+            await self._run()
 
     async def revoke(self, partitions: Iterable[int]) -> None:
         """Called on a rebalance: finish the batch in flight, drop what revoked partitions hold."""
@@ -98,22 +96,19 @@ class LedgerStage:
 
     # --- one batch ---
 
-    async def _run(self, commands: list[EventT[Any]]) -> None:
+    async def _run(self) -> None:
         worker = self.worker
-        ready = self._release()
-        per_partition: dict[int, list[EventT[Any]]] = defaultdict(list)
-        for event in commands:
-            per_partition[event.message.partition].append(event)
-        for partition, items in ready.items():
-            per_partition[partition].extend(items)
+        per_partition = self._release()
         if per_partition:
             out = self._process(per_partition)
             for key, value in out.alerts:
                 await self.outputs.alerts.send(key=key.encode(), value=value)
             for dkey, value in out.dead_letters:
                 await self.outputs.dead_letters.send(key=dkey, value=value)
-            for bkey, value in out.exposures:
-                await self.outputs.exposures.send(key=bkey.encode(), value=value)
+            for bkey, value, stamp in out.exposures:
+                # The cause's timestamp travels with the exposure and its commands, so a
+                # partition behind it holds the command until its own inputs reach it.
+                await self.outputs.exposures.send(key=bkey.encode(), value=value, timestamp=stamp)
             await worker.app.producer.flush()
             worker.ledger.outputs_flushed()
             for items in per_partition.values():
@@ -123,21 +118,21 @@ class LedgerStage:
         worker.metrics.held.set(self.aligner.held())
 
     def _release(self) -> dict[int, list[EventT[Any]]]:
-        now = time.monotonic()
-        ready: dict[int, list[EventT[Any]]] = {}
-        for partition in sorted(self.aligner.partitions()):
-            release = self.aligner.release(partition, self._caught_up, now)
-            if release.forced:
-                self.worker.metrics.forced_releases.inc()
-                log.warning(
-                    "partition %d: an input topic neither sent records nor reported its end "
-                    "for %.1f s; processing %d held records without it",
-                    partition,
-                    self.aligner.max_idle,
-                    len(release.items),
-                )
-            if release.items:
-                ready[partition] = release.items
+        for tp in self.worker.app.consumer.assignment():
+            if tp.topic in self.aligner:
+                self.aligner.track(tp.topic, tp.partition)
+        release = self.aligner.release(self._caught_up, time.monotonic())
+        if release.forced:
+            self.worker.metrics.forced_releases.inc()
+            log.warning(
+                "an input topic-partition neither sent records nor reported its end for "
+                "%.1f s; processing %d held records without it",
+                self.aligner.max_idle,
+                len(release.items),
+            )
+        ready: dict[int, list[EventT[Any]]] = defaultdict(list)
+        for event in release.items:
+            ready[event.message.partition].append(event)
         return ready
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
@@ -154,6 +149,8 @@ class LedgerStage:
 
     def _caught_up(self, topic: str, partition: int, next_offset: int | None) -> bool:
         """Does the consumer know of no record of ``topic``/``partition`` from ``next_offset``?"""
+        if topic == self.commands:
+            return True  # internal: consequences of processed records, never waited for
         consumer = self.worker.app.consumer
         tp = TP(topic, partition)
         try:

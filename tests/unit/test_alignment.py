@@ -37,11 +37,11 @@ class Broker:
 
 
 def producer_order(n: int, seed: int) -> dict[tuple[str, int], list[float]]:
-    """``n`` records with increasing timestamps spread over the topics of partition 0."""
+    """``n`` records with increasing timestamps spread over the topics of three partitions."""
     rnd = random.Random(seed)
-    logs: dict[tuple[str, int], list[float]] = {(t, 0): [] for t in TOPICS}
+    logs: dict[tuple[str, int], list[float]] = {(t, p): [] for t in TOPICS for p in range(3)}
     for i in range(n):
-        logs[(rnd.choice(TOPICS), 0)].append(float(i))
+        logs[(rnd.choice(TOPICS), rnd.randrange(3))].append(float(i))
     return logs
 
 
@@ -51,6 +51,8 @@ def test_any_fetch_interleaving_gives_the_producer_order(n: int, seed: int, chun
     logs = producer_order(n, seed)
     broker = Broker(logs)
     aligner: Aligner[float] = Aligner(TOPICS, max_idle=1e9)
+    for topic, partition in logs:
+        aligner.track(topic, partition)
     rnd = random.Random(seed + 1)
     out: list[float] = []
     while len(out) < n:
@@ -61,7 +63,7 @@ def test_any_fetch_interleaving_gives_the_producer_order(n: int, seed: int, chun
             aligner.add(key[0], key[1], offset, logs[key][offset], logs[key][offset])
             broker.fetched[key] = offset + 1
         broker.known_end[key] = len(logs[key])
-        out += aligner.release(0, broker.caught_up, now=0.0).items
+        out += aligner.release(broker.caught_up, now=0.0).items
     assert out == sorted(out)
     assert out == [float(i) for i in range(n)]
     assert aligner.held() == 0
@@ -71,11 +73,13 @@ def test_a_record_is_held_while_another_topic_has_records_on_the_broker() -> Non
     broker = Broker({("accounts", 0): [1.0], ("payments", 0): [2.0], ("clock", 0): []})
     broker.known_end = {("accounts", 0): 1, ("payments", 0): 1, ("clock", 0): 0}
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
+    for topic in TOPICS:
+        aligner.track(topic, 0)
     aligner.add("payments", 0, 0, 2.0, "payment")
-    first = aligner.release(0, broker.caught_up, now=0.0)
+    first = aligner.release(broker.caught_up, now=0.0)
     assert first.items == [] and not first.forced  # accounts offset 0 is still to come
     aligner.add("accounts", 0, 0, 1.0, "opening")
-    second = aligner.release(0, broker.caught_up, now=0.1)
+    second = aligner.release(broker.caught_up, now=0.1)
     assert second.items == ["opening", "payment"]
 
 
@@ -84,56 +88,80 @@ def test_caught_up_topics_are_not_waited_for() -> None:
     broker.known_end = {("accounts", 0): 0, ("payments", 0): 1, ("clock", 0): 0}
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
     aligner.add("payments", 0, 0, 5.0, "payment")
-    assert aligner.release(0, broker.caught_up, now=0.0).items == ["payment"]
+    assert aligner.release(broker.caught_up, now=0.0).items == ["payment"]
 
 
 def test_a_silent_topic_is_waited_for_at_most_max_idle_then_treated_as_idle() -> None:
     broker = Broker({("accounts", 0): [], ("payments", 0): [], ("clock", 0): []})
     broker.known_end = {("accounts", 0): None, ("payments", 0): 3, ("clock", 0): 0}
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=2.0)
+    for topic in TOPICS:
+        aligner.track(topic, 0)
     aligner.add("payments", 0, 0, 1.0, "a")
-    assert aligner.release(0, broker.caught_up, now=10.0).items == []
-    assert aligner.release(0, broker.caught_up, now=11.9).items == []
-    forced = aligner.release(0, broker.caught_up, now=12.0)
+    assert aligner.release(broker.caught_up, now=10.0).items == []
+    assert aligner.release(broker.caught_up, now=11.9).items == []
+    forced = aligner.release(broker.caught_up, now=12.0)
     assert forced.items == ["a"] and forced.forced
     # The silent topic is not waited for again until it sends a record.
     aligner.add("payments", 0, 1, 2.0, "b")
-    again = aligner.release(0, broker.caught_up, now=12.1)
+    again = aligner.release(broker.caught_up, now=12.1)
     assert again.items == ["b"] and not again.forced
     aligner.add("accounts", 0, 0, 3.0, "c")
     aligner.add("payments", 0, 2, 4.0, "d")
     # accounts sent a record: it is waited for again (its end is still unknown) ...
-    assert aligner.release(0, broker.caught_up, now=12.2).items == ["c"]
+    assert aligner.release(broker.caught_up, now=12.2).items == ["c"]
     broker.known_end[("accounts", 0)] = 1  # ... until the consumer knows it is at its end
-    assert aligner.release(0, broker.caught_up, now=12.3).items == ["d"]
+    assert aligner.release(broker.caught_up, now=12.3).items == ["d"]
 
 
 def test_progress_restarts_the_idle_wait() -> None:
     broker = Broker({("accounts", 0): [], ("payments", 0): [], ("clock", 0): []})
     broker.known_end = {("accounts", 0): 5, ("payments", 0): 5, ("clock", 0): 0}
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=2.0)
+    for topic in TOPICS:
+        aligner.track(topic, 0)
     aligner.add("payments", 0, 0, 1.0, "p0")
-    assert aligner.release(0, broker.caught_up, now=0.0).items == []
+    assert aligner.release(broker.caught_up, now=0.0).items == []
     aligner.add("accounts", 0, 0, 0.5, "a0")
     # a0 goes (payments has a head); then accounts is empty and not caught up: p0 waits.
-    assert aligner.release(0, broker.caught_up, now=1.5).items == ["a0"]
-    assert aligner.release(0, broker.caught_up, now=3.0).items == []  # 1.5 s since progress
-    assert aligner.release(0, broker.caught_up, now=3.5).forced
+    assert aligner.release(broker.caught_up, now=1.5).items == ["a0"]
+    assert aligner.release(broker.caught_up, now=3.0).items == []  # 1.5 s since progress
+    assert aligner.release(broker.caught_up, now=3.5).forced
 
 
-def test_partitions_are_independent_and_drop_forgets_them() -> None:
+def test_partitions_advance_together_and_drop_forgets_them() -> None:
     broker = Broker({(t, p): [] for t in TOPICS for p in (0, 1)})
     broker.known_end = {(t, p): (1 if (t, p) == ("accounts", 1) else 0) for t, p in broker.logs}
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
+    for topic, partition in broker.logs:
+        aligner.track(topic, partition)
     aligner.add("payments", 0, 0, 1.0, "p0")
-    aligner.add("payments", 1, 0, 1.0, "p1")
+    aligner.add("payments", 1, 0, 1.5, "p1")
+    # accounts/1 has a record on the broker, not yet fetched: nothing may pass it.
+    assert aligner.release(broker.caught_up, now=0.0).items == []
+    aligner.add("accounts", 1, 0, 1.2, "a1")
+    assert aligner.release(broker.caught_up, now=0.1).items == ["p0", "a1", "p1"]
     aligner.add("clock", 1, 0, 2.0, "c1")
-    assert aligner.release(0, broker.caught_up, now=0.0).items == ["p0"]
-    assert aligner.release(1, broker.caught_up, now=0.0).items == []  # accounts/1 to come
-    assert aligner.partitions() == {1}
-    assert aligner.buffered("payments", 1) == 1
-    assert aligner.drop([1]) == 2
+    aligner.add("payments", 0, 1, 3.0, "late")
+    broker.known_end[("payments", 0)] = 5  # more payments/0 on the broker than fetched
+    assert aligner.release(broker.caught_up, now=0.2).items == ["c1", "late"]
     assert aligner.held() == 0
+    aligner.add("payments", 0, 2, 4.0, "x")
+    aligner.add("clock", 1, 1, 4.5, "y")
+    assert aligner.buffered("clock", 1) == 1
+    assert aligner.drop([1]) == 1
+    assert aligner.held() == 1
+
+
+def test_a_tracked_lane_that_never_sent_is_waited_for() -> None:
+    broker = Broker({("accounts", 3): [1.0], ("payments", 0): [2.0]})
+    broker.known_end = {("accounts", 3): 1, ("payments", 0): 1}
+    aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
+    aligner.track("accounts", 3)
+    aligner.add("payments", 0, 0, 2.0, "payment")
+    assert aligner.release(broker.caught_up, now=0.0).items == []
+    aligner.add("accounts", 3, 0, 1.0, "opening")
+    assert aligner.release(broker.caught_up, now=0.0).items == ["opening", "payment"]
 
 
 def test_equal_timestamps_keep_the_topic_order() -> None:
@@ -142,4 +170,4 @@ def test_equal_timestamps_keep_the_topic_order() -> None:
     aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
     for topic in reversed(TOPICS):
         aligner.add(topic, 0, 0, 7.0, topic)
-    assert aligner.release(0, broker.caught_up, now=0.0).items == list(TOPICS)
+    assert aligner.release(broker.caught_up, now=0.0).items == list(TOPICS)

@@ -60,7 +60,7 @@ class Pipeline:
         self.ledger.outputs_flushed()
         self.alerts += [orjson.loads(v) for _, v in out.alerts]
         self.letters += [orjson.loads(v) for _, v in out.dead_letters]
-        for _, value_ in out.exposures:
+        for _, value_, _stamp in out.exposures:
             commands: list[tuple[str, bytes]] = []
             assert self.borrowers.handle(value_, commands) is None
             for loan_id, command in commands:
