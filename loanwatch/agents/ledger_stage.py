@@ -105,6 +105,9 @@ class LedgerStage:
                 await self.outputs.alerts.send(key=key.encode(), value=value)
             for dkey, value in out.dead_letters:
                 await self.outputs.dead_letters.send(key=dkey, value=value)
+            # Partitions were processed one after the other: the borrower stage must see their
+            # exposures in the producer's order again (stable: one record's stay together).
+            out.exposures.sort(key=lambda e: e[2] if e[2] is not None else float("inf"))
             for bkey, value, stamp in out.exposures:
                 # The cause's timestamp travels with the exposure and its commands, so a
                 # partition behind it holds the command until its own inputs reach it.
