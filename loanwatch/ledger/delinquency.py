@@ -20,26 +20,29 @@ class Arrears:
     overdue: int  # cents
 
 
+NO_ARREARS = Arrears(None, 0, 0)
+
+
 def arrears(ledger: Ledger, on: date, tolerance: int) -> Arrears:
     """DPD = ``on`` minus the oldest past-due due date: 0 on the due date, 1 the day after."""
     oldest: date | None = None
     overdue = 0
-    for slot in ledger.slots:  # sorted by due date (see allocation.revise)
-        if slot.due_date >= on:
+    for due_date, principal, interest, fee, paid_p, paid_i, paid_f in ledger.rows:
+        if due_date >= on:  # rows are sorted by due date (see allocation.revise)
             break
-        remaining = slot.principal + slot.interest + slot.fee - slot.paid_total
+        remaining = principal + interest + fee - paid_p - paid_i - paid_f
         if remaining > tolerance:
             overdue += remaining
             if oldest is None:
-                oldest = slot.due_date
+                oldest = due_date
     if oldest is None:
-        return Arrears(None, 0, 0)
+        return NO_ARREARS
     return Arrears(oldest, (on - oldest).days, overdue)
 
 
 def next_due_after(ledger: Ledger, on: date, tolerance: int) -> date | None:
     """The earliest due date on or after ``on`` of an installment that still owes money."""
-    for slot in ledger.slots:  # sorted by due date
-        if slot.due_date >= on and slot.remaining > tolerance:
-            return slot.due_date
+    for due_date, principal, interest, fee, paid_p, paid_i, paid_f in ledger.rows:
+        if due_date >= on and principal + interest + fee - paid_p - paid_i - paid_f > tolerance:
+            return due_date
     return None

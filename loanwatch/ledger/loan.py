@@ -16,6 +16,7 @@ from loanwatch.ledger.allocation import (
     LedgerOp,
     Pay,
     Revise,
+    Row,
     apply_amount,
     open_ledger,
     rebuild,
@@ -66,7 +67,7 @@ class LoanState:
     product: str
     region: str
     currency: str
-    opening: tuple[InstallmentTerms, ...]
+    opening: tuple[Row, ...]  # the ledger's rows at opening (nothing paid), for a rebuild
     history: tuple[LedgerOp, ...]
     ledger: Ledger
     payments: tuple[Payment, ...] = ()
@@ -96,6 +97,7 @@ class LoanState:
 
 
 def open_loan(event: LoanOpened) -> LoanState:
+    ledger = open_ledger(event.installments)
     return LoanState(
         applied=frozenset({event.event_id}),
         loan_id=event.loan_id,
@@ -103,9 +105,9 @@ def open_loan(event: LoanOpened) -> LoanState:
         product=event.product,
         region=event.region,
         currency=event.currency,
-        opening=event.installments,
+        opening=ledger.rows,  # the same row tuples: shared until an installment is paid
         history=(),
-        ledger=open_ledger(event.installments),
+        ledger=ledger,
     )
 
 

@@ -180,6 +180,7 @@ def test_replay_is_deterministic_and_alert_ids_unique(lines: list[bytes]) -> Non
 @SETTINGS
 @given(event_logs())
 def test_allocation_conserves_money(lines: list[bytes]) -> None:
+    from loanwatch.ledger.allocation import rebuild
     from loanwatch.ledger.engine import Engine
 
     engine = Engine(Policy())
@@ -190,3 +191,7 @@ def test_allocation_conserves_money(lines: list[bytes]) -> None:
         allocated = sum(s.paid_total for s in loan.ledger.slots) + loan.ledger.credit
         assert allocated == received
         assert all(0 <= s.paid_total <= s.principal + s.interest + s.fee for s in loan.ledger.slots)
+        # principal_left is carried along by payments, not re-summed: it must equal the sum
+        assert loan.ledger.principal_left == sum(s.principal_left for s in loan.ledger.slots)
+        # the ledger is the fold of its history over the opening rows (what a reversal rebuilds)
+        assert rebuild(loan.opening, loan.history, engine.policy.allocation_order) == loan.ledger
