@@ -100,6 +100,8 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_event_time_lag_seconds",
         "loanwatch_alert_latency_seconds",
         "loanwatch_batch_size",
+        "loanwatch_input_held_messages",
+        "loanwatch_alignment_forced",
         "loanwatch_consumer_lag_messages",
         "loanwatch_business_date_timestamp_seconds",
         "loanwatch_last_event_timestamp_seconds",
