@@ -8,8 +8,10 @@ period, non-performing cure, watchlist, promises, cross-default flag).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
+from operator import attrgetter
+from typing import Any
 
 from loanwatch.ledger.allocation import (
     Ledger,
@@ -96,6 +98,28 @@ class LoanState:
         return ledger_outstanding(self.ledger)
 
 
+_FIELDS = tuple(f.name for f in fields(LoanState))
+_SETTERS = tuple(getattr(LoanState, name).__set__ for name in _FIELDS)  # slot descriptors
+_SETTER = dict(zip(_FIELDS, _SETTERS, strict=True))
+_VALUES = attrgetter(*_FIELDS)
+if hasattr(LoanState, "__post_init__"):  # evolve() does not run __init__
+    raise TypeError("evolve() must learn to run LoanState.__post_init__")
+
+
+def evolve(loan: LoanState, **changes: Any) -> LoanState:
+    """``dataclasses.replace`` for a loan, 3x faster (it runs several times per event).
+
+    Copies the slots straight into a new instance and sets the changed ones; an unknown field
+    name raises KeyError. The result equals ``replace(loan, **changes)`` (a unit test checks).
+    """
+    new = object.__new__(LoanState)
+    for set_slot, value in zip(_SETTERS, _VALUES(loan), strict=True):
+        set_slot(new, value)
+    for name, value in changes.items():
+        _SETTER[name](new, value)
+    return new
+
+
 def open_loan(event: LoanOpened) -> LoanState:
     ledger = open_ledger(event.installments)
     return LoanState(
@@ -160,7 +184,7 @@ def evaluate(loan: LoanState, on: date, policy: Policy) -> LoanState:
     if CLASS_RANK[own] >= SUBSTANDARD:
         npl = True
     snapshot = Snapshot(due.dpd, policy.bucket(due.dpd), own, loan.cross_default)
-    return replace(
+    return evolve(
         loan, current_since=current_since, obs_end=obs_end, npl=npl, last=snapshot, evaluated_on=on
     )
 
@@ -235,7 +259,7 @@ def receive_payment(
     loan: LoanState, payment_id: str, amount: int, on: date, policy: Policy
 ) -> LoanState:
     step = loan.step + 1
-    return replace(
+    return evolve(
         loan,
         step=step,
         ledger=apply_amount(loan.ledger, amount, policy.allocation_order),
@@ -265,7 +289,7 @@ def reverse_payment(loan: LoanState, payment_id: str, policy: Policy) -> LoanSta
         replace(p, reversed=True) if p.payment_id == payment_id and not p.reversed else p
         for p in loan.payments
     )
-    return replace(
+    return evolve(
         loan,
         step=loan.step + 1,
         history=tuple(history),
@@ -282,7 +306,7 @@ def revise_schedule(
     policy: Policy,
 ) -> LoanState:
     """Replace the unpaid installments; a restructure opens an observation period on ``on``."""
-    revised = replace(
+    revised = evolve(
         loan,
         step=loan.step + 1,
         ledger=revise(loan.ledger, terms, policy.allocation_order),
@@ -295,13 +319,13 @@ def revise_schedule(
     if len(terms) > 1:
         end = max(end, terms[1].due_date)
     floor = worse("special_mention", loan.last.own_class)
-    return replace(revised, obs_end=end, restructure_floor=floor)
+    return evolve(revised, obs_end=end, restructure_floor=floor)
 
 
 def add_promise(loan: LoanState, promise_id: str, amount: int, promised_date: date) -> LoanState:
     kept = tuple(p for p in loan.promises if p.promise_id != promise_id)
     promise = Promise(promise_id, amount, promised_date, loan.step)
-    return replace(loan, step=loan.step + 1, promises=(*kept, promise))
+    return evolve(loan, step=loan.step + 1, promises=(*kept, promise))
 
 
 def paid_towards(loan: LoanState, promise: Promise) -> int:
@@ -318,28 +342,28 @@ def due_promises(loan: LoanState, on: date) -> tuple[tuple[Promise, ...], LoanSt
     due = tuple(p for p in loan.promises if p.promised_date < on)
     if not due:
         return (), loan
-    return due, replace(loan, promises=tuple(p for p in loan.promises if p.promised_date >= on))
+    return due, evolve(loan, promises=tuple(p for p in loan.promises if p.promised_date >= on))
 
 
 def flag_watchlist(loan: LoanState, on: date, policy: Policy) -> LoanState:
     until = on + timedelta(days=policy.watchlist_days)
     if loan.watch_until is not None and loan.watch_until > until:
         return loan
-    return replace(loan, watch_until=until)
+    return evolve(loan, watch_until=until)
 
 
 def close(loan: LoanState, reason: str, on: date) -> LoanState:
-    return replace(loan, status=CLOSE_STATUS[reason], closed_on=on, step=loan.step + 1)
+    return evolve(loan, status=CLOSE_STATUS[reason], closed_on=on, step=loan.step + 1)
 
 
 def mark_applied(loan: LoanState, event_id: str) -> LoanState:
-    return replace(loan, applied=loan.applied | {event_id})
+    return evolve(loan, applied=loan.applied | {event_id})
 
 
 def set_cross_default(loan: LoanState, flag: bool) -> LoanState:
     if loan.cross_default == flag:
         return loan
-    return replace(loan, cross_default=flag, last=replace(loan.last, cross_default=flag))
+    return evolve(loan, cross_default=flag, last=replace(loan.last, cross_default=flag))
 
 
 def is_npl_exposure(loan: LoanState) -> bool:

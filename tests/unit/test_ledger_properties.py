@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -195,3 +196,27 @@ def test_allocation_conserves_money(lines: list[bytes]) -> None:
         assert loan.ledger.principal_left == sum(s.principal_left for s in loan.ledger.slots)
         # the ledger is the fold of its history over the opening rows (what a reversal rebuilds)
         assert rebuild(loan.opening, loan.history, engine.policy.allocation_order) == loan.ledger
+
+
+@SETTINGS
+@given(event_logs())
+def test_evolve_equals_dataclasses_replace(lines: list[bytes]) -> None:
+    """loan.evolve (the engine's fast replace) gives what dataclasses.replace gives."""
+    import dataclasses
+
+    from loanwatch.ledger.engine import Engine
+    from loanwatch.ledger.loan import evolve
+
+    engine = Engine(Policy())
+    for line in lines:
+        engine.process_raw(line)
+    loans = list(engine.loans.values())
+    for loan, other in zip(loans, loans[1:] + loans[:1], strict=True):
+        for f in dataclasses.fields(loan):
+            value = getattr(other, f.name)
+            changed = evolve(loan, **{f.name: value})
+            assert changed == dataclasses.replace(loan, **{f.name: value})
+            assert getattr(changed, f.name) is value
+        assert evolve(loan) == loan and evolve(loan) is not loan
+        with pytest.raises(KeyError):
+            evolve(loan, no_such_field=1)
