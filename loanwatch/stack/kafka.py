@@ -28,7 +28,7 @@ PORT = 9092
 CONTROLLER_PORT = 9094
 JVM_OPTS: tuple[str, ...] = (
     "-Xms256m",
-    "-Xmx512m",
+    "-Xmx1536m",  # 512m ran out of heap with ~15k partitions of accumulated test topics
     "-XX:+UseG1GC",
     "-Djava.awt.headless=true",
 )

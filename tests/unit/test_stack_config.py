@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loanwatch.stack import kafka, manager, packaged
+from loanwatch.stack import kafka, manager, packaged, targets
 from loanwatch.stack.paths import StackPaths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +68,75 @@ def test_prometheus_config_renders_rules_absolute_and_targets_relative() -> None
     assert file_sd["files"] == ["targets/*.json"]  # resolves to run/prometheus/targets/
     assert file_sd["refresh_interval"] == "5s"
     assert jobs["prometheus"]["static_configs"][0]["targets"] == ["127.0.0.1:9090"]
+    router_sd = jobs["loanwatch-router"]["file_sd_configs"][0]
+    assert router_sd["files"] == ["targets/router/*.json"]  # run/prometheus/targets/router/
+    assert router_sd["refresh_interval"] == "5s"
     am = rendered["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     assert am == ["127.0.0.1:9093"]
+
+
+def test_router_targets_are_their_own_job_not_workers() -> None:
+    """A router's file is scraped by `loanwatch-router` only: never `up{job="loanwatch"}`."""
+    template = yaml.safe_load((CONFIG / "prometheus" / "prometheus.yml").read_text())
+    globs = {
+        job["job_name"]: [f for sd in job.get("file_sd_configs", []) for f in sd["files"]]
+        for job in template["scrape_configs"]
+    }
+    prom_dir = PATHS.service_dir("prometheus")  # file_sd paths resolve next to the config
+    router_file = (PATHS.prometheus_router_targets / "router-8780.json").relative_to(prom_dir)
+    worker_file = (PATHS.prometheus_targets / "console-worker-6066.json").relative_to(prom_dir)
+
+    def jobs_of(path: Path) -> set[str]:
+        # Prometheus' file_sd uses filepath.Glob, where `*` never crosses a `/` (as fnmatch's
+        # translation does once each path component is matched separately).
+        def match(pattern: str) -> bool:
+            parts, pats = path.parts, Path(pattern).parts
+            return len(parts) == len(pats) and all(map(fnmatch.fnmatchcase, parts, pats))
+
+        return {job for job, patterns in globs.items() if any(map(match, patterns))}
+
+    assert jobs_of(router_file) == {"loanwatch-router"}
+    assert jobs_of(worker_file) == {"loanwatch"}
+    # Inside the workers' folder, so docker-compose's one targets/ mount carries both.
+    assert PATHS.prometheus_router_targets.parent == PATHS.prometheus_targets
+
+
+def test_write_prometheus_config_creates_both_target_folders(tmp_path: Path) -> None:
+    (tmp_path / "config").symlink_to(CONFIG)
+    paths = StackPaths(root=tmp_path, cache=tmp_path / "cache")
+    written = packaged.write_prometheus_config(paths)
+    assert written == paths.service_dir("prometheus") / "prometheus.yml"
+    assert paths.prometheus_targets.is_dir() and paths.prometheus_router_targets.is_dir()
+    jobs = {j["job_name"] for j in yaml.safe_load(written.read_text())["scrape_configs"]}
+    assert {"loanwatch", "loanwatch-router"} <= jobs
+
+
+def test_target_file_is_file_sd_json_and_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "targets" / "router"
+    path = targets.write_target(folder, "router-8780", "127.0.0.1:8780", {"portfolio": "p"})
+    assert path == folder / "router-8780.json"
+    assert json.loads(path.read_text()) == [
+        {"targets": ["127.0.0.1:8780"], "labels": {"portfolio": "p"}}
+    ]
+    assert not list(folder.glob("*.tmp"))
+    targets.remove_target(path)
+    targets.remove_target(path)  # already gone: fine
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1:8780"),
+        ("0.0.0.0", "127.0.0.1:8780"),  # a wildcard bind is scraped on loopback
+        ("", "127.0.0.1:8780"),
+        ("::", "127.0.0.1:8780"),
+        ("::1", "[::1]:8780"),
+        ("router.internal", "router.internal:8780"),
+    ],
+)
+def test_scrape_address(host: str, address: str) -> None:
+    assert targets.scrape_address(host, 8780) == address
 
 
 def test_service_commands_use_loopback_ports_and_retention() -> None:
@@ -85,7 +154,7 @@ def test_service_commands_use_loopback_ports_and_retention() -> None:
     assert am[0] == "/usr/bin/prometheus-alertmanager"
     assert "--cluster.listen-address=" in am  # 9094 belongs to Kafka's controller
     assert "--web.listen-address=127.0.0.1:9093" in am
-    assert "-Xmx512m" in specs["kafka"].argv
+    assert "-Xmx1536m" in specs["kafka"].argv
     assert packaged.DEFAULT_RETENTION == "400d"
 
 
