@@ -198,6 +198,7 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
     append = terms.append
     dates = _VALID_DATES
     fast = canonical_cents
+    new = tuple.__new__  # a named tuple without its Python-level __new__
     unordered = 0  # seq of the first installment not due after the one before it
     previous: date | None = None
     for position, item in enumerate(raw, start=1):
@@ -229,7 +230,7 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
         if not unordered and previous is not None and due <= previous:
             unordered = position
         previous = due
-        append(InstallmentTerms(position, due, principal, interest, fee))
+        append(new(InstallmentTerms, (position, due, principal, interest, fee)))
     if unordered:
         raise Invalid("bad_schedule", f"due dates must strictly increase (seq {unordered})")
     return tuple(terms)
