@@ -55,6 +55,10 @@ class Policy:
     stage3_dpd_over: int = 90
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
     boundaries: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    # bucket / class of every DPD from 0 up to the highest boundary (beyond it, the last
+    # entry holds): looked up on every evaluation instead of scanning the thresholds.
+    _bucket_by_dpd: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _class_by_dpd: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tz", ZoneInfo(self.business_timezone))
@@ -62,22 +66,34 @@ class Policy:
         marks = {dpd for _, dpd in self.buckets} | {dpd for _, dpd in self.class_dpd_floors}
         marks |= {self.stage2_dpd_over + 1, self.stage3_dpd_over + 1}
         object.__setattr__(self, "boundaries", tuple(sorted(m for m in marks if m > 0)))
+        top = max(0, *(dpd for _, dpd in self.buckets), *(dpd for _, dpd in self.class_dpd_floors))
+        days = range(top + 1)
+        object.__setattr__(self, "_bucket_by_dpd", tuple(self._scan(self.buckets, d) for d in days))
+        floors = self.class_dpd_floors
+        object.__setattr__(self, "_class_by_dpd", tuple(self._scan(floors, d) for d in days))
+
+    @staticmethod
+    def _scan(thresholds: tuple[tuple[str, int], ...], dpd: int) -> str:
+        """The last name whose lowest DPD is at most ``dpd`` (the first name if none)."""
+        name = thresholds[0][0]
+        for candidate, lowest in thresholds:
+            if dpd >= lowest:
+                name = candidate
+        return name
 
     def bucket(self, dpd: int) -> str:
         """The delinquency bucket of a DPD value."""
-        name = self.buckets[0][0]
-        for candidate, lowest in self.buckets:
-            if dpd >= lowest:
-                name = candidate
-        return name
+        table = self._bucket_by_dpd
+        if dpd >= 0:
+            return table[dpd] if dpd < len(table) else table[-1]
+        return self._scan(self.buckets, dpd)
 
     def dpd_class(self, dpd: int) -> str:
         """The classification floor given by DPD alone."""
-        name = self.class_dpd_floors[0][0]
-        for candidate, lowest in self.class_dpd_floors:
-            if dpd >= lowest:
-                name = candidate
-        return name
+        table = self._class_by_dpd
+        if dpd >= 0:
+            return table[dpd] if dpd < len(table) else table[-1]
+        return self._scan(self.class_dpd_floors, dpd)
 
     def next_boundary(self, dpd: int) -> int | None:
         """The smallest DPD above ``dpd`` at which a bucket, class or stage changes."""

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from loanwatch.ledger.allocation import Ledger, LedgerOp, Pay, Revise, Row
-from loanwatch.ledger.loan import LoanState, Payment, Promise, Snapshot
+from loanwatch.ledger.loan import LoanState, Payment, Promise, snapshot
 from loanwatch.ledger.records import InstallmentTerms
 
 FORMAT = 1
@@ -148,7 +148,7 @@ def decode_loan(raw: bytes) -> LoanState:
         npl=b["npl"],
         current_since=_date(b["current_since"]),
         cross_default=b["cross_default"],
-        last=Snapshot(*b["last"]),
+        last=snapshot(*b["last"]),
         evaluated_on=_date(b["evaluated_on"]),
         applied=frozenset(b["applied"]),
     )

@@ -220,3 +220,41 @@ def test_evolve_equals_dataclasses_replace(lines: list[bytes]) -> None:
         assert evolve(loan) == loan and evolve(loan) is not loan
         with pytest.raises(KeyError):
             evolve(loan, no_such_field=1)
+
+
+def _scan(thresholds: tuple[tuple[str, int], ...], dpd: int) -> str:
+    """Policy.bucket / dpd_class as they were: the last name whose lowest DPD is <= dpd."""
+    name = thresholds[0][0]
+    for candidate, lowest in thresholds:
+        if dpd >= lowest:
+            name = candidate
+    return name
+
+
+thresholds = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "d", "e"]), st.integers(0, 400)),
+    min_size=1,
+    max_size=8,
+).map(tuple)
+
+
+@settings(max_examples=200, deadline=None)
+@given(thresholds, thresholds, st.lists(st.integers(-3, 1000), max_size=30))
+def test_policy_lookup_tables_equal_the_threshold_scan(
+    buckets: tuple[tuple[str, int], ...],
+    floors: tuple[tuple[str, int], ...],
+    dpds: list[int],
+) -> None:
+    policy = Policy(buckets=buckets, class_dpd_floors=floors)
+    for dpd in [*dpds, 0, 1, 30, 31, 90, 91, 180, 181, 360, 361, 400, 401, 10_000]:
+        assert policy.bucket(dpd) == _scan(buckets, dpd)
+        assert policy.dpd_class(dpd) == _scan(floors, dpd)
+
+
+def test_snapshots_are_shared_values() -> None:
+    from loanwatch.ledger.loan import Snapshot, snapshot
+
+    first = snapshot(3, "M1", "special_mention", False)
+    assert first == Snapshot(3, "M1", "special_mention", False)
+    assert snapshot(3, "M1", "special_mention", False) is first
+    assert snapshot(3, "M1", "special_mention", True) == Snapshot(3, "M1", "special_mention", True)
