@@ -5,7 +5,9 @@ is read twice per round from the page cache: (a) every line through ``orjson.loa
 fastest JSON parser installed: the floor any consumer of the log pays), (b) the whole replay
 in-process, ``replay(iter_lines(path), Policy())`` with alerts kept in memory and no output
 files. Both are events/s over the same lines; the figure that matters is replay/parse.
-A short cProfile of the replay (first ``--profile-lines`` lines) shows where the time goes.
+A short cProfile of the replay (first ``--profile-lines`` lines) shows where the time goes,
+and the loan state codec (``streams/codecs.py``, the worker's changelog format) is timed over
+the loans of those lines against ``orjson.loads`` + ``dumps`` of the same records.
 
 Run: ``.venv/bin/python bench/replay_throughput.py [--quick]``. Prints figures, asserts nothing.
 """
@@ -25,8 +27,11 @@ from typing import TypeVar
 import orjson
 from benchkit import cached_log, count_lines, loadavg, peak_rss_mb, print_summary, print_table
 
+from loanwatch.ledger.engine import Engine
+from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
+from loanwatch.streams.codecs import decode_loan, encode_loan
 
 T = TypeVar("T")
 
@@ -70,6 +75,40 @@ def profile_replay(path: Path, limit: int, top: int = 15) -> str:
     return out.getvalue()
 
 
+def codec_row(label: str, loans: list[LoanState], repeat: int = 3) -> list[object]:
+    """One row of :func:`codec_costs`: per loan, bytes and microseconds (best of ``repeat``)."""
+    records = [encode_loan(loan) for loan in loans]
+    decoded = [decode_loan(raw) for raw in records]
+    steps: list[Callable[[], object]] = [
+        lambda: [encode_loan(loan) for loan in loans],
+        lambda: [decode_loan(raw) for raw in records],
+        lambda: [encode_loan(loan) for loan in decoded],
+        lambda: [orjson.dumps(orjson.loads(raw)) for raw in records],
+    ]
+    us = [min(timed(step)[0] for _ in range(repeat)) * 1e6 / len(loans) for step in steps]
+    enc, dec, again, floor = us
+    return [label, len(loans), sum(map(len, records)) // len(loans), round(enc, 1),
+            round(dec, 1), round(again, 1), round(floor, 1),
+            f"{(dec + again) / floor:.1f}"]  # fmt: skip
+
+
+def codec_costs(path: Path, limit: int, long_from: int = 240) -> list[list[object]]:
+    """Loan state codec (the worker's changelog format) over the loans of the first lines.
+
+    Per loan, microseconds: ``encode_loan`` of the engine's state, ``decode_loan`` of its
+    record, ``encode_loan`` again after a decode (what a worker's flush does), and as the
+    floor ``orjson.loads`` + ``orjson.dumps`` of the same record; all loans, then those with
+    at least ``long_from`` installments (mortgages).
+    """
+    engine = Engine(Policy())
+    for line in itertools.islice(iter_lines(path), limit):
+        engine.process_raw(line)
+    loans = list(engine.loans.values())
+    long = [loan for loan in loans if len(loan.opening) >= long_from]
+    groups = [("all", loans), (f">= {long_from} inst.", long)]
+    return [codec_row(label, group) for label, group in groups if group]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5k loans x 30 days, one round")
@@ -104,6 +143,13 @@ def main() -> None:
     )
     print(f"alerts: {alerts:,}; peak RSS {peak_rss_mb():,.0f} MB")
 
+    codec = codec_costs(path, args.profile_lines)
+    print_table(
+        f"loan state codec over the loans of the first {args.profile_lines:,} lines (us/loan)",
+        ["loans", "n", "bytes", "encode", "decode", "re-encode", "orjson floor", "dec+enc/floor"],
+        codec,
+    )
+
     print(f"\ncProfile of replay over the first {args.profile_lines:,} lines (top 15, tottime):")
     print(profile_replay(path, args.profile_lines))
 
@@ -117,6 +163,15 @@ def main() -> None:
             "replay_events_per_s": round(best_replay),
             "ratio_replay_over_parse": round(best_replay / best_parse, 4),
             "alerts": alerts,
+            "codec_us_per_loan": {
+                str(row[0]): {
+                    "encode": row[3],
+                    "decode": row[4],
+                    "re_encode": row[5],
+                    "floor": row[6],
+                }
+                for row in codec
+            },
             "peak_rss_mb": round(peak_rss_mb()),
         },
     )

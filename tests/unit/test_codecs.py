@@ -7,7 +7,10 @@ below as the reference, and as literal records it wrote before the change).
 
 from __future__ import annotations
 
+import importlib
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -177,3 +180,15 @@ def test_an_unknown_format_is_refused() -> None:
     raw = FORMAT1_RECORDS[1].replace(b'"v":1', b'"v":99')
     with pytest.raises(ValueError, match="unknown loan state format 99"):
         decode_loan(raw)
+
+
+def test_replay_bench_codec_helper_runs(tmp_path: Path) -> None:
+    """bench/replay_throughput.py's codec table on a tiny log (figures only, no timing check)."""
+    bench_dir = Path(__file__).resolve().parents[2] / "bench"
+    if str(bench_dir) not in sys.path:
+        sys.path.insert(0, str(bench_dir))
+    kit, bench = importlib.import_module("benchkit"), importlib.import_module("replay_throughput")
+    log = kit.cached_log(30, 5, 1, cache=tmp_path)
+    rows = bench.codec_costs(log, 200, long_from=1)
+    assert [row[0] for row in rows] == ["all", ">= 1 inst."]
+    assert all(row[1] > 0 and row[2] > 0 for row in rows)
