@@ -7,7 +7,6 @@ not start, nor look processes up by name.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -16,6 +15,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from loanwatch.stack import targets
 
 log = logging.getLogger("loanwatch.console")
 
@@ -100,10 +101,6 @@ def free_port(preferred: int, host: str = "127.0.0.1") -> int:
 
 def write_target(folder: Path, name: str, host_port: str, labels: dict[str, str]) -> Path:
     """Register a Prometheus file_sd target (atomic rename: never read half-written)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"targets": [host_port], "labels": labels}]), encoding="utf-8")
-    tmp.rename(path)
+    path = targets.write_target(folder, name, host_port, labels)
     log.info("prometheus target registered", extra={"file": str(path), "target": host_port})
     return path

@@ -1,8 +1,10 @@
-"""The *Collections* dashboard: alert flow, promises to pay, contacts and payments.
+"""The *Collections* dashboard: alert flow, work queues, promises to pay, contacts, payments.
 
-The routing queue depth (``loanwatch_workitems_open{team}``) gets its panel once the routing
-service exports that metric; until then this dashboard has none, so ``dashboards check``
-stays meaningful.
+The work queues come from the router (``loanwatch routes serve --register-target``, job
+``loanwatch-router``): ``loanwatch_workitems_open{team}`` is read from Redis at scrape time, so
+every router of a portfolio reports the same numbers. Queries therefore take the ``max`` over
+the routers of one portfolio and only then add portfolios or teams: a second router never
+doubles a queue.
 
 This module must never query anything; it only describes panels.
 """
@@ -56,6 +58,41 @@ def _alerts() -> list[Json]:
             "{{kind}} / {{severity}}",
             width=24,
             height=7,
+        ),
+    ]
+
+
+ROUTER_JOB = "loanwatch-router"
+
+
+def _work_queues() -> list[Json]:
+    sel = selector("portfolio")
+    # One value per (portfolio, team) whatever the number of routers reading the same Redis.
+    per_team = f"max by (portfolio, team) (loanwatch_workitems_open{sel})"
+    return [
+        row("Work queues"),
+        stat(
+            "Open work items",
+            f"sum({per_team})",
+            description="Work items triggered or acknowledged, not yet resolved (all teams).",
+            decimals=0,
+            height=8,
+        ),
+        timeseries(
+            "Open work items by team",
+            [target(f"sum by (team) ({per_team})", "{{team}}")],
+            description="Queue depth of each team: items it owns that are triggered or "
+            "acknowledged (read from the router's Redis at every scrape).",
+            stacked=True,
+            width=16,
+        ),
+        stat(
+            "Routers up",
+            f'sum(up{{job="{ROUTER_JOB}",portfolio=~"$portfolio"}})',
+            description="Routers Prometheus scrapes successfully; 0 means the queues above "
+            "are not current.",
+            decimals=0,
+            height=8,
         ),
     ]
 
@@ -130,7 +167,7 @@ def _contacts_and_payments() -> list[Json]:
 
 
 def build() -> Json:
-    layout = Layout().add(*_alerts(), *_promises(), *_contacts_and_payments())
+    layout = Layout().add(*_alerts(), *_work_queues(), *_promises(), *_contacts_and_payments())
     variables = [
         query_variable("portfolio", "Portfolio", "label_values(loanwatch_alerts_total, portfolio)"),
         query_variable(
@@ -142,7 +179,8 @@ def build() -> Json:
     return dashboard(
         UID,
         "loanwatch / Collections",
-        "What the collectors are dealing with: alerts, promises to pay, contacts, payments.",
+        "What the collectors are dealing with: alerts, work queues, promises to pay, contacts, "
+        "payments.",
         variables,
         layout,
     )

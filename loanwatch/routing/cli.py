@@ -135,14 +135,41 @@ def oncall_cmd(team: str, config_path: Path, at: str | None) -> None:
 
 
 @routes.command("serve")
-def serve_cmd() -> None:
+@click.option(
+    "--register-target/--no-register-target",
+    "register",
+    default=None,
+    help="Register the API port (its /metrics) as a Prometheus file_sd target of the "
+    "loanwatch-router job while running [default: LOANWATCH_REGISTER_TARGET, else no].",
+)
+@click.option(
+    "--targets-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="file_sd folder for that target (implies --register-target) [default: "
+    "LOANWATCH_PROMETHEUS_TARGETS_DIR, else the local stack's run/prometheus/targets/router/].",
+)
+@click.option(
+    "--portfolio",
+    default=None,
+    help="`portfolio` label of the target: the workers' one [default: LOANWATCH_PORTFOLIO].",
+)
+def serve_cmd(register: bool | None, targets_dir: Path | None, portfolio: str | None) -> None:
     """Run the router: consume loan.alerts, keep work items, notify, serve the collector API."""
     import asyncio
 
     from loanwatch.routing.service import run_service
     from loanwatch.routing.settings import RouterSettings
 
+    if targets_dir is not None and register is None:
+        register = True  # a folder given on the command line means "register there"
+    given: dict[str, object] = {
+        "register_target": register,
+        "prometheus_targets_dir": targets_dir,
+        "portfolio": portfolio,
+    }
+    settings = RouterSettings().model_copy(update={k: v for k, v in given.items() if v is not None})
     try:
-        asyncio.run(run_service(RouterSettings()))
+        asyncio.run(run_service(settings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -2,8 +2,10 @@
 
 Runs four loops until SIGINT/SIGTERM: the router (Kafka -> work items + outbox), the notifier
 (outbox -> SMS/email/webhook/Alertmanager), the escalation and deferred-send timer, and the
-collector API (with the service's own ``/metrics``). Nothing is instantiated at import time;
-this is the only module that does wiring.
+collector API (with the service's own ``/metrics``). With ``register_target`` the API's port is
+registered as a Prometheus file_sd target of the ``loanwatch-router`` job while the service
+runs (the file is removed when it stops). Nothing is instantiated at import time; this is the
+only module that does wiring.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import socket
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -34,7 +37,9 @@ from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.router import Router
 from loanwatch.routing.settings import RouterSettings
 from loanwatch.routing.workitems import WorkItems, connect
+from loanwatch.stack import targets
 from loanwatch.stack.log import JsonFormatter
+from loanwatch.stack.paths import default_paths
 
 log = logging.getLogger("loanwatch.routing")
 
@@ -67,6 +72,25 @@ async def _notifier(worker: NotifyWorker, stop: asyncio.Event) -> None:
     consumer = f"{socket.gethostname()}-notifier"
     while not stop.is_set():
         await worker.run_once(consumer, block_ms=500)
+
+
+def target_labels(settings: RouterSettings) -> dict[str, str]:
+    """Target labels of the router's file_sd entry (``portfolio`` only when one is set)."""
+    labels = {"job_hint": "router"}
+    if settings.portfolio:
+        labels["portfolio"] = settings.portfolio
+    return labels
+
+
+def register_target(settings: RouterSettings) -> Path:
+    """Write ``router-<port>.json`` for the API's ``/metrics``; return its path."""
+    folder = settings.prometheus_targets_dir or default_paths().prometheus_router_targets
+    address = targets.scrape_address(settings.api_host, settings.api_port)
+    path = targets.write_target(
+        folder, f"router-{settings.api_port}", address, target_labels(settings)
+    )
+    log.info("prometheus target registered", extra={"file": str(path), "target": address})
+    return path
 
 
 async def run_service(settings: RouterSettings) -> None:
@@ -141,6 +165,7 @@ async def run_service(settings: RouterSettings) -> None:
         log.info(
             "router started", extra={"api_port": settings.api_port, "topic": settings.alerts_topic}
         )
+        target = register_target(settings) if settings.register_target else None
         tasks = [
             asyncio.create_task(
                 router.run(settings.kafka_bootstrap, settings.consumer_group, stop)
@@ -156,6 +181,9 @@ async def run_service(settings: RouterSettings) -> None:
                 if task in tasks and task.exception():
                     raise task.exception()  # type: ignore[misc]
         finally:
+            if target is not None:
+                targets.remove_target(target)
+                log.info("prometheus target removed", extra={"file": str(target)})
             stop.set()
             for task in tasks:
                 task.cancel()

@@ -70,3 +70,17 @@ class RouterSettings(BaseSettings):
     escalation_interval_seconds: float = Field(
         default=15.0, gt=0, description="escalation scan period"
     )
+    register_target: bool = Field(
+        default=False,
+        description="write a Prometheus file_sd target for the API port (/metrics) while running",
+    )
+    prometheus_targets_dir: Path | None = Field(
+        default=None,
+        description="file_sd folder of the loanwatch-router job; default the local stack's "
+        "run/prometheus/targets/router/",
+    )
+    portfolio: str = Field(
+        default="",
+        description="`portfolio` label of the target: the one of the workers whose alerts this "
+        "router reads (empty: no label, like a single local portfolio)",
+    )

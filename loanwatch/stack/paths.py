@@ -49,6 +49,15 @@ class StackPaths:
         return self.service_dir("prometheus") / "targets"
 
     @property
+    def prometheus_router_targets(self) -> Path:
+        """file_sd folder scraped by the ``loanwatch-router`` job (``routes serve`` writes here).
+
+        Inside ``prometheus_targets`` (so one mount carries both) but not matched by its
+        ``targets/*.json``: a router is not a worker (``LoanwatchWorkerDown``, "Workers up").
+        """
+        return self.prometheus_targets / "router"
+
+    @property
     def kafka_pom(self) -> Path:
         return self.config / "kafka" / "pom.xml"
 

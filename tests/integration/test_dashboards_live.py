@@ -4,28 +4,51 @@ A ``prometheus_client`` HTTP server on a free loopback port exposes the pipeline
 ``PortfolioCollector`` fed with hand-built ``LoanView`` objects (the real worker replaces them
 later). Prometheus scrapes it through file_sd with a unique ``portfolio`` label, so this test
 only ever reads its own series next to anything else on the shared stack.
+
+The work-queue panels read the router: a real ``loanwatch routes serve --register-target`` (its
+own alerts topic, consumer group and Redis prefix) routes three overdue alerts and registers
+itself as a ``loanwatch-router`` target with the same ``portfolio`` label (:func:`serve_router`,
+also used by ``test_metrics_live``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
 from loanwatch.dashboards.build import load_all
-from loanwatch.dashboards.check import run_queries
+from loanwatch.dashboards.check import queries, run_queries, substitute, substitutions
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics import PipelineMetrics, PortfolioCollector, register_pipeline_metrics
+from loanwatch.routing.config import DEFAULT_ROUTING
+from loanwatch.stack.paths import StackPaths
+
+from .test_routing_router import alert_doc, free_port, make_topic, produce
+
+REPO = Path(__file__).resolve().parents[2]
+# The shipped routing config sends webhooks here; the test routers send them to a closed port
+# (discard, 9) instead, so they never reach a receiver another test may run.
+CRM_WEBHOOK = "http://127.0.0.1:8801/hooks/loanwatch"
+CLOSED = "127.0.0.1:9"
 
 BASE = LoanView(
     loan_id="L",
@@ -152,6 +175,119 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(1.0)
 
 
+@dataclass
+class RouterRun:
+    """A ``loanwatch routes serve`` subprocess registered as a Prometheus target."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    group: str
+    prefix: str
+    routing_config: Path
+    target: Path
+    log: Path
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@contextmanager
+def serve_router(
+    *,
+    kafka_bootstrap: str,
+    redis_url: str,
+    alerts_topic: str,
+    accounts_topic: str,
+    portfolio: str,
+    targets_dir: Path,
+    work_dir: Path,
+) -> Iterator[RouterRun]:
+    """Run ``routes serve --register-target --portfolio P`` until the block ends.
+
+    Yields once the router has written its file_sd target (it does so when its API listens)
+    and checks the entry; after the block it stops the router with SIGTERM, checks that the
+    router removed its target file, and deletes the router's Redis keys.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    shipped = DEFAULT_ROUTING.read_text()
+    assert CRM_WEBHOOK in shipped
+    routing = work_dir / "routing.yaml"
+    routing.write_text(shipped.replace(CRM_WEBHOOK, f"http://{CLOSED}/hooks/loanwatch"))
+    port = free_port()
+    prefix, group = f"lw-{portfolio}:", f"router-{portfolio}"
+    env = {
+        "LOANWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LOANWATCH_ALERTS_TOPIC": alerts_topic,
+        "LOANWATCH_ACCOUNTS_TOPIC": accounts_topic,
+        "LOANWATCH_CONSUMER_GROUP": group,
+        "LOANWATCH_REDIS_URL": redis_url,
+        "LOANWATCH_REDIS_PREFIX": prefix,
+        "LOANWATCH_ROUTING_CONFIG": str(routing),
+        "LOANWATCH_API_HOST": "127.0.0.1",
+        "LOANWATCH_API_PORT": str(port),
+        # Nothing leaves the test: no Alertmanager, no SMS gateway, SMTP on a closed port.
+        "LOANWATCH_ALERTMANAGER_URL": "",
+        "LOANWATCH_SMS_GATEWAY_URL": "",
+        "LOANWATCH_SMTP_PORT": CLOSED.rsplit(":", 1)[1],
+        "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
+    }
+    argv = [sys.executable, "-m", "loanwatch.cli", "routes", "serve", "--register-target"]
+    argv += ["--targets-dir", str(targets_dir), "--portfolio", portfolio]
+    log = work_dir / "router.log"
+    with log.open("ab") as sink:  # a file, not a pipe: a full pipe would block the router
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=os.environ | env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    run = RouterRun(proc, port, group, prefix, routing, targets_dir / f"router-{port}.json", log)
+    try:
+        deadline = time.monotonic() + 60
+        while not run.target.exists():
+            assert proc.poll() is None, f"router exited:\n{run.log_tail()}"
+            assert time.monotonic() < deadline, f"no target file:\n{run.log_tail()}"
+            time.sleep(0.2)
+        assert json.loads(run.target.read_text()) == [
+            {
+                "targets": [f"127.0.0.1:{port}"],
+                "labels": {"job_hint": "router", "portfolio": portfolio},
+            }
+        ]
+        yield run
+        _stop(proc)
+        assert proc.returncode == 0, run.log_tail()
+        assert not run.target.exists(), "the router left its target file behind"
+    except BaseException:
+        print(run.log_tail())
+        raise
+    finally:
+        _stop(proc)
+        run.target.unlink(missing_ok=True)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            keys = list(client.scan_iter(match=prefix + "*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+
+
+def panel_query(board_name: str, panel: str, overrides: dict[str, str]) -> str:
+    """The first query of a dashboard panel with its variables substituted."""
+    board = load_all()[board_name]
+    values = {**substitutions(board), **overrides}
+    expr = next(q.expr for q in queries(board_name, board) if q.panel == panel)
+    return substitute(expr, values)
+
+
 @pytest.fixture
 def served() -> Iterator[tuple[int, PipelineMetrics, list[LoanView]]]:
     registry = CollectorRegistry()
@@ -165,19 +301,58 @@ def served() -> Iterator[tuple[int, PipelineMetrics, list[LoanView]]]:
     thread.join(timeout=5)
 
 
+@pytest.fixture
+def router(
+    kafka_bootstrap: str,
+    redis_url: str,
+    stack_paths: StackPaths,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> Iterator[tuple[str, RouterRun]]:
+    """A router of its own portfolio name that routed three overdue alerts (consumer-early)."""
+    name = unique_name("dash")
+    alerts = f"{name}.loan.alerts"
+    asyncio.run(make_topic(kafka_bootstrap, alerts))
+    asyncio.run(produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(3)]))
+    with serve_router(
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        alerts_topic=alerts,
+        accounts_topic="",
+        portfolio=name,
+        targets_dir=stack_paths.prometheus_router_targets,
+        work_dir=tmp_path / "router",
+    ) as run:
+        yield name, run
+
+
 def test_recording_rules_and_every_dashboard_panel_see_real_metrics(
     prometheus_url: str,
     prometheus_target: Callable[[str, dict[str, str]], None],
-    unique_name: Callable[[str], str],
+    router: tuple[str, RouterRun],
     served: tuple[int, PipelineMetrics, list[LoanView]],
 ) -> None:
     port, metrics, views = served
-    name = unique_name("dash")
+    name, routes = router
     activity(metrics)
     prometheus_target(f"127.0.0.1:{port}", {"portfolio": name, "job_hint": "dashboards-live"})
 
     up = f'up{{job="loanwatch",portfolio="{name}"}} == 1'
     wait_for(lambda: query(prometheus_url, up), 60, "the first scrape of the test target")
+    # The router is its own job, never one of the workers.
+    router_up = f'up{{job="loanwatch-router",portfolio="{name}"}} == 1'
+    found = wait_for(lambda: query(prometheus_url, router_up), 60, "a scrape of the router")
+    assert [s["metric"]["instance"] for s in found] == [f"127.0.0.1:{routes.port}"]
+    # The work-queue panel shows the three alerts the router turned into work items.
+    open_items = panel_query("collections.json", "Open work items", {"portfolio": name})
+    wait_for(
+        lambda: [float(s["value"][1]) for s in query(prometheus_url, open_items)] == [3.0],
+        60,
+        f"3 open work items in Prometheus ({open_items})",
+    )
+    by_team = panel_query("collections.json", "Open work items by team", {"portfolio": name})
+    teams = {s["metric"]["team"]: float(s["value"][1]) for s in query(prometheus_url, by_team)}
+    assert teams["consumer-early"] == 3.0 and sum(teams.values()) == 3.0, teams
     # Counters must move between scrapes for rates, increases and quantiles to have values.
     for _ in range(2):
         time.sleep(6)  # > scrape interval (5s)

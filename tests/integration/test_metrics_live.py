@@ -9,6 +9,12 @@ portfolio with a barrier after every event; Prometheus scrapes it through file_s
 - NPL = outstanding classified substandard + doubtful + loss / total,
 - outstanding principal and loan count per bucket.
 
+A router (``loanwatch routes serve --register-target``, its own consumer group and Redis
+prefix) follows the worker's alerts and closures and registers itself as a ``loanwatch-router``
+target with the same label: the open work items per team Prometheus scrapes equal the router's
+Redis once it has consumed everything, and every dashboard panel (work queues included) has
+data for the portfolio.
+
 Then a second worker joins the group (same app id, a second target with the same label): the
 sums over both targets still equal the replay totals (nothing counted twice, nothing dropped),
 and again after the second worker is stopped with SIGTERM.
@@ -20,6 +26,7 @@ import asyncio
 import json
 import math
 import signal
+import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -33,6 +40,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from click.testing import CliRunner
 
 from loanwatch.dashboards.build import load_all
@@ -42,12 +50,16 @@ from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.portfolio import BUCKETS
 from loanwatch.replay.runner import replay
+from loanwatch.routing.config import load_routing
+from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.simulate.config import SimulationConfig
 from loanwatch.simulate.generator import generate
 from loanwatch.stack.paths import StackPaths
+from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from .live import WorkerProcess, produce_log, wait_ready
+from .live import PARTITIONS, WorkerProcess, produce_log, wait_ready
+from .test_dashboards_live import RouterRun, serve_router
 
 # No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
 # receiver is not paged by this test (LoanwatchDeadLetters has no `for`).
@@ -148,11 +160,13 @@ class Live:
     produced_at: float  # wall time once every event was processed
     data_root: Path
     register: Callable[[WorkerProcess], None]
+    router: RouterRun
 
 
 @pytest.fixture(scope="module")
 def live(
     kafka_bootstrap: str,
+    redis_url: str,
     prometheus_url: str,
     stack_paths: StackPaths,
     tmp_path_factory: pytest.TempPathFactory,
@@ -183,24 +197,39 @@ def live(
     try:
         asyncio.run(wait_ready([first]))
         register(first)
-        asyncio.run(produce_log(kafka_bootstrap, names, lines, [first], as_of=as_of))
-        yield Live(
-            portfolio,
-            prefix,
-            names,
-            first,
-            expected_figures(result.states),
-            time.time(),
-            data_root,
-            register,
-        )
+        # The router reads the worker's alerts (and closures) while the log is produced.
+        asyncio.run(ensure_topics(kafka_bootstrap, names, PARTITIONS))
+        with serve_router(
+            kafka_bootstrap=kafka_bootstrap,
+            redis_url=redis_url,
+            alerts_topic=names.alerts,
+            accounts_topic=names.accounts,
+            portfolio=portfolio,
+            targets_dir=stack_paths.prometheus_router_targets,
+            work_dir=data_root / "router",
+        ) as router:
+            asyncio.run(produce_log(kafka_bootstrap, names, lines, [first], as_of=as_of))
+            yield Live(
+                portfolio,
+                prefix,
+                names,
+                first,
+                expected_figures(result.states),
+                time.time(),
+                data_root,
+                register,
+                router,
+            )
     except BaseException:
         print(first.log_tail())
         raise
     finally:
-        first.kill(signal.SIGTERM)
-        for path in written:
+        for path in written:  # first: a worker that does not stop must not stay a target
             path.unlink(missing_ok=True)
+        try:
+            first.kill(signal.SIGTERM)
+        except subprocess.TimeoutExpired:  # stuck on an unreachable broker: do not leave it
+            first.kill(signal.SIGKILL)
 
 
 def wait_scraped_after(prometheus_url: str, portfolio: str, since: float, targets: int) -> None:
@@ -269,6 +298,69 @@ def test_recording_rules_equal_the_replay(live: Live, prometheus_url: str) -> No
             pytest.fail(f"recorded figures differ from the replay: {wrong}\nseen: {history}")
         time.sleep(2.0)
     print(f"prometheus: {got} (after {len(history) - 1} earlier distinct reading(s))")
+
+
+async def _router_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Messages of ``topics`` the router's group has not committed yet."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await probe.start()
+        try:
+            committed = {tp: await probe.committed(tp) or 0 for tp in tps}
+        finally:
+            await probe.stop()
+        return sum(ends[tp] - committed[tp] for tp in tps)
+    finally:
+        await consumer.stop()
+
+
+def test_router_queue_depth_reaches_prometheus(
+    live: Live, kafka_bootstrap: str, redis_url: str, prometheus_url: str
+) -> None:
+    router, topics = live.router, [live.names.alerts, live.names.accounts]
+
+    def caught_up() -> bool:
+        return asyncio.run(_router_lag(kafka_bootstrap, router.group, topics)) == 0
+
+    wait_for(caught_up, 90, "the router to commit every alert and account event")
+
+    async def open_counts() -> dict[str, int]:
+        client = connect(redis_url)
+        try:
+            store = WorkItems(client, load_routing(router.routing_config), router.prefix)
+            return await store.open_counts()
+        finally:
+            await client.aclose()
+
+    p = live.portfolio
+    seen: list[tuple[dict[str, int], dict[str, float]]] = []
+
+    def prometheus_equals_redis() -> bool:
+        want = asyncio.run(open_counts())
+        settled = time.time()
+        scraped = f'timestamp(up{{job="loanwatch-router",portfolio="{p}"}}) > {settled}'
+        wait_for(lambda: query(prometheus_url, scraped), 60, "a router scrape after reading Redis")
+        got = {
+            s["metric"]["team"]: float(s["value"][1])
+            for s in query(prometheus_url, f'loanwatch_workitems_open{{portfolio="{p}"}}')
+        }
+        seen.append((want, got))
+        # Redis unchanged around the scrape (a late cross-default alert would move it).
+        return got == {t: float(n) for t, n in want.items()} and asyncio.run(open_counts()) == want
+
+    deadline = time.monotonic() + 60
+    while not prometheus_equals_redis():
+        if time.monotonic() > deadline:
+            pytest.fail(f"Prometheus and the router's Redis differ (redis, prometheus): {seen}")
+    want = seen[-1][0]
+    print(f"\nrouter: open work items by team {want} (after {len(seen) - 1} retries)")
+    assert sum(want.values()) > 0  # the portfolio has delinquent loans with open items
 
 
 def test_every_dashboard_panel_has_data_from_the_worker(live: Live, prometheus_url: str) -> None:

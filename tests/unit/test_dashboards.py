@@ -16,12 +16,17 @@ from loanwatch.dashboards.build import BUILDERS, DEFAULT_DIR, load_all, rendered
 from loanwatch.dashboards.check import queries, substitute, substitutions, validate
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.metrics import PortfolioCollector, register_pipeline_metrics
+from loanwatch.routing.config import load_routing
+from loanwatch.routing.metrics import RouterMetrics
+from loanwatch.routing.workitems import WorkItems, connect
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((ROOT / "config" / "prometheus" / "rules").glob("*.yml"))
 PROMTOOL = Path("/usr/bin/promtool")
+METRICS_DOC = (ROOT / "docs" / "metrics.md").read_text()
+METRIC_NAME = re.compile(r"\b(loanwatch[a-z0-9_:]*|up)\s*[{\[]")
 
 
 def test_committed_json_is_the_builders_output() -> None:
@@ -94,6 +99,8 @@ def known_metric_names() -> set[str]:
     registry = CollectorRegistry()
     register_pipeline_metrics(registry)
     registry.register(PortfolioCollector(list))
+    # The router's own registry (served by `routes serve`); the client never connects here.
+    RouterMetrics(registry, WorkItems(connect("redis://127.0.0.1:9/0"), load_routing(), "x:"))
     names = set()
     for family in registry.collect():
         names |= {family.name, f"{family.name}_total", f"{family.name}_bucket"}
@@ -113,9 +120,32 @@ def test_every_metric_a_panel_queries_is_exported_or_recorded() -> None:
     } | {"loanwatch_portfolio_overdue_amount"}
     for name, board in load_all().items():
         for q in queries(name, board):
-            used = set(re.findall(r"\b(loanwatch[a-z0-9_:]*|up)\s*[{\[]", q.expr))
+            used = set(METRIC_NAME.findall(q.expr))
             assert used, q
             assert used <= known, (q.panel, used - known)
+
+
+def test_every_metric_a_panel_queries_is_documented() -> None:
+    for name, board in load_all().items():
+        for q in queries(name, board):
+            for metric in set(METRIC_NAME.findall(q.expr)) - {"up"}:
+                if f"`{metric}`" not in METRICS_DOC:
+                    # documented as `loanwatch:par90:ratio` (+ `_by_product`, `_by_region`)
+                    metric = re.sub(r"_by_(?:product|region)(?=:)", "", metric)
+                if f"`{metric}`" not in METRICS_DOC and metric.endswith("_bucket"):
+                    metric = metric.removesuffix("_bucket")  # a histogram's buckets
+                assert f"`{metric}`" in METRICS_DOC, (name, q.panel, metric)
+
+
+def test_collections_dashboard_shows_work_queues_without_double_counting_routers() -> None:
+    board = load_all()["collections.json"]
+    exprs = {q.panel: q.expr for q in queries("collections.json", board)}
+    by_team = exprs["Open work items by team"]
+    # Every router of a portfolio reads the same Redis: max over them, then add up teams.
+    assert by_team.startswith("sum by (team) (max by (portfolio, team) (loanwatch_workitems_open{")
+    assert 'portfolio=~"$portfolio"' in by_team
+    assert "loanwatch_workitems_open" in exprs["Open work items"]
+    assert 'job="loanwatch-router"' in exprs["Routers up"]
 
 
 def test_every_query_parses(tmp_path: Path) -> None:
