@@ -53,6 +53,7 @@ class Release(Generic[T]):
 
     items: list[T]
     forced: bool
+    waited_for: tuple[tuple[str, int], ...] = ()  # the lanes a forced release gave up on
 
 
 class Aligner(Generic[T]):
@@ -94,11 +95,13 @@ class Aligner(Generic[T]):
             for (t, p), lane in zip(keys, lanes, strict=True)
         ]
         forced = False
+        gave_up: tuple[tuple[str, int], ...] = ()
         if any(waiting) and any(lane.items for lane in lanes):
             since = self.blocked_since if self.blocked_since is not None else now
             self.blocked_since = since
             forced = now - since >= self.max_idle
             if forced:
+                gave_up = tuple(k for k, wait in zip(keys, waiting, strict=True) if wait)
                 for i, wait in enumerate(waiting):
                     lanes[i].idle = lanes[i].idle or wait
         out: list[T] = []
@@ -123,7 +126,7 @@ class Aligner(Generic[T]):
             self.blocked_since = None
         elif out:
             self.blocked_since = now  # progress: the idle wait starts again
-        return Release(out, forced)
+        return Release(out, forced, gave_up)
 
     def drop(self, partitions: Iterable[int]) -> int:
         """Forget revoked partitions (their records are unacked: the next owner reads them)."""

@@ -49,6 +49,14 @@ def inbound(event: EventT[Any]) -> Inbound:
     return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
 
 
+def _highwater(consumer: Any, tp: TP) -> int | None:
+    try:
+        end = consumer.highwater(tp)
+    except Exception:  # not assigned (any more)
+        return None
+    return int(end) if end is not None else None
+
+
 class LedgerStage:
     def __init__(self, worker: Worker, outputs: Any) -> None:
         self.worker = worker
@@ -127,11 +135,17 @@ class LedgerStage:
         release = self.aligner.release(self._caught_up, time.monotonic())
         if release.forced:
             self.worker.metrics.forced_releases.inc()
+            consumer = self.worker.app.consumer
+            lanes = [
+                (t, p, self.aligner.lanes[(t, p)].next_offset, _highwater(consumer, TP(t, p)))
+                for t, p in release.waited_for
+            ]
             log.warning(
-                "an input topic-partition neither sent records nor reported its end for "
-                "%.1f s; processing %d held records without it",
+                "input topic-partitions neither sent records nor reported their end for "
+                "%.1f s; processing %d held records without them: %s",
                 self.aligner.max_idle,
                 len(release.items),
+                ", ".join(f"{t}/{p} next={n} end={e}" for t, p, n, e in lanes),
             )
         ready: dict[int, list[EventT[Any]]] = defaultdict(list)
         for event in release.items:
@@ -156,10 +170,9 @@ class LedgerStage:
             return True  # internal: consequences of processed records, never waited for
         consumer = self.worker.app.consumer
         tp = TP(topic, partition)
-        try:
-            end = consumer.highwater(tp)
-        except Exception:  # not assigned (any more): nothing to wait for here
-            return True
+        if tp not in consumer.assignment():
+            return True  # not ours (any more): nothing to wait for here
+        end = _highwater(consumer, tp)
         if end is None:  # no fetch response for it yet
             return False
         if next_offset is None:
@@ -171,20 +184,20 @@ class LedgerStage:
         return bool(next_offset >= end)
 
     def _flow_control(self) -> None:
-        """Pause input partitions whose buffer is full; resume them once it is half empty."""
+        """Stop fetching input partitions whose buffer is full; fetch again once half empty.
+
+        Uses Faust's own buffer-pressure hooks, not ``pause_partitions``: a pause removes the
+        partition from the set the fetcher is iterating, and records it has already taken from
+        aiokafka are then skipped for good (later records make a gap that Faust commits over).
+        ``on_buffer_full`` keeps delivering what was fetched and only stops new fetches.
+        """
         consumer = self.worker.app.consumer
-        pause: set[TP] = set()
-        resume: set[TP] = set()
         for topic, partition in list(self.aligner.lanes):
             tp = TP(topic, partition)
             n = self.aligner.buffered(topic, partition)
             if n >= self.limit and tp not in self.paused:
-                pause.add(tp)
+                consumer.on_buffer_full(tp)
+                self.paused.add(tp)
             elif n <= self.limit // 2 and tp in self.paused:
-                resume.add(tp)
-        if pause:
-            consumer.pause_partitions(pause)
-            self.paused |= pause
-        if resume:
-            consumer.resume_partitions(resume)
-            self.paused -= resume
+                consumer.on_buffer_drop(tp)
+                self.paused.discard(tp)

@@ -104,7 +104,7 @@ async def test_a_preloaded_backlog_drains_to_the_replay_results(
         data_dir=tmp_path / "w",
         # Default batching, and fetches small enough that the topics' chunks interleave
         # differently from the producer's order (what a large backlog does at any size).
-        extra_env={"LOANWATCH_BATCH_WITHIN": "0.05", "LOANWATCH_ALIGN_BUFFER": "200"},
+        extra_env={"LOANWATCH_BATCH_WITHIN": "0.05", "LOANWATCH_ALIGN_BUFFER": "20"},
     )
     worker.start()
     try:
