@@ -10,7 +10,9 @@ from decimal import Decimal
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-_MONEY_RE = re.compile(r"^-?\d{1,15}(\.\d{1,2})?$")
+# ASCII digits only, matched in full: ``$`` would accept a trailing newline and ``\d`` any
+# Unicode digit ("1.5\n" once parsed as 1.05).
+_MONEY_RE = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?")
 
 
 class MoneyError(ValueError):
@@ -21,7 +23,7 @@ def parse_money(value: object) -> Decimal:
     """Parse a wire amount (a JSON string such as ``"1500.00"``) into cents-exact Decimal."""
     if not isinstance(value, str):
         raise MoneyError(f"amount must be a decimal string, got {type(value).__name__} {value!r}")
-    if not _MONEY_RE.match(value):
+    if not _MONEY_RE.fullmatch(value):
         raise MoneyError(f"amount {value!r} is not a decimal with at most 2 fractional digits")
     return Decimal(value).quantize(CENT)
 
@@ -65,7 +67,7 @@ def parse_cents_checked(value: object) -> int:
     """The fully validated path of :func:`parse_cents` (any input, every rejection)."""
     if not isinstance(value, str):
         raise MoneyError(f"amount must be a decimal string, got {type(value).__name__} {value!r}")
-    if not _MONEY_RE.match(value):
+    if not _MONEY_RE.fullmatch(value):
         raise MoneyError(f"amount {value!r} is not a decimal with at most 2 fractional digits")
     negative = value.startswith("-")
     whole, _, frac = value.lstrip("-").partition(".")

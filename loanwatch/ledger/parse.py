@@ -35,11 +35,11 @@ from loanwatch.ledger.records import (
 CLOSE_REASONS = frozenset({"repaid", "written_off", "sold"})
 CONTACT_CHANNELS = frozenset({"sms", "call", "email", "visit", "letter"})
 SEVERITIES = frozenset({"low", "medium", "high"})
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")  # fullmatch: "$" would accept a trailing newline
 # Business dates outside this range are rejected: date arithmetic near date.max (aging,
 # deadlines) would overflow, and no loan book has real dates there.
 EARLIEST, LATEST = date(1900, 1, 1), date(2199, 12, 31)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # fullmatch, ASCII digits only
 
 
 class Invalid(Exception):
@@ -77,7 +77,7 @@ def parse_date(value: object, name: str) -> date:
 
 def parse_date_checked(value: object, name: str) -> date:
     """The validated path of :func:`parse_date` (every rejection); remembers what passed."""
-    if not isinstance(value, str) or not _DATE.match(value):
+    if not isinstance(value, str) or not _DATE.fullmatch(value):
         raise Invalid("bad_date", f"{name} must be a YYYY-MM-DD string, got {value!r}")
     try:
         day = date.fromisoformat(value)
@@ -238,7 +238,7 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
 
 def _loan_opened(obj: dict[str, Any], eid: str, day: date) -> LoanOpened:
     currency = _text(obj, "currency")
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):
         raise Invalid("bad_field", f"currency must be an ISO 4217 code, got {currency!r}")
     principal = _amount(obj, "principal", positive=True)
     terms = _installments(obj)

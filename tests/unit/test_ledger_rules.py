@@ -395,3 +395,13 @@ def test_dates_out_of_range_are_bad_dates_not_crashes(bad: dict[str, object]) ->
     assert h.reasons() == ["bad_date"]
     h.feed(tick("2026-12-31"))  # the worker goes on aging
     assert h.state("A")["dpd"] > 0
+
+
+@pytest.mark.parametrize("amount", ["1.5\n", "10\n", "\u0661\u0662.\u0660\u0660", "1.5 ", "\n1.5"])
+def test_an_amount_with_a_newline_or_non_ascii_digits_is_bad_amount(amount: str) -> None:
+    from loanwatch.ledger.money import MoneyError, parse_cents, parse_money
+
+    with pytest.raises(MoneyError):
+        parse_cents(amount)
+    with pytest.raises(MoneyError):
+        parse_money(amount)

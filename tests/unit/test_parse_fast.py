@@ -123,7 +123,7 @@ def test_parse_date_keeps_its_rejections_and_messages() -> None:
         ("2026-02-30", "is not a calendar date"),
         ("1899-12-31", "is outside 1900-01-01..2199-12-31"),
         ("2026-1-01", "must be a YYYY-MM-DD string"),
-        ("2026-01-01\n", "is not a calendar date"),
+        ("2026-01-01\n", "must be a YYYY-MM-DD string"),  # no trailing newline accepted
     ]:
         with pytest.raises(Invalid, match=reason) as err:
             parse_date(value, "due")
