@@ -33,6 +33,9 @@ def worker(**options: object) -> None:
     given = {k: v for k, v in options.items() if v is not None and k != "loglevel"}
     settings = WorkerSettings(**given)  # type: ignore[arg-type]
     built = build_worker(settings)
+    from loanwatch.gc_tuning import tune_gc
+
+    tune_gc()  # after start-up imports and wiring; see loanwatch/gc_tuning.py
     # No terminal spinner: Faust's spinner handler puts the root logger at DEBUG, and then
     # every debug call in aiokafka and Faust builds a log record on the hot path.
     worker_ = faust.Worker(built.app, loglevel=str(options["loglevel"]), quiet=True)

@@ -1,9 +1,8 @@
 """The *Pipeline health* dashboard: is loanwatch keeping up and telling the truth?
 
 Throughput, consumer lag, event-time lag and alert latency quantiles, batch sizes, dead
-letters, the engine clock and the workers' scrape status. Faust's own sensor metrics
-(``<app>_total_rebalances`` ...) are named after the Faust app id; they get panels once the
-worker's composition root fixes that id and registers the sensor.
+letters, the engine clock and the workers' scrape status, rebalances and partitions per
+worker, and the records held by timestamp alignment.
 
 This module must never query anything; it only describes panels.
 """
@@ -98,6 +97,33 @@ def _throughput() -> list[Json]:
                 )
             ],
             stacked=True,
+        ),
+        timeseries(
+            "Rebalances and owned partitions",
+            [
+                target(
+                    f"sum(increase(loanwatch_rebalances_total{SEL}[$__rate_interval]))",
+                    "rebalances",
+                ),
+                target(
+                    f"sum by (instance) (loanwatch_assigned_partitions{SEL})",
+                    "partitions {{instance}}",
+                ),
+            ],
+            description="Assignments received by the workers (a worker joining, leaving or "
+            "crashing makes one per worker) and the input partitions each owns.",
+        ),
+        timeseries(
+            "Held for alignment",
+            [
+                target(f"sum(loanwatch_input_held_messages{SEL})", "held"),
+                target(
+                    f"sum(increase(loanwatch_alignment_forced_total{SEL}[$__rate_interval]))",
+                    "forced releases",
+                ),
+            ],
+            description="Input records waiting until every input topic is known up to their "
+            "timestamp; forced releases mean an input stayed silent for ALIGN_MAX_IDLE.",
         ),
         timeseries(
             "Batch size",

@@ -49,6 +49,8 @@ class PipelineMetrics:
     batch_size: Histogram
     held: Gauge
     forced_releases: Counter
+    rebalances: Counter
+    assigned: Gauge
     consumer_lag: Gauge
     business_date: Gauge
     last_event: Gauge
@@ -146,6 +148,16 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "loanwatch_alignment_forced_total",
             "Times a partition stopped waiting for an input topic after the longest "
             "idle wait (LOANWATCH_ALIGN_MAX_IDLE) and processed out of certain order.",
+            registry=r,
+        ),
+        rebalances=Counter(
+            "loanwatch_rebalances",
+            "Partition assignments this worker received (one per rebalance of its group).",
+            registry=r,
+        ),
+        assigned=Gauge(
+            "loanwatch_assigned_partitions",
+            "Input topic-partitions this worker owns now.",
             registry=r,
         ),
         consumer_lag=Gauge(

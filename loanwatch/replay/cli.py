@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 import orjson
 
+from loanwatch.gc_tuning import tune_gc
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter
 from loanwatch.ledger.policy_file import PolicyError, load_policy
@@ -55,6 +56,7 @@ def replay(
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
     day: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
+    tune_gc()
     show = sys.stderr.isatty() if progress is None else progress
     with contextlib.ExitStack() as stack:
         alerts_fh = stack.enter_context(alerts_out.open("wb")) if alerts_out else None

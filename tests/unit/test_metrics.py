@@ -102,6 +102,8 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_batch_size",
         "loanwatch_input_held_messages",
         "loanwatch_alignment_forced",
+        "loanwatch_rebalances",
+        "loanwatch_assigned_partitions",
         "loanwatch_consumer_lag_messages",
         "loanwatch_business_date_timestamp_seconds",
         "loanwatch_last_event_timestamp_seconds",
