@@ -93,7 +93,13 @@ def build_worker(settings: WorkerSettings) -> Worker:
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
     ledger = LedgerProcessor(
-        policy, names, tables, metrics, partitions=n, clock_follows_events=clock == "event"
+        policy,
+        names,
+        tables,
+        metrics,
+        partitions=n,
+        clock_follows_events=clock == "event",
+        loan_cache=settings.loan_cache,
     )
     borrowers = BorrowerProcessor(tables.borrowers, policy.cross_default_share)
     registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))

@@ -63,6 +63,7 @@ class LedgerProcessor:
         *,
         partitions: int,
         clock_follows_events: bool,
+        loan_cache: int = 2000,
     ) -> None:
         self.policy = policy
         self.names = names
@@ -70,6 +71,7 @@ class LedgerProcessor:
         self.metrics = metrics
         self.partitions = partitions
         self.clock_follows_events = clock_follows_events
+        self.loan_cache = loan_cache
         self.runtimes: dict[int, PartitionRuntime] = {}
         self.progress: dict[str, int] = {}  # published after the outputs are flushed
         self._handled: dict[str, int] = {}
@@ -94,7 +96,11 @@ class LedgerProcessor:
                 orphans[p].append((key, days))
         for p in sorted(missing):
             runtime = PartitionRuntime(
-                p, self.policy, self.tables, clock_follows_events=self.clock_follows_events
+                p,
+                self.policy,
+                self.tables,
+                clock_follows_events=self.clock_follows_events,
+                loan_cache=self.loan_cache,
             )
             runtime.restore(loans[p], orphans[p])
             self.runtimes[p] = runtime

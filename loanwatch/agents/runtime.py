@@ -26,11 +26,17 @@ def meta_key(partition: int) -> str:
 
 class PartitionRuntime:
     def __init__(
-        self, partition: int, policy: Policy, tables: Any, *, clock_follows_events: bool
+        self,
+        partition: int,
+        policy: Policy,
+        tables: Any,
+        *,
+        clock_follows_events: bool,
+        loan_cache: int = 2000,
     ) -> None:
         self.partition = partition
         self.tables = tables
-        self.loans = LoanStore(tables.loans)
+        self.loans = LoanStore(tables.loans, keep=loan_cache)
         self.seen = SeenStore(tables.seen, partition)
         self.borrowers = RemoteBorrowers()
         self.parked = ParkedStore(tables.orphans, policy)

@@ -40,6 +40,9 @@ class WorkerSettings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="Most events processed as one batch.")
     batch_within: float = Field(0.05, gt=0, description="Longest wait (s) to fill a batch.")
+    loan_cache: int = Field(
+        2000, ge=0, description="Decoded loans kept per partition across batches (LRU)."
+    )
     align_max_idle: float = Field(
         10.0,
         gt=0,

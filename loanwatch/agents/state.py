@@ -8,6 +8,7 @@ table write by the current event), which the ledger agent guarantees.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, MutableMapping
 from datetime import date
 from typing import Any
@@ -23,18 +24,22 @@ from loanwatch.streams.codecs import decode_loan, encode_loan
 
 
 class LoanStore(MutableMapping[str, LoanState]):
-    def __init__(self, table: Any) -> None:
+    """Loans of one partition: decoded on first use, kept (least recently used first out)."""
+
+    def __init__(self, table: Any, *, keep: int = 2000) -> None:
         self.table = table
+        self.keep = keep  # decoded loans kept across batches (the owner is the only writer)
         self.cache: dict[str, LoanState] = {}
         self.dirty: set[str] = set()
 
     def __getitem__(self, key: str) -> LoanState:
-        loan = self.cache.get(key)
+        loan = self.cache.pop(key, None)
         if loan is None:
             raw = self.table.get(key)
             if raw is None:
                 raise KeyError(key)
-            loan = self.cache[key] = decode_loan(raw)
+            loan = decode_loan(raw)
+        self.cache[key] = loan  # most recently used last
         return loan
 
     def __setitem__(self, key: str, value: LoanState) -> None:
@@ -51,12 +56,15 @@ class LoanStore(MutableMapping[str, LoanState]):
         return len(self.cache)
 
     def flush(self) -> int:
-        """Write every changed loan to the table; drop the cache (bounded memory)."""
+        """Write every changed loan to the table; keep at most ``keep`` decoded loans."""
         for key in self.dirty:
             self.table[key] = encode_loan(self.cache[key])
         written = len(self.dirty)
         self.dirty.clear()
-        self.cache.clear()
+        excess = len(self.cache) - self.keep
+        if excess > 0:
+            for key in list(itertools.islice(self.cache, excess)):
+                del self.cache[key]
         return written
 
 
