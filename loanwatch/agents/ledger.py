@@ -163,8 +163,9 @@ class LedgerProcessor:
         written = runtime.flush()
         for change in runtime.borrowers.drain():
             out.exposures.append((*exposure_message(change), None))
-        if runtime.engine.clock is not None:
-            midnight = datetime.combine(runtime.engine.clock, datetime.min.time(), self.policy.tz)
+        clocks = [rt.engine.clock for rt in self.runtimes.values() if rt.engine.clock is not None]
+        if clocks:  # the latest business date among the owned partitions (they move together)
+            midnight = datetime.combine(max(clocks), datetime.min.time(), self.policy.tz)
             self.metrics.business_date.set(midnight.timestamp())
         return written
 
