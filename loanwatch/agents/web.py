@@ -1,7 +1,7 @@
 """HTTP views of a worker on the Faust web server: one loan, health, progress.
 
 ``GET /loans/{loan_id}`` is routed by Faust to the worker that owns the key's partition.
-``/metrics`` is served by Faust's Prometheus sensor setup, on the worker's own registry.
+``GET /metrics`` renders the worker's own registry (Faust's Prometheus sensor is not installed).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from loanwatch.ledger.loan import view
 from loanwatch.streams.codecs import decode_loan
@@ -21,6 +22,11 @@ if TYPE_CHECKING:
 
 def register_views(worker: Worker) -> None:
     app, ledger, tables = worker.app, worker.ledger, worker.tables
+
+    @app.page("/metrics")
+    async def metrics(web: View, request: Request) -> Response:
+        body = generate_latest(worker.registry)
+        return web.bytes(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/loans/{loan_id}")
     async def get_loan(web: View, request: Request, loan_id: str) -> Response:
