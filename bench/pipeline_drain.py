@@ -67,7 +67,8 @@ from benchkit.worker import (
     summarize_py_spy,
 )
 
-from loanwatch.replay.runner import iter_lines
+from loanwatch.ledger.policy import Policy
+from loanwatch.replay.runner import iter_lines, replay
 from loanwatch.streams.producer import LogProducer, Step, ensure_topics
 from loanwatch.streams.topics import TopicNames, route_event
 
@@ -318,6 +319,28 @@ async def echo_latency(prefix: str, day: date, loans: int, rate: float) -> list[
         proc.wait(timeout=30)
 
 
+async def worker_dead_letters(worker: WorkerRun) -> dict[str, int]:
+    """``loanwatch_dead_letters_total`` by reason, from the worker's /metrics (non-zero only)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{worker.url}/metrics") as resp:
+        text = await resp.text()
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("loanwatch_dead_letters_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            value = int(float(line.rsplit(" ", 1)[1]))
+            if value:
+                out[reason] = value
+    return out
+
+
+def replay_dead_letters(path: Path) -> dict[str, int]:
+    """Dead letters by reason of ``loanwatch replay`` on the same log (the expected figures)."""
+    out: dict[str, int] = {}
+    for letter in replay(iter_lines(path), Policy()).rejects:
+        out[letter.reason] = out.get(letter.reason, 0) + 1
+    return out
+
+
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -340,6 +363,7 @@ async def run(args: argparse.Namespace) -> None:
     all_rates = sorted({args.low_rate, args.rate}) if args.latency_seconds > 0 else []
     rates = list(all_rates)  # the worker's (none if it crashed); the echo runs at all_rates
     idle = 0.0
+    letters: dict[str, int] = {}
     lat_worker: dict[float, list[float]] = {}
     try:
         drained = await worker_drain(worker, pre.targets, args.timeout, args.py_spy)
@@ -352,12 +376,20 @@ async def run(args: argparse.Namespace) -> None:
         else:
             idle = await wait_idle(worker, names)
             print(f"then {idle:.1f}s more until the internal topics were done")
+            letters = await worker_dead_letters(worker)
         for rate in rates:
             n = int(rate * args.latency_seconds)
             lat_worker[rate] = await worker_latency(worker, names, day, n, rate)
     finally:
         code = worker.stop()
         print(f"worker stopped (SIGTERM), exit code {code}; log {worker.log_path}")
+    if args.compare_replay and not drained["crash"]:
+        expected = replay_dead_letters(path)
+        print_table(
+            "dead letters after the drain: worker vs `loanwatch replay` of the same log",
+            ["reason", "worker", "replay"],
+            [[r, letters.get(r, 0), expected.get(r, 0)] for r in sorted({*letters, *expected})],
+        )
     lat_echo: dict[float, list[float]] = {}
     for rate in all_rates:
         n = int(rate * args.latency_seconds)
@@ -450,6 +482,11 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--py-spy", type=float, default=30.0, help="seconds of py-spy (0: off)")
     ap.add_argument("--timeout", type=float, default=1500.0, help="longest worker drain (s)")
+    ap.add_argument(
+        "--compare-replay",
+        action="store_true",
+        help="also replay the log and print both dead-letter counts by reason",
+    )
     ap.add_argument("--echo-service", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.echo_service:
