@@ -79,8 +79,14 @@ class LedgerStage:
         self.stream = stream
         self.worker.metrics.batch_size.observe(len(events))
         async with self.lock:
+            generation = self.worker.app.consumer_generation_id
             for event in events:
                 m = event.message
+                if m.generation_id != generation:
+                    # Taken before a rebalance that dropped its partition's lanes: the (new)
+                    # owner reads it again from the committed offset; adding it would put it
+                    # ahead of the records re-read before it.
+                    continue
                 self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
             await self._run()
 
