@@ -178,9 +178,20 @@ class NotifyWorker:
             send = lambda: hook.send(target, payload, key)  # noqa: E731
         elif channel == "alertmanager" and self.senders.alertmanager:
             am = self.senders.alertmanager
+            # loan_id is a label: Alertmanager identifies an alert by its labels, so without it
+            # the alerts of two loans in the same bucket/team/product/region were one alert.
             labels = {"alertname": "LoanwatchAlert"} | {
                 k: e.get(k, "")
-                for k in ("kind", "severity", "team", "priority", "product", "region", "bucket")
+                for k in (
+                    "kind",
+                    "severity",
+                    "team",
+                    "priority",
+                    "product",
+                    "region",
+                    "bucket",
+                    "loan_id",
+                )
             }
             notes = {
                 "loan_id": e.get("loan_id", ""),
