@@ -44,6 +44,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from benchkit import BENCH_RUN, REPO, cached_log, loadavg, print_summary, print_table
+from benchkit.faust_noop import noop_drain
 from benchkit.latency import (
     create_topics,
     echo_service,
@@ -61,6 +62,7 @@ from benchkit.worker import (
     WorkerRun,
     broker_pid,
     cpu_seconds,
+    free_port,
     inclusive_of,
     progress,
     start_py_spy,
@@ -357,6 +359,9 @@ async def run(args: argparse.Namespace) -> None:
     raws = [await raw_drain(names, pre.targets, f"{prefix}raw{i}") for i in range(args.raw_rounds)]
     raw = max(raws, key=lambda r: r["rate"])
     print("raw drains msg/s: " + ", ".join(f"{r['rate']:,.0f}" for r in raws))
+    noop = noop_drain(prefix, pre.messages, BENCH_RUN / f"noop-{prefix.rstrip('-')}", free_port(),
+                      args.timeout)  # fmt: skip
+    print(f"Faust no-op agent drain: {noop['rate']:,.0f} msg/s {noop.get('error', '')}")
 
     worker = WorkerRun(prefix, BENCH_RUN / f"worker-{prefix.rstrip('-')}")
     day = pre.last_day or date(2026, 1, 1)
@@ -402,12 +407,15 @@ async def run(args: argparse.Namespace) -> None:
         [
             ["raw aiokafka getmany", raw["messages"], f"{raw['seconds']:.1f}", raw["rate"],
              "1.00", "-", "-"],
+            ["Faust agent, no work (acks only)", noop["messages"], f"{noop['seconds']:.1f}",
+             round(noop["rate"]), f"{noop['rate'] / raw['rate']:.3f}", "-", "-"],
             ["loanwatch worker", drained["messages"], f"{drained['seconds']:.1f}",
              drained["rate"], f"{ratio:.3f}", f"{drained['worker_cpu']:.0%}",
              f"{drained['broker_cpu']:.0%}"],
         ],
     )  # fmt: skip
-    print(f"target worker/raw >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'} ({ratio:.3f})")
+    print(f"target worker/raw >= 0.25: {'met' if ratio >= 0.25 else 'NOT met'} ({ratio:.3f}); "
+          f"worker/Faust no-op: {drained['rate'] / max(noop['rate'], 1e-9):.2f}")  # fmt: skip
     curve = drained["samples"][:: max(1, len(drained["samples"]) // 8)]
     print("worker progress (s, messages): "
           + ", ".join(f"({t:.0f}, {d:,})" for t, d in curve))  # fmt: skip
@@ -451,6 +459,8 @@ async def run(args: argparse.Namespace) -> None:
             "raw_msg_per_s": round(raw["rate"]),
             "worker_msg_per_s": round(drained["rate"]),
             "ratio_worker_over_raw": round(ratio, 4),
+            "faust_noop_msg_per_s": round(noop["rate"]),
+            "ratio_faust_noop_over_raw": round(noop["rate"] / raw["rate"], 4),
             "worker_cpu_share": round(drained["worker_cpu"], 2),
             "internal_catchup_s": round(idle, 1),
             "worker_crashed": bool(drained["crash"]),
