@@ -18,11 +18,13 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from loanwatch.agents.borrower import BorrowerProcessor
+from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.ledger import LedgerProcessor
 from loanwatch.agents.ledger_stage import LedgerStage, set_current
 from loanwatch.agents.messages import tick_command
 from loanwatch.agents.metrics_wiring import wire_metrics
 from loanwatch.agents.settings import WorkerSettings
+from loanwatch.agents.state import TableSinks
 from loanwatch.agents.web import register_views
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
@@ -92,6 +94,10 @@ def build_worker(settings: WorkerSettings) -> Worker:
     )
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
+    # The ledger's table writes and outputs leave as one record batch per partition (bulk.py).
+    bulk = BulkProducer(app)
+    sinks = TableSinks(*(TableWriter(t, bulk) for t in (tables.loans, tables.seen, tables.meta,
+                                                        tables.orphans)))  # fmt: skip
     ledger = LedgerProcessor(
         policy,
         names,
@@ -100,6 +106,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
         partitions=n,
         clock_follows_events=clock == "event",
         loan_cache=settings.loan_cache,
+        sinks=sinks,
     )
     borrowers = BorrowerProcessor(tables.borrowers, policy.cross_default_share)
     registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))
@@ -113,7 +120,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     alerts = topic(names.alerts)
     dead_letters = topic(names.dead_letters)
 
-    stage = LedgerStage(worker, _Outputs(alerts, dead_letters, exposures))
+    stage = LedgerStage(worker, bulk)
 
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
@@ -192,13 +199,6 @@ def build_worker(settings: WorkerSettings) -> Worker:
     register_views(worker)
     wire_metrics(worker)
     return worker
-
-
-@dataclass(frozen=True, slots=True)
-class _Outputs:
-    alerts: faust.TopicT
-    dead_letters: faust.TopicT
-    exposures: faust.TopicT
 
 
 @dataclass(frozen=True, slots=True)

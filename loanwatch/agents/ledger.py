@@ -17,6 +17,7 @@ import orjson
 
 from loanwatch.agents.messages import dead_letter_record, exposure_message
 from loanwatch.agents.runtime import PartitionRuntime
+from loanwatch.agents.state import TableSinks
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Output
 from loanwatch.ledger.money import parse_money
@@ -64,8 +65,10 @@ class LedgerProcessor:
         partitions: int,
         clock_follows_events: bool,
         loan_cache: int = 2000,
+        sinks: TableSinks | None = None,
     ) -> None:
         self.policy = policy
+        self.sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.names = names
         self.tables = tables
         self.metrics = metrics
@@ -101,6 +104,7 @@ class LedgerProcessor:
                 self.tables,
                 clock_follows_events=self.clock_follows_events,
                 loan_cache=self.loan_cache,
+                sinks=self.sinks,
             )
             runtime.restore(loans[p], orphans[p])
             self.runtimes[p] = runtime

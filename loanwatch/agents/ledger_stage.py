@@ -9,8 +9,10 @@ arrives. One lock serialises both, so exactly one batch is in flight at a time:
 2. input records go through the :class:`~loanwatch.agents.alignment.Aligner` and are processed
    per partition in timestamp order once every input topic of the partition is known up to
    them (a buffered head, or caught up with its end offset);
-3. outputs are sent and the producer flushed, then exactly the processed records are acked,
-   so a crash re-reads from the first unprocessed one (at-least-once, ids are stable).
+3. the tables' changelog records and the outputs are sent as one record batch per
+   topic-partition (:mod:`~loanwatch.agents.bulk`) and awaited, then exactly the processed
+   records are acked, so a crash re-reads from the first unprocessed one (at-least-once, ids
+   are stable).
 
 Records held across batches stay unacked; Faust must therefore not wait for every taken record
 to be acked on a rebalance (``stream_wait_empty=False``): :meth:`revoke` waits for the batch in
@@ -31,6 +33,7 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
+from loanwatch.agents.bulk import BulkProducer
 from loanwatch.agents.ledger import Inbound, Outbox
 
 if TYPE_CHECKING:
@@ -58,9 +61,11 @@ def _highwater(consumer: Any, tp: TP) -> int | None:
 
 
 class LedgerStage:
-    def __init__(self, worker: Worker, outputs: Any) -> None:
+    def __init__(self, worker: Worker, bulk: BulkProducer) -> None:
         self.worker = worker
-        self.outputs = outputs  # has .alerts, .dead_letters, .exposures (Faust topics)
+        self.bulk = bulk  # the tables' changelog records of a batch wait here, sent with outputs
+        names = worker.names
+        self.topic_names = (names.alerts, names.dead_letters, names.exposures)
         settings = worker.settings
         # Commands join the merge by their timestamp (their cause's) but are never waited for.
         self.commands = worker.names.commands
@@ -115,18 +120,20 @@ class LedgerStage:
         per_partition = self._release()
         if per_partition:
             out = self._process(per_partition)
+            bulk, (alerts, dead_letters, exposures) = self.bulk, self.topic_names
             for key, value in out.alerts:
-                await self.outputs.alerts.send(key=key.encode(), value=value)
+                bulk.add_keyed(alerts, key.encode(), value)
             for dkey, value in out.dead_letters:
-                await self.outputs.dead_letters.send(key=dkey, value=value)
+                bulk.add_keyed(dead_letters, dkey, value)
             # Partitions were processed one after the other: the borrower stage must see their
             # exposures in the producer's order again (stable: one record's stay together).
             out.exposures.sort(key=lambda e: e[2] if e[2] is not None else float("inf"))
             for bkey, value, stamp in out.exposures:
                 # The cause's timestamp travels with the exposure and its commands, so a
                 # partition behind it holds the command until its own inputs reach it.
-                await self.outputs.exposures.send(key=bkey.encode(), value=value, timestamp=stamp)
-            await worker.app.producer.flush()
+                bulk.add_keyed(exposures, bkey.encode(), value, stamp)
+            # Table changes (queued by the flushes) and outputs: all acknowledged before the ack.
+            await bulk.send()
             worker.ledger.outputs_flushed()
             for items in per_partition.values():
                 for event in items:

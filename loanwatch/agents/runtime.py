@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore
+from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSinks
 from loanwatch.ledger.borrowers import RemoteBorrowers
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState, view
@@ -33,13 +33,15 @@ class PartitionRuntime:
         *,
         clock_follows_events: bool,
         loan_cache: int = 2000,
+        sinks: TableSinks | None = None,
     ) -> None:
         self.partition = partition
         self.tables = tables
-        self.loans = LoanStore(tables.loans, keep=loan_cache)
-        self.seen = SeenStore(tables.seen, partition)
+        self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
+        self.loans = LoanStore(tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition)
+        self.seen = SeenStore(tables.seen, partition, sinks.seen)
         self.borrowers = RemoteBorrowers()
-        self.parked = ParkedStore(tables.orphans, policy)
+        self.parked = ParkedStore(tables.orphans, policy, sinks.orphans, partition)
         self.engine = Engine(
             policy,
             loans=self.loans,
@@ -74,6 +76,6 @@ class PartitionRuntime:
         self.parked.flush()
         meta = orjson.dumps(self.engine.export_meta())
         if meta != self._meta_written:
-            self.tables.meta[meta_key(self.partition)] = meta
+            self.sinks.meta.set(self.partition, meta_key(self.partition), meta)
             self._meta_written = meta
         return written

@@ -1,7 +1,9 @@
 """Table-backed stores handed to the engine: a write-back cache over a Faust table.
 
 The engine reads and writes loans as a mapping; within one batch reads hit the cache and
-every changed loan is written to the table (and so to its changelog) once, at flush.
+every changed loan is written to the table (and so to its changelog) once, at flush, through a
+:class:`TableSink`: in a worker a :class:`~loanwatch.agents.bulk.TableWriter` (store now,
+changelog in the batch's bulk send), in unit tests :class:`DirectWrites` over a plain mapping.
 Writes must happen while the current event belongs to the loan's partition (Faust routes a
 table write by the current event), which the ledger agent guarantees.
 """
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -23,11 +26,56 @@ from loanwatch.ledger.records import BorrowerSignal, ClockTick, LoanOpened, Reje
 from loanwatch.streams.codecs import decode_loan, encode_loan
 
 
+class TableSink(Protocol):
+    """Where a store's changes go at flush (one table)."""
+
+    def set(self, partition: int, key: str, value: bytes) -> None: ...
+
+    def delete(self, partition: int, key: str) -> None: ...
+
+
+class DirectWrites:
+    """Writes through the table's own mapping interface (``table[key] = value``)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def set(self, partition: int, key: str, value: bytes) -> None:
+        self.table[key] = value
+
+    def delete(self, partition: int, key: str) -> None:
+        if self.table.get(key) is not None:
+            del self.table[key]
+
+
+@dataclass(frozen=True, slots=True)
+class TableSinks:
+    """One sink per table the ledger writes."""
+
+    loans: TableSink
+    seen: TableSink
+    meta: TableSink
+    orphans: TableSink
+
+    @classmethod
+    def direct(cls, tables: Any) -> TableSinks:
+        return cls(
+            DirectWrites(tables.loans),
+            DirectWrites(tables.seen),
+            DirectWrites(tables.meta),
+            DirectWrites(tables.orphans),
+        )
+
+
 class LoanStore(MutableMapping[str, LoanState]):
     """Loans of one partition: decoded on first use, kept (least recently used first out)."""
 
-    def __init__(self, table: Any, *, keep: int = 2000) -> None:
+    def __init__(
+        self, table: Any, *, keep: int = 2000, sink: TableSink | None = None, partition: int = 0
+    ) -> None:
         self.table = table
+        self.sink = sink if sink is not None else DirectWrites(table)
+        self.partition = partition
         self.keep = keep  # decoded loans kept across batches (the owner is the only writer)
         self.cache: dict[str, LoanState] = {}
         self.dirty: set[str] = set()
@@ -57,8 +105,9 @@ class LoanStore(MutableMapping[str, LoanState]):
 
     def flush(self) -> int:
         """Write every changed loan to the table; keep at most ``keep`` decoded loans."""
+        sink, partition = self.sink, self.partition
         for key in self.dirty:
-            self.table[key] = encode_loan(self.cache[key])
+            sink.set(partition, key, encode_loan(self.cache[key]))
         written = len(self.dirty)
         self.dirty.clear()
         excess = len(self.cache) - self.keep
@@ -71,8 +120,10 @@ class LoanStore(MutableMapping[str, LoanState]):
 class SeenStore:
     """Applied event ids of one partition, in a table keyed ``<partition>/<event_id>``."""
 
-    def __init__(self, table: Any, partition: int) -> None:
+    def __init__(self, table: Any, partition: int, sink: TableSink | None = None) -> None:
         self.table = table
+        self.sink = sink if sink is not None else DirectWrites(table)
+        self.partition = partition
         self.prefix = f"{partition}/"
         self.pending: set[str] = set()
 
@@ -83,16 +134,21 @@ class SeenStore:
         self.pending.add(event_id)
 
     def flush(self) -> None:
+        sink, partition, prefix = self.sink, self.partition, self.prefix
         for event_id in self.pending:
-            self.table[f"{self.prefix}{event_id}"] = b"1"
+            sink.set(partition, f"{prefix}{event_id}", b"1")
         self.pending.clear()
 
 
 class ParkedStore(MutableMapping[str, list[Parked]]):
     """Orphans waiting for their loan, one small record per loan id (write-back like loans)."""
 
-    def __init__(self, table: Any, policy: Policy) -> None:
+    def __init__(
+        self, table: Any, policy: Policy, sink: TableSink | None = None, partition: int = 0
+    ) -> None:
         self.table = table
+        self.sink = sink if sink is not None else DirectWrites(table)
+        self.partition = partition
         self.policy = policy
         self.cache: dict[str, list[Parked] | None] = {}
 
@@ -130,9 +186,9 @@ class ParkedStore(MutableMapping[str, list[Parked]]):
         for key, value in self.cache.items():
             if value is None:
                 if self.table.get(key) is not None:
-                    del self.table[key]
+                    self.sink.delete(self.partition, key)
             else:
-                self.table[key] = encode_parked(value)
+                self.sink.set(self.partition, key, encode_parked(value))
         self.cache.clear()
 
 
