@@ -13,14 +13,14 @@ from datetime import datetime
 from typing import Any
 
 import faust
-import orjson
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from loanwatch.agents.borrower import BorrowerProcessor
+from loanwatch.agents.borrower_stage import BorrowerStage
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.ledger import LedgerProcessor
-from loanwatch.agents.ledger_stage import LedgerStage, set_current
+from loanwatch.agents.ledger_stage import LedgerStage
 from loanwatch.agents.messages import tick_command
 from loanwatch.agents.metrics_wiring import wire_metrics
 from loanwatch.agents.settings import WorkerSettings
@@ -108,7 +108,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         loan_cache=settings.loan_cache,
         sinks=sinks,
     )
-    borrowers = BorrowerProcessor(tables.borrowers, policy.cross_default_share)
+    # The borrower agent has its own bulk sender: its state and commands, sent per its batch.
+    borrower_bulk = BulkProducer(app)
+    borrowers = BorrowerProcessor(
+        tables.borrowers, policy.cross_default_share, TableWriter(tables.borrowers, borrower_bulk)
+    )
     registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))
     # Faust's Prometheus sensor is not installed: it updates labelled series for every message
     # and table access (~6 % of a drain's samples); rebalances are counted below instead.
@@ -121,6 +125,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     dead_letters = topic(names.dead_letters)
 
     stage = LedgerStage(worker, bulk)
+    borrower_stage = BorrowerStage(worker, borrower_bulk)
 
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
@@ -134,36 +139,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     @app.agent(exposures, name="borrower", concurrency=1)
     async def borrower_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            out: list[tuple[str, bytes, float]] = []
-            handled: dict[str, int] = {}
-            for event in events:
-                set_current(event)
-                made: list[tuple[str, bytes]] = []
-                error = borrowers.handle(event.message.value, made)
-                # Commands keep their cause's timestamp (see LedgerStage): the target partition
-                # merges them with its inputs at that point of the producer's order.
-                out += [(key, value, event.message.timestamp) for key, value in made]
-                if error is not None:
-                    metrics.dead_letters.labels(reason="bad_exposure").inc()
-                    await dead_letters.send(
-                        key=event.message.key,
-                        value=orjson.dumps(
-                            {
-                                "reason": "bad_exposure",
-                                "message": error,
-                                "topic": event.message.topic,
-                                "partition": event.message.partition,
-                                "offset": event.message.offset,
-                            }
-                        ),
-                    )
-                handled[f"{event.message.topic}:{event.message.partition}"] = event.message.offset
-            for key, value, stamp in out:
-                await commands.send(key=key.encode(), value=value, timestamp=stamp)
-            await app.producer.flush()
-            ledger.progress.update(handled)
-            for event in events:
-                await stream.ack(event)
+            await borrower_stage.take(stream, events)
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_outputs() -> None:

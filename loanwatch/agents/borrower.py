@@ -15,26 +15,33 @@ from typing import Any
 import orjson
 
 from loanwatch.agents.messages import floor_command, signal_command
+from loanwatch.agents.state import DirectWrites, TableSink
 from loanwatch.ledger.borrowers import Exposure, floor_applies, format_share, npl_share
 
 log = logging.getLogger("loanwatch.borrower")
 
 
 class BorrowerProcessor:
-    def __init__(self, table: Any, threshold: Decimal) -> None:
+    def __init__(self, table: Any, threshold: Decimal, sink: TableSink | None = None) -> None:
         self.table = table
+        self.sink = sink if sink is not None else DirectWrites(table)
         self.threshold = threshold
 
-    def handle(self, value: bytes | None, commands: list[tuple[str, bytes]]) -> str | None:
-        """Apply one exposure or signal; returns an error text instead of raising on bad input."""
+    def handle(
+        self, value: bytes | None, commands: list[tuple[str, bytes]], partition: int = 0
+    ) -> str | None:
+        """Apply one exposure or signal; returns an error text instead of raising on bad input.
+
+        ``partition`` is the exposure's (and so the borrower's state's) partition.
+        """
         try:
-            self._handle(orjson.loads(value or b""), commands)
+            self._handle(orjson.loads(value or b""), commands, partition)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("bad borrower message", extra={"error": repr(exc)})
             return repr(exc)
         return None
 
-    def _handle(self, body: Any, commands: list[tuple[str, bytes]]) -> None:
+    def _handle(self, body: Any, commands: list[tuple[str, bytes]], partition: int) -> None:
         borrower_id = body["borrower_id"]
         raw = self.table.get(borrower_id)
         state: dict[str, Any] = orjson.loads(raw) if raw else {"loans": {}, "flags": {}}
@@ -63,4 +70,4 @@ class BorrowerProcessor:
                         floor_command(other, floor, share, body["business_date"], body["cause"]),
                     )
                 )
-        self.table[borrower_id] = orjson.dumps(state)
+        self.sink.set(partition, borrower_id, orjson.dumps(state))

@@ -46,7 +46,10 @@ class _Pending:
 
 
 class BulkProducer:
-    """Collects a batch's records, then sends them as record batches and waits for every ack."""
+    """Collects a batch's records, then sends them as record batches and waits for every ack.
+
+    One per agent: each sends (and waits for) exactly what its own batch queued.
+    """
 
     def __init__(self, app: Any, *, batch_bytes: int = BATCH_BYTES) -> None:
         self.app = app
@@ -94,7 +97,10 @@ class BulkProducer:
         if not self.pending and not self._keyed:
             return 0
         producer = self.app.producer._ensure_producer()
-        for topic, records in self._keyed.items():
+        # Take what is queued before the first await: records added meanwhile go next time.
+        queued, keyed = self.pending, self._keyed
+        self.pending, self._keyed = {}, {}
+        for topic, records in keyed.items():
             partitions = sorted(await partitions_of(producer.client, topic))
             n = len(partitions)
             self._round += 1
@@ -103,14 +109,13 @@ class BulkProducer:
                     p = partitions[self._round % n]
                 else:
                     p = partitions[(murmur2(key) & 0x7FFFFFFF) % n]
-                pending = self.pending.get((topic, p))
+                pending = queued.get((topic, p))
                 if pending is None:
-                    pending = self.pending[(topic, p)] = _Pending()
+                    pending = queued[(topic, p)] = _Pending()
                 pending.records.append((key, value, stamp))
-        self._keyed.clear()
         waits: list[tuple[_Pending, TP, int, asyncio.Future[Any]]] = []
         total = 0
-        for (topic, partition), pending in self.pending.items():
+        for (topic, partition), pending in queued.items():
             assert partition is not None
             await partitions_of(producer.client, topic)  # created, and known with partitions
             for count, batch in self._batches(producer, pending.records):
@@ -118,7 +123,6 @@ class BulkProducer:
                 waits.append((pending, TP(topic, partition), count, fut))
                 self.sent_batches += 1
             total += len(pending.records)
-        self.pending.clear()
         results = await asyncio.gather(*(w[3] for w in waits))
         for (pending, tp, count, _), meta in zip(waits, results, strict=True):
             if pending.table is not None and meta is not None:

@@ -47,6 +47,18 @@ def set_current(event: EventT[Any]) -> None:
     _current_event.set(weakref.ref(event))
 
 
+def of_current_generation(app: Any, events: list[EventT[Any]]) -> list[EventT[Any]]:
+    """The events fetched under the consumer's current group generation.
+
+    After a rebalance, records fetched before it may still come out of the stream's buffer;
+    their partition may have moved to another worker (which reads them again from the committed
+    offset), or come back to this one (which seeks there too): either way they are not to be
+    processed (nor acked) from here.
+    """
+    generation = app.consumer_generation_id
+    return [e for e in events if e.message.generation_id == generation]
+
+
 def inbound(event: EventT[Any]) -> Inbound:
     m = event.message
     return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
@@ -84,14 +96,10 @@ class LedgerStage:
         self.stream = stream
         self.worker.metrics.batch_size.observe(len(events))
         async with self.lock:
-            generation = self.worker.app.consumer_generation_id
-            for event in events:
+            # Records taken before a rebalance that dropped their partition's lanes are read
+            # again from the committed offset; adding them would put them ahead of those.
+            for event in of_current_generation(self.worker.app, events):
                 m = event.message
-                if m.generation_id != generation:
-                    # Taken before a rebalance that dropped its partition's lanes: the (new)
-                    # owner reads it again from the committed offset; adding it would put it
-                    # ahead of the records re-read before it.
-                    continue
                 self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
             await self._run()
 
