@@ -191,16 +191,22 @@ class TableWriter:
         self._key_type, self._key_serializer = table.key_type, table.key_serializer
         self._dumps_value = serializers.dumps_value
         self._value_type, self._value_serializer = table.value_type, table.value_serializer
+        self._rocksdb = hasattr(table.data, "_db_for_partition") and hasattr(
+            table.data, "_key_index"
+        )
 
     def set(self, partition: int, key: str, value: bytes) -> None:
-        self.table.data[key] = value
-        self.bulk.add(
-            self.topic,
-            partition,
-            self._dumps_key(self._key_type, key, serializer=self._key_serializer),
-            self._dumps_value(self._value_type, value, serializer=self._value_serializer),
-            table=self.table,
-        )
+        key_bytes = self._dumps_key(self._key_type, key, serializer=self._key_serializer)
+        value_bytes = self._dumps_value(self._value_type, value, serializer=self._value_serializer)
+        store = self.table.data
+        if self._rocksdb:
+            # What RocksDB's Store._set does for a table write, without finding the partition
+            # from the current event and serializing the key again: the same bytes, same DB.
+            store._db_for_partition(partition).put(key_bytes, value_bytes)
+            store._key_index[key_bytes] = partition
+        else:
+            store[key] = value
+        self.bulk.add(self.topic, partition, key_bytes, value_bytes, table=self.table)
 
     def delete(self, partition: int, key: str) -> None:
         if key in self.table.data:

@@ -161,12 +161,10 @@ class LedgerProcessor:
         self.progress.update(self._handled)
         self._handled.clear()
 
-    def flush(self, partition: int, out: Outbox) -> int:
-        """Persist one partition's changes; queue its exposure changes for the borrowers."""
+    def flush(self, partition: int) -> int:
+        """Persist one partition's changes (its exposure changes left with each message)."""
         runtime = self.runtimes[partition]
         written = runtime.flush()
-        for change in runtime.borrowers.drain():
-            out.exposures.append((*exposure_message(change), None))
         clocks = [rt.engine.clock for rt in self.runtimes.values() if rt.engine.clock is not None]
         if clocks:  # the latest business date among the owned partitions (they move together)
             midnight = datetime.combine(max(clocks), datetime.min.time(), self.policy.tz)

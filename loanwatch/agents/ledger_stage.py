@@ -150,10 +150,15 @@ class LedgerStage:
         worker.metrics.held.set(self.aligner.held())
 
     def _release(self) -> dict[int, list[EventT[Any]]]:
-        for tp in self.worker.app.consumer.assignment():
+        assigned = self.worker.app.consumer.assignment()  # a new set per call: once per batch
+        for tp in assigned:
             if tp.topic in self.aligner:
                 self.aligner.track(tp.topic, tp.partition)
-        release = self.aligner.release(self._caught_up, time.monotonic())
+
+        def caught_up(topic: str, partition: int, next_offset: int | None) -> bool:
+            return self._caught_up(topic, partition, next_offset, assigned)
+
+        release = self.aligner.release(caught_up, time.monotonic())
         if release.forced:
             self.worker.metrics.forced_releases.inc()
             consumer = self.worker.app.consumer
@@ -182,16 +187,18 @@ class LedgerStage:
                 set_current(event)
                 ledger.handle(inbound(event), out)
             set_current(items[-1])
-            ledger.flush(partition, out)
+            ledger.flush(partition)
         return out
 
-    def _caught_up(self, topic: str, partition: int, next_offset: int | None) -> bool:
+    def _caught_up(
+        self, topic: str, partition: int, next_offset: int | None, assigned: set[TP]
+    ) -> bool:
         """Does the consumer know of no record of ``topic``/``partition`` from ``next_offset``?"""
         if topic == self.commands:
             return True  # internal: consequences of processed records, never waited for
         consumer = self.worker.app.consumer
         tp = TP(topic, partition)
-        if tp not in consumer.assignment():
+        if tp not in assigned:
             return True  # not ours (any more): nothing to wait for here
         end = _highwater(consumer, tp)
         if end is None:  # no fetch response for it yet

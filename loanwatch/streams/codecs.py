@@ -27,7 +27,7 @@ FORMAT = 1
 # id(opening rows) -> (the rows, their JSON). The entry holds the rows, so the id cannot be
 # reused while it is here; a hit is checked by identity. Oldest entries go first.
 _OPENINGS: dict[int, tuple[tuple[Row, ...], orjson.Fragment]] = {}
-OPENINGS_KEPT = 2048
+OPENINGS_KEPT = 16_384  # a worker keeps 8 partitions x 2,000 decoded loans by default
 # ISO text -> date, for the dates of decoded states (due dates repeat across loans).
 _DATES: dict[str, date] = {}
 DATES_KEPT = 100_000

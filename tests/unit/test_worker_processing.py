@@ -56,7 +56,7 @@ class Pipeline:
         self.ledger.ensure([partition])
         msg = Inbound(topic, partition, self.offset, 0.0, key.encode() if key else None, value)
         self.ledger.handle(msg, out)
-        self.ledger.flush(partition, out)
+        self.ledger.flush(partition)
         self.ledger.outputs_flushed()
         self.alerts += [orjson.loads(v) for _, v in out.alerts]
         self.letters += [orjson.loads(v) for _, v in out.dead_letters]
