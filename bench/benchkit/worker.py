@@ -48,6 +48,7 @@ class WorkerRun:
     data_dir: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    app_id: str | None = None  # default: ``<prefix>app``
 
     @property
     def url(self) -> str:
@@ -59,7 +60,8 @@ class WorkerRun:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "loanwatch.cli", "worker", "--app-id", f"{self.prefix}app",
+        app_id = self.app_id or f"{self.prefix}app"
+        cmd = [sys.executable, "-m", "loanwatch.cli", "worker", "--app-id", app_id,
                "--topic-prefix", self.prefix, "--web-port", str(self.port),
                "--data-dir", str(self.data_dir), "--partitions", str(PARTITIONS),
                "--loglevel", "warning"]  # fmt: skip

@@ -96,8 +96,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
     metrics = register_pipeline_metrics(registry)
     # The ledger's table writes and outputs leave as one record batch per partition (bulk.py).
     bulk = BulkProducer(app)
-    sinks = TableSinks(*(TableWriter(t, bulk) for t in (tables.loans, tables.seen, tables.meta,
-                                                        tables.orphans)))  # fmt: skip
+    # RocksDB writes of a partition's flush are one WriteBatch, applied at the end of the flush.
+    ledger_tables = (tables.loans, tables.seen, tables.meta, tables.orphans)
+    sinks = TableSinks(*(TableWriter(t, bulk, batched=True) for t in ledger_tables))
     ledger = LedgerProcessor(
         policy,
         names,

@@ -29,6 +29,7 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 from faust.types import TP
+from rocksdict import WriteBatch
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -179,10 +180,12 @@ class TableWriter:
     """Writes one Faust table: the store now, the changelog record into a :class:`BulkProducer`.
 
     Must be called while the current event belongs to ``partition`` (the store picks its
-    RocksDB by the current event, as Faust's own table writes do).
+    RocksDB by the current event, as Faust's own table writes do). With ``batched`` the RocksDB
+    writes of a flush are one ``WriteBatch`` per partition, applied by :meth:`commit` (call it
+    before anything reads the table again); without it every write is applied at once.
     """
 
-    def __init__(self, table: Any, bulk: BulkProducer) -> None:
+    def __init__(self, table: Any, bulk: BulkProducer, *, batched: bool = False) -> None:
         self.table = table
         self.bulk = bulk
         self.topic: str = table.changelog_topic.get_topic_name()
@@ -194,27 +197,46 @@ class TableWriter:
         self._rocksdb = hasattr(table.data, "_db_for_partition") and hasattr(
             table.data, "_key_index"
         )
+        self._batched = batched and self._rocksdb
+        self._writes: dict[int, Any] = {}  # partition -> rocksdict.WriteBatch
 
     def set(self, partition: int, key: str, value: bytes) -> None:
-        key_bytes = self._dumps_key(self._key_type, key, serializer=self._key_serializer)
+        key_bytes = self._key(key)
         value_bytes = self._dumps_value(self._value_type, value, serializer=self._value_serializer)
-        store = self.table.data
         if self._rocksdb:
             # What RocksDB's Store._set does for a table write, without finding the partition
             # from the current event and serializing the key again: the same bytes, same DB.
-            store._db_for_partition(partition).put(key_bytes, value_bytes)
-            store._key_index[key_bytes] = partition
+            self._db(partition).put(key_bytes, value_bytes)
+            self.table.data._key_index[key_bytes] = partition
         else:
-            store[key] = value
+            self.table.data[key] = value
         self.bulk.add(self.topic, partition, key_bytes, value_bytes, table=self.table)
 
     def delete(self, partition: int, key: str) -> None:
-        if key in self.table.data:
+        key_bytes = self._key(key)
+        if self._rocksdb:
+            self._db(partition).delete(key_bytes)
+            self.table.data._key_index.pop(key_bytes, None)
+        elif key in self.table.data:
             del self.table.data[key]
-        self.bulk.add(
-            self.topic,
-            partition,
-            self._dumps_key(self._key_type, key, serializer=self._key_serializer),
-            None,  # a tombstone, like Faust's ``del table[key]``
-            table=self.table,
-        )
+        # A tombstone, like Faust's ``del table[key]``.
+        self.bulk.add(self.topic, partition, key_bytes, None, table=self.table)
+
+    def commit(self) -> None:
+        """Apply the batched RocksDB writes (no-op unless ``batched``)."""
+        if self._writes:
+            writes, self._writes = self._writes, {}
+            for partition, batch in writes.items():
+                self.table.data._db_for_partition(partition).write(batch)
+
+    def _key(self, key: str) -> bytes:
+        key_bytes: bytes = self._dumps_key(self._key_type, key, serializer=self._key_serializer)
+        return key_bytes
+
+    def _db(self, partition: int) -> Any:
+        if not self._batched:
+            return self.table.data._db_for_partition(partition)
+        batch = self._writes.get(partition)
+        if batch is None:
+            batch = self._writes[partition] = WriteBatch(raw_mode=True)
+        return batch

@@ -78,4 +78,6 @@ class PartitionRuntime:
         if meta != self._meta_written:
             self.sinks.meta.set(self.partition, meta_key(self.partition), meta)
             self._meta_written = meta
+        for sink in (self.sinks.loans, self.sinks.seen, self.sinks.orphans, self.sinks.meta):
+            sink.commit()
         return written

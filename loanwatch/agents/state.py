@@ -33,6 +33,9 @@ class TableSink(Protocol):
 
     def delete(self, partition: int, key: str) -> None: ...
 
+    def commit(self) -> None:
+        """Make the writes so far visible to reads of the table."""
+
 
 class DirectWrites:
     """Writes through the table's own mapping interface (``table[key] = value``)."""
@@ -46,6 +49,9 @@ class DirectWrites:
     def delete(self, partition: int, key: str) -> None:
         if self.table.get(key) is not None:
             del self.table[key]
+
+    def commit(self) -> None:
+        pass  # written at once
 
 
 @dataclass(frozen=True, slots=True)

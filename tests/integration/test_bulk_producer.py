@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
+from faust.types import TP
 
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 
@@ -168,3 +170,36 @@ async def test_a_table_write_reaches_store_and_changelog_and_moves_the_persisted
     assert (tp.topic, tp.partition) == (changelog, 1)
     assert first[tp] == got[1][3].offset  # the last record of the first send
     assert table.data.persisted[tp] == got[1][4].offset
+
+
+async def test_rocksdb_writes_are_batched_per_partition_until_commit(tmp_path: Any) -> None:
+    app_id = f"bulk-{time.time_ns()}-app"
+    app = faust.App(app_id, store="rocksdb://", datadir=str(tmp_path))
+    table = app.Table("loans", default=None, partitions=2, key_type=str, value_type=bytes)
+    changelog = table.changelog_topic.get_topic_name()
+    await ensure_topics(BOOTSTRAP, [changelog], partitions=2)
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    await producer.start()
+    try:
+        bulk = BulkProducer(_App(producer))
+        writer = TableWriter(table, bulk, batched=True)
+        db = table.data._db_for_partition(1)
+        writer.set(1, "L1", b"v1")
+        writer.set(1, "L2", b"v2")
+        writer.delete(1, "L2")
+        assert db.get(b'"L1"') is None  # batched: not applied before commit
+        writer.commit()
+        assert db.get(b'"L1"') == b"v1"
+        assert db.get(b'"L2"') is None  # put then delete, in order
+        assert table.data._db_for_partition(0).get(b'"L1"') is None  # the partition's own DB
+        assert await bulk.send() == 3
+        tp = TP(changelog, 1)
+        assert table.data.persisted_offset(tp) == 2  # the third record of the changelog
+    finally:
+        await producer.stop()
+    got = await _read(changelog, 2)
+    assert [(r.key, r.value) for r in got[1]] == [
+        (b'"L1"', b"v1"),
+        (b'"L2"', b"v2"),
+        (b'"L2"', None),
+    ]
