@@ -69,11 +69,19 @@ class Aligner(Generic[T]):
     def __contains__(self, topic: str) -> bool:
         return topic in self.rank
 
-    def add(self, topic: str, partition: int, offset: int, timestamp: float, item: T) -> None:
+    def add(self, topic: str, partition: int, offset: int, timestamp: float, item: T) -> bool:
+        """Buffer a record; False (and ignored) if this lane already had it since assigned.
+
+        A consumer seek backwards (e.g. to the beginning of a partition with no committed
+        offset) delivers records again that are buffered or already processed.
+        """
         lane = self._lane(topic, partition)
+        if lane.next_offset is not None and offset < lane.next_offset:
+            return False
         lane.items.append((timestamp, offset, item))
         lane.next_offset = offset + 1
         lane.idle = False
+        return True
 
     def track(self, topic: str, partition: int) -> None:
         """Wait for this topic-partition too, even before it sends anything (it is assigned)."""

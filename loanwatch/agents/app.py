@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from loanwatch.agents.borrower import BorrowerProcessor
 from loanwatch.agents.borrower_stage import BorrowerStage
 from loanwatch.agents.bulk import BulkProducer, TableWriter
+from loanwatch.agents.faust_fixes import rewind_uncommitted_partitions
 from loanwatch.agents.ledger import LedgerProcessor
 from loanwatch.agents.ledger_stage import LedgerStage
 from loanwatch.agents.messages import tick_command
@@ -51,6 +52,7 @@ class Worker:
 
 
 def build_worker(settings: WorkerSettings) -> Worker:
+    rewind_uncommitted_partitions()  # see faust_fixes: else records can be skipped for good
     policy = load_policy(settings.config_dir)
     clock = settings.clock or policy.clock
     names = settings.topic_names()

@@ -78,6 +78,8 @@ class LedgerProcessor:
         self.runtimes: dict[int, PartitionRuntime] = {}
         self.progress: dict[str, int] = {}  # published after the outputs are flushed
         self._handled: dict[str, int] = {}
+        # Labelled series by (metric, label values): ``labels()`` validates and locks per call.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     # --- partitions ---
 
@@ -142,12 +144,12 @@ class LedgerProcessor:
                 result = Output(result="rejected")
         else:
             result, kind = self._event(runtime, msg, out)
-        self.metrics.events.labels(topic=msg.topic, type=kind, result=result.result).inc()
+        self._child(self.metrics.events, msg.topic, kind, result.result).inc()
         for alert in result.alerts:
             self._emit_alert(alert, out)
         for loan_id in result.kept_promises:
             seen = runtime.engine.views.get(loan_id)
-            self.metrics.promises.labels("kept", seen.product if seen else "unknown").inc()
+            self._child(self.metrics.promises, "kept", seen.product if seen else "unknown").inc()
         for letter in result.rejects:
             self._dead_letter(letter, None, out)
         if result.alerts:
@@ -213,19 +215,27 @@ class LedgerProcessor:
 
     # --- outputs and counters ---
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once (label values are bounded sets)."""
+        key = (metric, values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
+
     def _emit_alert(self, alert: Alert, out: Outbox) -> None:
         out.alerts.append((alert.loan_id, orjson.dumps(alert.to_json())))
-        m, extra, product = self.metrics, alert.extra, alert.view.product
-        m.alerts.labels(kind=alert.kind, severity=alert.severity).inc()
+        m, extra, product, child = self.metrics, alert.extra, alert.view.product, self._child
+        child(m.alerts, alert.kind, alert.severity).inc()
         if alert.kind == "overdue":
-            m.bucket_transitions.labels("M0", alert.view.bucket, product).inc()
+            child(m.bucket_transitions, "M0", alert.view.bucket, product).inc()
         elif alert.kind == "bucket_changed":
-            m.bucket_transitions.labels(extra["from_bucket"], extra["to_bucket"], product).inc()
+            child(m.bucket_transitions, extra["from_bucket"], extra["to_bucket"], product).inc()
         elif alert.kind == "cured":
-            m.bucket_transitions.labels(extra["from_bucket"], "M0", product).inc()
-            m.cures.labels(extra["from_bucket"], product).inc()
+            child(m.bucket_transitions, extra["from_bucket"], "M0", product).inc()
+            child(m.cures, extra["from_bucket"], product).inc()
         elif alert.kind == "promise_broken":
-            m.promises.labels("broken", product).inc()
+            child(m.promises, "broken", product).inc()
 
     def _dead_letter(self, letter: DeadLetter, msg: Inbound | None, out: Outbox) -> None:
         record = dead_letter_record(
@@ -236,24 +246,24 @@ class LedgerProcessor:
             raw=msg.value if msg else None,
         )
         out.dead_letters.append((msg.key if msg else None, record))
-        self.metrics.dead_letters.labels(reason=letter.reason).inc()
+        self._child(self.metrics.dead_letters, letter.reason).inc()
 
     def _count_applied(self, runtime: PartitionRuntime, kind: str, obj: dict[str, Any]) -> None:
-        m = self.metrics
+        m, child = self.metrics, self._child
         loan = runtime.engine.views.get(str(obj.get("loan_id")))
         product = loan.product if loan else "unknown"
         region = loan.region if loan else "unknown"
         if kind == "payment_received":
-            m.payments.labels(product, region).inc()
+            child(m.payments, product, region).inc()
             currency = loan.currency if loan else "unknown"
             # Exact until here; Prometheus samples are floats, converted at the edge only.
-            m.payment_amount.labels(product, region, currency).inc(
+            child(m.payment_amount, product, region, currency).inc(
                 float(parse_money(obj["amount"]))
             )
         elif kind == "promise_to_pay":
-            m.promises.labels("made", product).inc()
+            child(m.promises, "made", product).inc()
         elif kind == "contact_logged":
-            m.contacts.labels(str(obj.get("channel"))).inc()
+            child(m.contacts, str(obj.get("channel"))).inc()
         stamp = obj.get("occurred_at")
         if isinstance(stamp, str):
             try:

@@ -171,3 +171,16 @@ def test_equal_timestamps_keep_the_topic_order() -> None:
     for topic in reversed(TOPICS):
         aligner.add(topic, 0, 0, 7.0, topic)
     assert aligner.release(broker.caught_up, now=0.0).items == list(TOPICS)
+
+
+def test_a_record_delivered_again_is_ignored() -> None:
+    aligner: Aligner[str] = Aligner(["a"], max_idle=10.0)
+    assert aligner.add("a", 0, 5, 1.0, "a5")
+    assert aligner.add("a", 0, 6, 2.0, "a6")
+    assert not aligner.add("a", 0, 5, 1.0, "a5 again")  # a seek back: still buffered
+    assert aligner.release(lambda t, p, n: True, 0.0).items == ["a5", "a6"]
+    assert not aligner.add("a", 0, 6, 2.0, "a6 again")  # already released (processed)
+    assert aligner.add("a", 0, 7, 3.0, "a7")
+    assert aligner.release(lambda t, p, n: True, 0.0).items == ["a7"]
+    aligner.drop([0])  # revoked: a new assignment starts from whatever the consumer sends
+    assert aligner.add("a", 0, 3, 0.5, "a3")
