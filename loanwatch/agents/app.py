@@ -70,6 +70,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
         canonical_url=f"http://{settings.web_host}:{settings.web_port}",
         web_tables_enabled=False,
         broker_commit_interval=settings.commit_interval,
+        table_standby_replicas=settings.standby_replicas,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 4),
         consumer_auto_offset_reset="earliest",

@@ -56,6 +56,12 @@ class WorkerSettings(BaseSettings):
         "consumer fetches the topics that are behind).",
     )
     commit_interval: float = Field(1.0, gt=0, description="Seconds between offset commits.")
+    standby_replicas: int = Field(
+        1,
+        ge=0,
+        description="Standby copies of each table partition kept by other workers (fast "
+        "takeover; each standby consumes and stores every changelog record of its partition).",
+    )
     session_timeout: float = Field(
         30.0, gt=1, description="Seconds before the group evicts a silent (crashed) worker."
     )
