@@ -26,6 +26,7 @@ from loanwatch.agents.messages import tick_command
 from loanwatch.agents.metrics_wiring import wire_metrics
 from loanwatch.agents.settings import WorkerSettings
 from loanwatch.agents.state import TableSinks
+from loanwatch.agents.topics_ready import TopicsReady
 from loanwatch.agents.web import register_views
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
@@ -131,9 +132,23 @@ def build_worker(settings: WorkerSettings) -> Worker:
     stage = LedgerStage(worker, bulk)
     borrower_stage = BorrowerStage(worker, borrower_bulk)
 
+    # No batch before the changelog and output topics are declared and known, with n partitions,
+    # to the producer and the consumer (a new deployment over a backlog raced them: topics_ready).
+    table_list = (tables.loans, tables.seen, tables.meta, tables.borrowers, tables.orphans)
+    changelogs = [t.changelog_topic for t in table_list]
+    co_partitioned = [*(c.get_topic_name() for c in changelogs), names.exposures, names.commands]
+    keyed_outputs = (names.alerts, names.dead_letters)  # any partition count will do
+    ready = TopicsReady(
+        app,
+        declare=lambda: (*changelogs, alerts, dead_letters, exposures, commands),
+        topics=lambda: {**dict.fromkeys(co_partitioned, n), **dict.fromkeys(keyed_outputs)},
+        consumer_topics=lambda: co_partitioned,
+    )
+
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+            await ready.wait()
             await stage.take(stream, events)
 
     @app.timer(interval=settings.batch_within * 2)  # type: ignore[untyped-decorator]
@@ -143,18 +158,20 @@ def build_worker(settings: WorkerSettings) -> Worker:
     @app.agent(exposures, name="borrower", concurrency=1)
     async def borrower_agent(stream: Any) -> None:
         async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+            await ready.wait()
             await borrower_stage.take(stream, events)
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_outputs() -> None:
-        # Send-only topics are not declared by Faust; create them (8 partitions, RF 1) first.
-        for out_topic in (alerts, dead_letters, exposures, commands):
-            await out_topic.maybe_declare()
+        # Send-only topics are not declared by Faust: the gate creates them (n partitions, RF 1),
+        # at start-up; it fails the worker if the topics are not ready in time.
+        await ready.wait()
 
     if clock == "wall":
 
         @app.timer(interval=settings.wall_tick_seconds)  # type: ignore[untyped-decorator]
         async def wall_clock() -> None:
+            await ready.wait()
             today = datetime.now(policy.tz).date()
             for tp in app.assignor.assigned_actives():
                 if tp.topic == names.commands:
