@@ -101,3 +101,53 @@ def test_critical_inhibits_warning_of_the_same_alert() -> None:
         and {"alertname", "portfolio"} <= set(rule["equal"])
         for rule in inhibits
     )
+
+
+def _matches(matcher: str, labels: dict[str, str]) -> bool:
+    name, _, value = matcher.partition("=")
+    return labels.get(name, "") == value.strip('"')
+
+
+def inhibited(target: dict[str, str], firing: list[dict[str, str]]) -> bool:
+    """Alertmanager's inhibition over the config's rules (equality matchers only, as used):
+    a target is muted when a firing source matches a rule's source matchers, the target its
+    target matchers, and every ``equal`` label has the same value on both (missing = empty)."""
+    rules = yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
+    for rule in rules:
+        if not all(_matches(m, target) for m in rule["target_matchers"]):
+            continue
+        for source in firing:
+            if source is target or not all(_matches(m, source) for m in rule["source_matchers"]):
+                continue
+            if all(source.get(k, "") == target.get(k, "") for k in rule.get("equal", [])):
+                return True
+    return False
+
+
+def _loan_alert(loan_id: str, kind: str, severity: str) -> dict[str, str]:
+    from loanwatch.routing.notify.worker import alertmanager_labels
+
+    entry = {"loan_id": loan_id, "kind": kind, "severity": severity, "team": "collections",
+             "priority": "P2", "product": "auto", "region": "south", "bucket": "M3"}  # fmt: skip
+    return alertmanager_labels(entry)
+
+
+def test_a_loans_critical_alert_mutes_only_its_own_warning_twin() -> None:
+    critical_a = _loan_alert("L-A", "bucket_changed", "critical")
+    warning_a = _loan_alert("L-A", "bucket_changed", "warning")
+    warning_a_other_kind = _loan_alert("L-A", "promise_broken", "warning")
+    warning_b = _loan_alert("L-B", "bucket_changed", "warning")
+    firing = [critical_a, warning_a, warning_a_other_kind, warning_b]
+    assert inhibited(warning_a, firing)
+    assert not inhibited(warning_b, firing)  # another loan: was muted before loan_id was compared
+    assert not inhibited(warning_a_other_kind, firing)
+    assert not inhibited(critical_a, firing)
+
+
+def test_pipeline_alerts_keep_their_critical_twin_inhibition() -> None:
+    crit = {"alertname": "LoanwatchConsumerLag", "severity": "critical", "team": "on-call",
+            "portfolio": "default", "topic": "loan.payments"}  # fmt: skip
+    warn = {**crit, "severity": "warning"}
+    other_topic = {**warn, "topic": "loan.accounts"}
+    assert inhibited(warn, [crit, warn, other_topic])
+    assert not inhibited(other_topic, [crit, warn, other_topic])

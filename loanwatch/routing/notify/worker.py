@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -178,21 +178,7 @@ class NotifyWorker:
             send = lambda: hook.send(target, payload, key)  # noqa: E731
         elif channel == "alertmanager" and self.senders.alertmanager:
             am = self.senders.alertmanager
-            # loan_id is a label: Alertmanager identifies an alert by its labels, so without it
-            # the alerts of two loans in the same bucket/team/product/region were one alert.
-            labels = {"alertname": "LoanwatchAlert"} | {
-                k: e.get(k, "")
-                for k in (
-                    "kind",
-                    "severity",
-                    "team",
-                    "priority",
-                    "product",
-                    "region",
-                    "bucket",
-                    "loan_id",
-                )
-            }
+            labels = alertmanager_labels(e)
             notes = {
                 "loan_id": e.get("loan_id", ""),
                 "item_id": e.get("item_id", ""),
@@ -268,3 +254,21 @@ class NotifyWorker:
                 "error": error,
             },
         )
+
+
+ALERTMANAGER_LABELS = ("kind", "severity", "team", "priority", "product", "region", "bucket")
+
+
+def alertmanager_labels(entry: Mapping[str, Any]) -> dict[str, str]:
+    """The labels of a loan alert forwarded to Alertmanager (``alertname`` LoanwatchAlert).
+
+    ``loan_id`` is a label: Alertmanager identifies an alert by its labels, so without it the
+    alerts of two loans in the same bucket/team/product/region were one alert (and the inhibit
+    rule of config/alertmanager/alertmanager.yml compares it, so one loan's critical alert does
+    not mute another loan's warning).
+    """
+    labels = {"alertname": "LoanwatchAlert"}
+    for key in (*ALERTMANAGER_LABELS, "loan_id"):
+        value = entry.get(key)
+        labels[key] = "" if value is None else str(value)
+    return labels
