@@ -103,9 +103,8 @@ async def test_a_preloaded_backlog_drains_to_the_replay_results(
         # differently from the producer's order (what a large backlog does at any size).
         extra_env={"LOANWATCH_BATCH_WITHIN": "0.05", "LOANWATCH_ALIGN_BUFFER": "20"},
     )
-    # A worker that ran before the downtime: its tables' changelog topics exist. (On a brand-new
-    # deployment a first table write can race the changelog topic's metadata: Faust's partition
-    # check then sees 0 partitions and the worker exits; a restart finds the topic. Known issue.)
+    # A worker that ran before the downtime: its tables' changelog topics exist (a brand-new
+    # deployment over a backlog is test_live_fresh_deployment.py).
     worker.start()
     try:
         await wait_ready([worker])
