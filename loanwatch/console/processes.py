@@ -99,8 +99,14 @@ def free_port(preferred: int, host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def write_target(folder: Path, name: str, host_port: str, labels: dict[str, str]) -> Path:
+def write_target(
+    folder: Path, name: str, host_port: str, labels: dict[str, str], owner_pid: int | None = None
+) -> Path:
     """Register a Prometheus file_sd target (atomic rename: never read half-written)."""
-    path = targets.write_target(folder, name, host_port, labels)
+    for stale in targets.prune_dead(folder):
+        log.info(
+            "stale prometheus target removed (its process is gone)", extra={"file": str(stale)}
+        )
+    path = targets.write_target(folder, name, host_port, labels, owner_pid=owner_pid)
     log.info("prometheus target registered", extra={"file": str(path), "target": host_port})
     return path

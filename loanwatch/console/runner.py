@@ -167,7 +167,11 @@ def start_all(opts: RunOptions, port: int) -> Started:
     started.worker = start_child("worker", worker_argv(opts, port), run / "worker.log")
     targets = default_paths().prometheus_targets
     started.target = write_target(
-        targets, f"console-worker-{port}", f"127.0.0.1:{port}", TARGET_LABELS
+        targets,
+        f"console-worker-{port}",
+        f"127.0.0.1:{port}",
+        TARGET_LABELS,
+        owner_pid=started.worker.pid if started.worker is not None else None,
     )
     started.simulator = start_child("simulator", simulator_argv(opts), run / "simulator.log")
     return started

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -86,8 +87,16 @@ def register_target(settings: RouterSettings) -> Path:
     """Write ``router-<port>.json`` for the API's ``/metrics``; return its path."""
     folder = settings.prometheus_targets_dir or default_paths().prometheus_router_targets
     address = targets.scrape_address(settings.api_host, settings.api_port)
+    for stale in targets.prune_dead(folder):
+        log.info(
+            "stale prometheus target removed (its process is gone)", extra={"file": str(stale)}
+        )
     path = targets.write_target(
-        folder, f"router-{settings.api_port}", address, target_labels(settings)
+        folder,
+        f"router-{settings.api_port}",
+        address,
+        target_labels(settings),
+        owner_pid=os.getpid(),
     )
     log.info("prometheus target registered", extra={"file": str(path), "target": address})
     return path

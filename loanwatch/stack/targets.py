@@ -3,7 +3,10 @@
 A target file is ``[{"targets": ["host:port"], "labels": {...}}]`` in one of the folders the
 Prometheus config watches (``StackPaths.prometheus_targets`` for workers, job ``loanwatch``;
 ``StackPaths.prometheus_router_targets`` for routers, job ``loanwatch-router``). Whoever writes a
-file removes it when the process it names stops.
+file removes it when the process it names stops. A process killed with SIGKILL cannot: the
+writer records the scraped process's pid beside the file (``<name>.pid``, which Prometheus
+ignores) and :func:`prune_dead` removes the files of processes that are gone (called before
+registering a new target), so a dead router does not stay a target with ``up == 0`` forever.
 
 This module only writes and removes the one file it is given (callers log it); it never
 starts anything.
@@ -12,6 +15,7 @@ starts anything.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 # A bind address that is not one Prometheus can connect to: scrape loopback instead.
@@ -27,10 +31,23 @@ def scrape_address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def write_target(folder: Path, name: str, host_port: str, labels: dict[str, str]) -> Path:
-    """Register a Prometheus file_sd target (atomic rename: never read half-written)."""
+def write_target(
+    folder: Path,
+    name: str,
+    host_port: str,
+    labels: dict[str, str],
+    *,
+    owner_pid: int | None = None,
+) -> Path:
+    """Register a Prometheus file_sd target (atomic rename: never read half-written).
+
+    ``owner_pid``: the process the target scrapes; once it is gone :func:`prune_dead` removes
+    the file.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
+    if owner_pid is not None:
+        path.with_suffix(".pid").write_text(f"{owner_pid}\n", encoding="utf-8")
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([{"targets": [host_port], "labels": labels}]), encoding="utf-8")
     tmp.rename(path)
@@ -40,3 +57,29 @@ def write_target(folder: Path, name: str, host_port: str, labels: dict[str, str]
 def remove_target(path: Path) -> None:
     """Unregister a target written by :func:`write_target` (missing is fine)."""
     path.unlink(missing_ok=True)
+    path.with_suffix(".pid").unlink(missing_ok=True)
+
+
+def prune_dead(folder: Path) -> list[Path]:
+    """Remove the target files of owner processes that no longer exist; return them."""
+    removed: list[Path] = []
+    for pid_file in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
+        try:
+            pid = int(pid_file.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            continue  # unreadable: leave it to whoever wrote it
+        if not _alive(pid):
+            target = pid_file.with_suffix(".json")
+            remove_target(target)
+            removed.append(target)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

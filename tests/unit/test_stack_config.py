@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -186,3 +187,29 @@ def test_amtool_accepts_alertmanager_config() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     receivers = {r["name"] for r in yaml.safe_load(conf.read_text())["receivers"]}
     assert {"risk-desk", "on-call"} <= receivers
+
+
+def test_target_files_of_dead_processes_are_pruned(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["sleep", "0"])
+    gone.wait()  # a pid that no longer exists
+    dead = targets.write_target(tmp_path, "router-1", "127.0.0.1:1", {}, owner_pid=gone.pid)
+    live = targets.write_target(tmp_path, "router-2", "127.0.0.1:2", {}, owner_pid=os.getpid())
+    unowned = targets.write_target(tmp_path, "router-3", "127.0.0.1:3", {})
+    assert dead.with_suffix(".pid").exists()
+    assert targets.prune_dead(tmp_path) == [dead]
+    assert not dead.exists() and not dead.with_suffix(".pid").exists()
+    assert live.exists() and unowned.exists()  # alive, or nobody said whose it is
+    targets.remove_target(live)
+    assert not live.exists() and not live.with_suffix(".pid").exists()
+
+
+def test_a_router_registering_removes_a_killed_routers_target(tmp_path: Path) -> None:
+    from loanwatch.routing.service import RouterSettings, register_target
+
+    gone = subprocess.Popen(["sleep", "0"])
+    gone.wait()
+    stale = targets.write_target(tmp_path, "router-8781", "127.0.0.1:8781", {}, owner_pid=gone.pid)
+    mine = register_target(RouterSettings(prometheus_targets_dir=tmp_path, api_port=8782))
+    assert not stale.exists()
+    assert mine.exists()
+    assert mine.with_suffix(".pid").read_text().strip() == str(os.getpid())
