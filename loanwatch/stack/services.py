@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loanwatch.stack.pids import running
+
 log = logging.getLogger("loanwatch.stack.services")
 
 # Runs the server in a new session and prints its pid, then exits: the caller waits for this
@@ -59,20 +61,6 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"  # a zombie is not running
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -86,7 +74,7 @@ def running_pid(spec: ServiceSpec) -> int | None:
         pid = int(spec.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    if _alive(pid) and spec.marker in _cmdline(pid):
+    if running(pid) and spec.marker in _cmdline(pid):
         return pid
     return None
 
@@ -139,7 +127,7 @@ def wait_ready(spec: ServiceSpec, pid: int | None, timeout: float | None = None)
     while True:
         if safe_probe(spec):
             return None
-        if pid is not None and not _alive(pid):
+        if pid is not None and not running(pid):
             return f"process {pid} exited"
         if time.monotonic() >= deadline:
             return f"not ready after {spec.ready_timeout:.0f}s"
@@ -154,12 +142,12 @@ def stop(spec: ServiceSpec, timeout: float = 30.0) -> int | None:
         return None
     _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while running(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    if _alive(pid):
+    if running(pid):
         log.warning("did not stop in time, killing", extra={"service": spec.name, "pid": pid})
         _signal(pid, signal.SIGKILL)
-        while _alive(pid) and time.monotonic() < deadline + 10:
+        while running(pid) and time.monotonic() < deadline + 10:
             time.sleep(0.1)
     spec.pid_file.unlink(missing_ok=True)
     log.info("stopped", extra={"service": spec.name, "pid": pid})

@@ -15,8 +15,9 @@ starts anything.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from loanwatch.stack.pids import running
 
 # A bind address that is not one Prometheus can connect to: scrape loopback instead.
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -68,18 +69,8 @@ def prune_dead(folder: Path) -> list[Path]:
             pid = int(pid_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             continue  # unreadable: leave it to whoever wrote it
-        if not _alive(pid):
+        if not running(pid):
             target = pid_file.with_suffix(".json")
             remove_target(target)
             removed.append(target)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
