@@ -241,3 +241,61 @@ async def loan_states(workers: list[WorkerProcess], loan_ids: list[str]) -> list
 async def progress_of(worker: WorkerProcess) -> dict[tuple[str, int], int]:
     async with aiohttp.ClientSession() as session:
         return await read_progress(session, f"{worker.url}/progress")
+
+
+BORROWER_KINDS = {"cross_default", "cross_default_cleared"}
+
+
+class BorrowerEffects:
+    """Tells the alerts caused through the borrower stage (floors, borrower-keyed signals)."""
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.by_borrower: set[tuple[str, str]] = set()
+        self.by_loan: set[tuple[str, str]] = set()
+        for line in lines:
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(obj, dict) and obj.get("type") == "risk_signal":
+                if obj.get("loan_id"):
+                    self.by_loan.add((str(obj["loan_id"]), str(obj.get("signal"))))
+                else:
+                    self.by_borrower.add((str(obj.get("borrower_id")), str(obj.get("signal"))))
+
+    def __call__(self, alert: dict[str, Any]) -> bool:
+        if alert["kind"] in BORROWER_KINDS:
+            return True
+        signal = str(alert.get("signal"))
+        return (
+            alert["kind"] == "risk_signal"
+            and (alert["borrower_id"], signal) in self.by_borrower
+            and (alert["loan_id"], signal) not in self.by_loan
+        )
+
+
+async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """Last offset of every non-empty partition of ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
+    finally:
+        await consumer.stop()
+
+
+async def run_once_then_preload(
+    worker: WorkerProcess, bootstrap: str, names: TopicNames, lines: list[bytes]
+) -> None:
+    """The deployment ran before a downtime (its tables' changelog topics exist); while it was
+    down the whole log was published at full speed, with no barrier: a backlog."""
+    worker.start()
+    try:
+        await wait_ready([worker])
+    finally:
+        worker.kill(signal.SIGTERM)
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    async with LogProducer(bootstrap, names, kafka=kafka) as producer:
+        await producer.publish(lines)

@@ -10,54 +10,30 @@ producer's order: dead letters, states and alerts are replay's.
 
 from __future__ import annotations
 
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
 from loanwatch.simulate.config import SimulationConfig
 from loanwatch.simulate.generator import Simulation
 from loanwatch.simulate.writer import write_jsonl
-from loanwatch.streams.producer import LogProducer, ensure_topics
+from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
 from ..contract.scenario_compare import alert_mismatches
-from .live import PARTITIONS, Barrier, WorkerProcess, loan_states, read_topic, wait_ready
-
-BORROWER_KINDS = {"cross_default", "cross_default_cleared"}
-
-
-class BorrowerEffects:
-    """Tells the alerts caused through the borrower stage (floors, borrower-keyed signals)."""
-
-    def __init__(self, lines: list[bytes]) -> None:
-        self.by_borrower: set[tuple[str, str]] = set()
-        self.by_loan: set[tuple[str, str]] = set()
-        for line in lines:
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(obj, dict) and obj.get("type") == "risk_signal":
-                if obj.get("loan_id"):
-                    self.by_loan.add((str(obj["loan_id"]), str(obj.get("signal"))))
-                else:
-                    self.by_borrower.add((str(obj.get("borrower_id")), str(obj.get("signal"))))
-
-    def __call__(self, alert: dict[str, Any]) -> bool:
-        if alert["kind"] in BORROWER_KINDS:
-            return True
-        signal = str(alert.get("signal"))
-        return (
-            alert["kind"] == "risk_signal"
-            and (alert["borrower_id"], signal) in self.by_borrower
-            and (alert["loan_id"], signal) not in self.by_loan
-        )
+from .live import (
+    PARTITIONS,
+    Barrier,
+    BorrowerEffects,
+    WorkerProcess,
+    end_offsets,
+    loan_states,
+    read_topic,
+    run_once_then_preload,
+    wait_ready,
+)
 
 
 def _effect_key(alert: dict[str, Any]) -> tuple[str, str, str]:
@@ -73,17 +49,6 @@ def _simulated_log(path: Path) -> list[bytes]:
     with path.open("wb") as fh:
         write_jsonl(Simulation(config), fh)
     return list(iter_lines(path))
-
-
-async def _end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        ends = await consumer.end_offsets(tps)
-        return {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
-    finally:
-        await consumer.stop()
 
 
 async def test_a_preloaded_backlog_drains_to_the_replay_results(
@@ -103,21 +68,13 @@ async def test_a_preloaded_backlog_drains_to_the_replay_results(
         # differently from the producer's order (what a large backlog does at any size).
         extra_env={"LOANWATCH_BATCH_WITHIN": "0.05", "LOANWATCH_ALIGN_BUFFER": "20"},
     )
-    # A worker that ran before the downtime: its tables' changelog topics exist (a brand-new
-    # deployment over a backlog is test_live_fresh_deployment.py).
-    worker.start()
-    try:
-        await wait_ready([worker])
-    finally:
-        worker.kill(signal.SIGTERM)
-    kafka = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
-    async with LogProducer(kafka_bootstrap, names, kafka=kafka) as producer:
-        await producer.publish(lines)
+    # A brand-new deployment over a backlog is test_live_fresh_deployment.py.
+    await run_once_then_preload(worker, kafka_bootstrap, names, lines)
 
     worker.start()
     try:
         await wait_ready([worker])
-        produced = await _end_offsets(kafka_bootstrap, names.inputs())
+        produced = await end_offsets(kafka_bootstrap, names.inputs())
         async with Barrier(kafka_bootstrap, names, [worker]) as barrier:
             await barrier._wait(produced, timeout=300)
             await barrier(produced)

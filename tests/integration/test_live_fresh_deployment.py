@@ -41,8 +41,16 @@ from loanwatch.streams.producer import LogProducer, ensure_topics
 from loanwatch.streams.topics import TopicNames
 
 from ..contract.scenario_compare import alert_mismatches
-from .live import Barrier, WorkerProcess, loan_states, produce_log, read_topic, wait_ready
-from .test_live_backlog import BorrowerEffects, _end_offsets
+from .live import (
+    Barrier,
+    BorrowerEffects,
+    WorkerProcess,
+    end_offsets,
+    loan_states,
+    produce_log,
+    read_topic,
+    wait_ready,
+)
 
 FAULTS = Path(__file__).resolve().parent / "faults"
 FLOOR_FIELDS = ("classification", "ifrs9_stage", "cross_default")
@@ -86,7 +94,7 @@ async def _drain_and_compare(
     expected: ReplayResult,
 ) -> None:
     """Wait until the worker processed the whole backlog; its outputs are replay's."""
-    produced = await _end_offsets(bootstrap, names.inputs())
+    produced = await end_offsets(bootstrap, names.inputs())
     async with Barrier(bootstrap, names, [worker]) as barrier:
         await _while_alive(worker, barrier._wait(produced, timeout=60))
         await _while_alive(worker, barrier(produced))

@@ -15,7 +15,6 @@ letters (by source record) and loan-level alerts (same ids) are replay's.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -23,19 +22,26 @@ from typing import Any
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
 from loanwatch.simulate.config import SimulationConfig
 from loanwatch.simulate.generator import Simulation
 from loanwatch.simulate.writer import write_jsonl
-from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress
+from loanwatch.streams.producer import ensure_topics, read_progress
 from loanwatch.streams.topics import TopicNames
 
 from ..contract.scenario_compare import alert_mismatches
-from .live import PARTITIONS, Barrier, WorkerProcess, read_topic, wait_ready
-from .test_live_backlog import BorrowerEffects, _end_offsets
+from .live import (
+    PARTITIONS,
+    Barrier,
+    BorrowerEffects,
+    WorkerProcess,
+    end_offsets,
+    read_topic,
+    run_once_then_preload,
+    wait_ready,
+)
 
 
 async def _wait_first_progress(worker: WorkerProcess, timeout: float = 90) -> None:
@@ -100,22 +106,14 @@ async def test_a_worker_joining_mid_backlog_skips_nothing(
         prefix.rstrip("."), prefix, tmp_path / "a", extra_env={**env, "LOANWATCH_BATCH_SIZE": "20"}
     )
     second = WorkerProcess(prefix.rstrip("."), prefix, tmp_path / "b", extra_env=env)
-    # As in test_live_backlog: the deployment ran before (its changelog topics exist).
-    first.start()
-    try:
-        await wait_ready([first])
-    finally:
-        first.kill(signal.SIGTERM)
-    kafka = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", linger_ms=5)
-    async with LogProducer(kafka_bootstrap, names, kafka=kafka) as producer:
-        await producer.publish(lines)
+    await run_once_then_preload(first, kafka_bootstrap, names, lines)
 
     first.start()
     try:
         await _wait_first_progress(first)
         second.start()  # joins while the first is draining: a rebalance mid-backlog
         await wait_ready([first, second])
-        produced = await _end_offsets(kafka_bootstrap, names.inputs())
+        produced = await end_offsets(kafka_bootstrap, names.inputs())
         async with Barrier(kafka_bootstrap, names, [first, second]) as barrier:
             await barrier._wait(produced, timeout=120)
             await barrier(produced)
