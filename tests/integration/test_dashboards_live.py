@@ -42,6 +42,7 @@ from loanwatch.metrics import PipelineMetrics, PortfolioCollector, register_pipe
 from loanwatch.routing.config import DEFAULT_ROUTING
 from loanwatch.stack.paths import StackPaths
 
+from ..views import loan_view
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,25 +51,7 @@ REPO = Path(__file__).resolve().parents[2]
 CRM_WEBHOOK = "http://127.0.0.1:8801/hooks/loanwatch"
 CLOSED = "127.0.0.1:9"
 
-BASE = LoanView(
-    loan_id="L",
-    borrower_id="B",
-    product="consumer",
-    region="east",
-    currency="CNY",
-    status="active",
-    as_of="2026-03-05",
-    dpd=0,
-    bucket="M0",
-    overdue_amount=Decimal("0.00"),
-    outstanding_principal=Decimal("0.00"),
-    classification="normal",
-    own_class="normal",
-    ifrs9_stage=1,
-    restructured=False,
-    watchlist=False,
-    cross_default=False,
-)
+BASE = loan_view(loan_id="L", borrower_id="B", outstanding_principal=Decimal("0.00"))
 
 # (product, region, status, dpd, bucket, outstanding, overdue, class, stage)
 LOANS = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,28 +14,11 @@ from loanwatch.console.processes import free_port, write_target
 from loanwatch.console.runner import RunOptions, simulator_argv, urls, worker_argv
 from loanwatch.console.scrape import RateMeter, parse_metrics
 from loanwatch.console.view import ConsoleState, alert_line, render, status_line
-from loanwatch.ledger.view import LoanView
 from loanwatch.metrics import PortfolioCollector, register_pipeline_metrics
 
-BASE = LoanView(
-    loan_id="L-1",
-    borrower_id="B-1",
-    product="consumer",
-    region="east",
-    currency="CNY",
-    status="active",
-    as_of="2026-03-05",
-    dpd=0,
-    bucket="M0",
-    overdue_amount=Decimal("0.00"),
-    outstanding_principal=Decimal("1000.00"),
-    classification="normal",
-    own_class="normal",
-    ifrs9_stage=1,
-    restructured=False,
-    watchlist=False,
-    cross_default=False,
-)
+from ..views import loan_view
+
+BASE = loan_view()
 ALERT = {
     "alert_id": "x",
     "kind": "bucket_changed",

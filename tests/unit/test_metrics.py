@@ -18,27 +18,11 @@ from loanwatch.metrics import (
     register_pipeline_metrics,
 )
 
+from ..views import loan_view
+
 pytestmark = pytest.mark.unit
 
-BASE = LoanView(
-    loan_id="L-1",
-    borrower_id="B-1",
-    product="consumer",
-    region="east",
-    currency="CNY",
-    status="active",
-    as_of="2026-03-05",
-    dpd=0,
-    bucket="M0",
-    overdue_amount=Decimal("0.00"),
-    outstanding_principal=Decimal("1000.00"),
-    classification="normal",
-    own_class="normal",
-    ifrs9_stage=1,
-    restructured=False,
-    watchlist=False,
-    cross_default=False,
-)
+BASE = loan_view()
 
 
 def view(**changes: object) -> LoanView:
