@@ -10,7 +10,7 @@ Method, all in one run on fresh topics (prefix ``bench-<time>-``, 8 partitions):
    topics to their end offsets (values untouched). Rate = messages / (last - first fetch).
 3. **Worker drain** (b): one ``loanwatch worker`` subprocess (RocksDB store, tables with
    changelogs, alerts, dead letters, exposures, commits: the defaults, LOANWATCH_BATCH_SIZE
-   1000 / BATCH_WITHIN 0.05) drains the same topics; its ``/progress`` is polled every 0.5 s
+   1000 / BATCH_WITHIN 0.01) drains the same topics; its ``/progress`` is polled every 0.5 s
    until every input partition is processed to its end. Rate = messages processed after the
    first progress seen / (end - that moment), so start-up and rebalancing count in neither.
    Optionally ``py-spy`` samples the worker meanwhile (``--py-spy SECONDS``).

@@ -39,7 +39,12 @@ class WorkerSettings(BaseSettings):
         30.0, gt=0, description="How often `clock: wall` checks the date."
     )
     batch_size: int = Field(1000, ge=1, description="Most events processed as one batch.")
-    batch_within: float = Field(0.05, gt=0, description="Longest wait (s) to fill a batch.")
+    batch_within: float = Field(
+        0.01,
+        gt=0,
+        description="Longest wait (s) to fill a batch: the floor of an alert's latency at low "
+        "rates (a backlog fills batches at once whatever it is).",
+    )
     loan_cache: int = Field(
         2000, ge=0, description="Decoded loans kept per partition across batches (LRU)."
     )

@@ -99,7 +99,7 @@ async def test_a_worker_joining_mid_backlog_skips_nothing(
     prefix = unique_name("lwjoin") + "."
     names = TopicNames().with_prefix(prefix)
     await ensure_topics(kafka_bootstrap, names, PARTITIONS)
-    env = {"LOANWATCH_BATCH_WITHIN": "0.05"}  # default batching, as deployed
+    env = {"LOANWATCH_BATCH_WITHIN": "0.05"}  # batches filled as on a busy worker
     # The first worker takes small batches: when the second joins it has processed only the
     # start of the backlog, so some partitions have no committed offset yet.
     first = WorkerProcess(
