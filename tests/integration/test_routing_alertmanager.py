@@ -5,11 +5,13 @@ Alerts go the router's way: ``WorkItems.apply_alert`` writes the outbox in the r
 them back with ``GET /api/v2/alerts?filter=...``. Every alert carries a ``region`` unique to the
 test, so runs sharing the Alertmanager never see each other's alerts. A silence on that label,
 created first, keeps the shared receivers (webhooks on 127.0.0.1:9095) from being paged; at
-teardown the test's alerts are resolved and the silence expired. Severity stays ``warning``: a
-critical ``LoanwatchAlert`` would inhibit other runs' warnings (see ``inhibit_rules``)."""
+teardown the test's alerts are resolved and the silence expired. A critical ``LoanwatchAlert``
+mutes the warnings of its own loan and kind (``inhibit_rules``), so a test that sends one uses
+loan ids unique to the run."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -259,3 +261,40 @@ async def test_alertmanager_rejection_is_a_delivery_error(env: Env) -> None:
             {"alertname": "LoanwatchAlert", "region": env.region, "bad-name": "x"}, {}
         )
     assert await env.alerts() == []
+
+
+async def test_a_loans_critical_alert_inhibits_only_its_own_warning(env: Env) -> None:
+    """The critical-twin inhibit rule of the real Alertmanager, over alerts the router sent.
+
+    A critical ``LoanwatchAlert`` of loan A mutes A's warning of the same kind, not loan B's
+    (before ``loan_id`` was an ``equal`` label it muted every loan's warnings). Loan ids are
+    unique to the run: the rule compares ``loan_id`` and ``kind``, not ``region``."""
+    run = env.region.rsplit("-", 1)[-1]
+    loan_a, loan_b = f"LN-{run}-A", f"LN-{run}-B"
+    worker = env.worker(env.am)
+    await worker.ensure_group()
+    assert await env.route(alert_doc(env.region, "inh-1", loan_a, severity="critical")) == "create"
+    assert await env.route(alert_doc(env.region, "inh-2", loan_b)) == "create"
+    assert await worker.run_once("w1", block_ms=100) == 2
+    [critical_a] = await env.alerts(f'loan_id="{loan_a}"', 'severity="critical"')
+
+    # The same loan's warning twin (what a re-sent, lower-severity alert of A would be).
+    twin = {**critical_a["labels"], "severity": "warning"}
+    sender = AlertmanagerSender(env.session, env.am)
+    await sender.send(twin, critical_a["annotations"])
+    # A warning of another kind for loan A is another fact for the collector: not muted.
+    await sender.send({**twin, "kind": "promise_broken"}, critical_a["annotations"])
+
+    async def inhibited_by(loan_id: str, kind: str = "overdue") -> list[str]:
+        [warning] = await env.alerts(f'loan_id="{loan_id}"', 'severity="warning"', f'kind="{kind}"')
+        return list(warning["status"]["inhibitedBy"])
+
+    # The inhibitor learns of the firing source asynchronously: wait for A's twin to be muted.
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await inhibited_by(loan_a):
+        assert asyncio.get_running_loop().time() < deadline, "A's warning was never inhibited"
+        await asyncio.sleep(0.2)
+    assert await inhibited_by(loan_a) == [critical_a["fingerprint"]]
+    assert await inhibited_by(loan_b) == []  # another loan's critical alert does not mute it
+    assert await inhibited_by(loan_a, "promise_broken") == []
+    assert await env.xrange("dead") == []
