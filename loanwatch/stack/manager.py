@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from loanwatch.stack import debian, kafka, packaged, services
+from loanwatch.stack import debian, kafka, packaged, services, targets
 from loanwatch.stack.errors import PortBusyError, ServiceFailedError
 from loanwatch.stack.paths import StackPaths
 from loanwatch.stack.services import ServiceSpec
@@ -124,7 +124,22 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
             )
         for name in reloads:
             _reload(paths, name)
+        prune_targets(paths)
         return [result[s.name] for s in specs]
+
+
+def prune_targets(paths: StackPaths) -> list[Path]:
+    """Remove the file_sd targets of workers and routers that are gone (killed, never removed)."""
+    removed = [
+        stale
+        for folder in (paths.prometheus_targets, paths.prometheus_router_targets)
+        for stale in targets.prune_dead(folder)
+    ]
+    for stale in removed:
+        log.info(
+            "stale prometheus target removed (its process is gone)", extra={"file": str(stale)}
+        )
+    return removed
 
 
 def _reload(paths: StackPaths, name: str) -> None:

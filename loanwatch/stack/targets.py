@@ -4,9 +4,12 @@ A target file is ``[{"targets": ["host:port"], "labels": {...}}]`` in one of the
 Prometheus config watches (``StackPaths.prometheus_targets`` for workers, job ``loanwatch``;
 ``StackPaths.prometheus_router_targets`` for routers, job ``loanwatch-router``). Whoever writes a
 file removes it when the process it names stops. A process killed with SIGKILL cannot: the
-writer records the scraped process's pid beside the file (``<name>.pid``, which Prometheus
-ignores) and :func:`prune_dead` removes the files of processes that are gone (called before
-registering a new target), so a dead router does not stay a target with ``up == 0`` forever.
+writer records the scraped process beside the file (``<name>.pid``, which Prometheus ignores:
+``<pid> <start time> <pid namespace>``) and :func:`prune_dead` removes the files of processes
+that are gone (called before registering a new target and by ``loanwatch stack up``), so a
+dead router does not stay a target with ``up == 0`` forever. The start time tells a reused pid
+from the process that had it; a file written in another pid namespace (a container sharing the
+folder) is left alone, its pid means nothing here.
 
 This module only writes and removes the one file it is given (callers log it); it never
 starts anything.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from loanwatch.stack.pids import running
+from loanwatch.stack.pids import pid_namespace, running, start_time
 
 # A bind address that is not one Prometheus can connect to: scrape loopback instead.
 _ANY_ADDRESS = frozenset({"", "0.0.0.0", "::", "[::]"})
@@ -48,7 +51,10 @@ def write_target(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     if owner_pid is not None:
-        path.with_suffix(".pid").write_text(f"{owner_pid}\n", encoding="utf-8")
+        owner = f"{owner_pid} {start_time(owner_pid) or '-'} {pid_namespace() or '-'}"
+        pid_tmp = path.with_suffix(".pid.tmp")  # a pruner never reads a half-written pid
+        pid_tmp.write_text(owner + "\n", encoding="utf-8")
+        pid_tmp.rename(path.with_suffix(".pid"))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([{"targets": [host_port], "labels": labels}]), encoding="utf-8")
     tmp.rename(path)
@@ -66,11 +72,26 @@ def prune_dead(folder: Path) -> list[Path]:
     removed: list[Path] = []
     for pid_file in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
         try:
-            pid = int(pid_file.read_text(encoding="utf-8").strip())
-        except (OSError, ValueError):
+            owner = pid_file.read_text(encoding="utf-8").split()
+        except OSError:
             continue  # unreadable: leave it to whoever wrote it
-        if not running(pid):
+        if _owner_gone(owner):
             target = pid_file.with_suffix(".json")
             remove_target(target)
             removed.append(target)
     return removed
+
+
+def _owner_gone(owner: list[str]) -> bool:
+    """``<pid> [<start time> [<pid namespace>]]`` ('-' = not known) names no running process."""
+    try:
+        pid = int(owner[0])
+        started = int(owner[1]) if len(owner) > 1 and owner[1] != "-" else None
+    except (IndexError, ValueError):
+        return False  # not ours to judge
+    namespace = owner[2] if len(owner) > 2 and owner[2] != "-" else None
+    if namespace is not None and namespace != pid_namespace():
+        return False  # another pid namespace's pid: cannot tell from here
+    if not running(pid):
+        return True
+    return started is not None and start_time(pid) != started  # the pid was reused

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loanwatch.stack import kafka, manager, packaged, targets
+from loanwatch.stack import kafka, manager, packaged, pids, targets
 from loanwatch.stack.paths import StackPaths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,4 +212,50 @@ def test_a_router_registering_removes_a_killed_routers_target(tmp_path: Path) ->
     mine = register_target(RouterSettings(prometheus_targets_dir=tmp_path, api_port=8782))
     assert not stale.exists()
     assert mine.exists()
-    assert mine.with_suffix(".pid").read_text().strip() == str(os.getpid())
+    pid, started, namespace = mine.with_suffix(".pid").read_text().split()
+    assert pid == str(os.getpid())
+    assert started == str(pids.start_time(os.getpid())) and namespace == pids.pid_namespace()
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["sleep", "0"])
+    gone.wait()  # exited and reaped: the pid names no process
+    return gone.pid
+
+
+def test_a_reused_pid_does_not_keep_a_dead_processs_target(tmp_path: Path) -> None:
+    # The file names this (live) pid, but a process that started at another time: the one
+    # that had the pid is gone and the pid was reused.
+    reused = targets.write_target(tmp_path, "router-1", "127.0.0.1:1", {}, owner_pid=os.getpid())
+    pid, started, namespace = reused.with_suffix(".pid").read_text().split()
+    reused.with_suffix(".pid").write_text(f"{pid} {int(started) - 1} {namespace}\n")
+    live = targets.write_target(tmp_path, "router-2", "127.0.0.1:2", {}, owner_pid=os.getpid())
+    assert targets.prune_dead(tmp_path) == [reused]
+    assert live.exists() and not reused.exists()
+
+
+def test_pids_of_another_namespace_or_unparsable_are_left_alone(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    container = targets.write_target(tmp_path, "router-1", "127.0.0.1:1", {}, owner_pid=dead)
+    container.with_suffix(".pid").write_text(f"{dead} 123 pid:[1]\n")  # a container's pid
+    garbage = targets.write_target(tmp_path, "router-2", "127.0.0.1:2", {}, owner_pid=dead)
+    garbage.with_suffix(".pid").write_text("not-a-pid\n")
+    legacy = targets.write_target(tmp_path, "router-3", "127.0.0.1:3", {}, owner_pid=dead)
+    legacy.with_suffix(".pid").write_text(f"{dead}\n")  # only the pid: still judged by it
+    assert targets.prune_dead(tmp_path) == [legacy]
+    assert container.exists() and garbage.exists()
+
+
+def test_stack_up_prunes_dead_workers_and_routers_targets(tmp_path: Path) -> None:
+    paths = StackPaths(root=tmp_path, cache=tmp_path / "cache")
+    dead = _dead_pid()
+    worker = targets.write_target(paths.prometheus_targets, "w", "127.0.0.1:1", {}, owner_pid=dead)
+    router = targets.write_target(
+        paths.prometheus_router_targets, "router-1", "127.0.0.1:2", {}, owner_pid=dead
+    )
+    live = targets.write_target(
+        paths.prometheus_router_targets, "router-2", "127.0.0.1:3", {}, owner_pid=os.getpid()
+    )
+    assert manager.prune_targets(paths) == [worker, router]
+    assert live.exists() and not worker.exists() and not router.exists()
+    assert manager.prune_targets(StackPaths(root=tmp_path / "none", cache=tmp_path)) == []
