@@ -145,6 +145,12 @@ async def test_a_worker_joining_mid_backlog_skips_nothing(
         own_expected = [a for a in replayed if not effect(a)]
         assert {a["alert_id"] for a in own} == {a["alert_id"] for a in own_expected}
         assert alert_mismatches(own_expected, own) == []
+        # Every table's changes reached its changelog (what a takeover restores from): the
+        # ledger's and the borrower stage's bulk senders are both wired to their tables.
+        app_id = prefix.rstrip(".")
+        for table in ("loans", "borrowers", "meta"):
+            changelog = f"{app_id}-{table}-changelog"
+            assert await end_offsets(kafka_bootstrap, (changelog,)), f"{changelog} is empty"
         # Borrower effects flow too (their dates can differ while partitions drain apart).
         assert any(map(effect, alerts)) == any(map(effect, replayed))
         assert any(a["kind"] == "risk_signal" for a in own_expected)  # signals are exercised
