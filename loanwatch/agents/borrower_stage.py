@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from faust.types import EventT
 
 from loanwatch.agents.bulk import BulkProducer
 from loanwatch.agents.ledger_stage import of_current_generation, set_current
+from loanwatch.agents.messages import dead_letter_record
+from loanwatch.ledger.engine import DeadLetter
 
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
@@ -40,16 +41,14 @@ class BorrowerStage:
             error = worker.borrowers.handle(m.value, made, m.partition)
             for key, value in made:
                 bulk.add_keyed(self.commands, key.encode(), value, m.timestamp)
-            if error is not None:
+            if error is not None:  # the same dead letter as the inputs': source and bytes
                 worker.metrics.dead_letters.labels(reason="bad_exposure").inc()
-                letter = {
-                    "reason": "bad_exposure",
-                    "message": error,
-                    "topic": m.topic,
-                    "partition": m.partition,
-                    "offset": m.offset,
-                }
-                bulk.add_keyed(self.dead_letters, m.key, orjson.dumps(letter))
+                raw = m.value or b""
+                letter = DeadLetter("bad_exposure", error, raw.decode("utf-8", "replace"))
+                record = dead_letter_record(
+                    letter, topic=m.topic, partition=m.partition, offset=m.offset, raw=m.value
+                )
+                bulk.add_keyed(self.dead_letters, m.key, record)
             handled[f"{m.topic}:{m.partition}"] = m.offset
         await bulk.send()
         worker.ledger.progress.update(handled)

@@ -72,7 +72,14 @@ def event(topic: str, partition: int, offset: int, generation: int) -> Any:
         key=b"k",
         value=b"{}",
     )
-    return SimpleNamespace(message=message)
+    return FakeEvent(message)
+
+
+class FakeEvent:
+    """A taken event (weak-referenceable, as Faust's current event must be)."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
 
 
 def stage(generation: int = 7) -> tuple[LedgerStage, FakeConsumer, FakeLedger]:
@@ -123,3 +130,43 @@ async def test_revoke_drops_the_revoked_partitions_held_records_only() -> None:
     assert ledger.revoked == [{1}]
     assert s.worker.metrics.held._value.get() == 4
     assert stream.acked == []  # dropped, not acked: the next owner reads them again
+
+
+class FakeBulk:
+    def __init__(self) -> None:
+        self.keyed: list[tuple[str, bytes | None, bytes | None]] = []
+
+    def add_keyed(self, topic: str, key: bytes | None, value: bytes | None, *_: Any) -> None:
+        self.keyed.append((topic, key, value))
+
+    async def send(self) -> int:
+        return len(self.keyed)
+
+
+async def test_a_bad_exposure_reaches_the_dead_letters_with_its_source_and_bytes() -> None:
+    import orjson
+
+    from loanwatch.agents.borrower import BorrowerProcessor
+    from loanwatch.agents.borrower_stage import BorrowerStage
+    from loanwatch.ledger.policy import Policy
+
+    bulk = FakeBulk()
+    worker = SimpleNamespace(
+        app=SimpleNamespace(consumer_generation_id=7),
+        names=NAMES,
+        metrics=register_pipeline_metrics(CollectorRegistry()),
+        borrowers=BorrowerProcessor({}, Policy().cross_default_share),
+        ledger=SimpleNamespace(progress={}),
+    )
+    bad = event(NAMES.exposures, 3, 41, 7)
+    bad.message.value = b'{"kind": "exposure", "not": "an exposure"'
+    stream = FakeStream()
+    await BorrowerStage(worker, bulk).take(stream, [bad])  # type: ignore[arg-type]
+    ((topic, key, value),) = bulk.keyed
+    letter = orjson.loads(value or b"")
+    assert topic == NAMES.dead_letters and key == b"k"
+    assert letter["reason"] == "bad_exposure"
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (NAMES.exposures, 3, 41)
+    assert letter["raw"] == '{"kind": "exposure", "not": "an exposure"'
+    assert stream.acked == [bad]  # dead-lettered, not retried forever
+    assert worker.ledger.progress == {f"{NAMES.exposures}:3": 41}
