@@ -2,12 +2,15 @@
 
 Method, all in one run on fresh topics (prefix ``bench-<time>-``, 8 partitions):
 
-1. **Preload**: a cached simulated log (150k loans x 180 days, ~1.05M events; today the worker
-   crashes on that backlog, and then the rate up to the crash is shown) is published by
+1. **Preload**: a cached simulated log (150k loans x 180 days, ~1.05M events) is published by
    :class:`loanwatch.streams.producer.LogProducer` (routing by ``route_event``, ticks to every
    partition, ``sync_clock`` on, no barrier, flushed once per business day).
 2. **Raw drain** (a): one ``AIOKafkaConsumer`` of a fresh group ``getmany``s the five input
    topics to their end offsets (values untouched). Rate = messages / (last - first fetch).
+   Then the floors of :mod:`benchkit.floors` (fresh groups again): ``getmany`` + ``orjson.loads``
+   of every value, and ``getmany`` + the ledger engine over the records in log order (no
+   Faust, no state store, no outputs); and a Faust agent that only takes and acks
+   (:mod:`benchkit.faust_noop`).
 3. **Worker drain** (b): one ``loanwatch worker`` subprocess (RocksDB store, tables with
    changelogs, alerts, dead letters, exposures, commits: the defaults, LOANWATCH_BATCH_SIZE
    1000 / BATCH_WITHIN 0.01) drains the same topics; its ``/progress`` is polled every 0.5 s
@@ -21,7 +24,8 @@ Method, all in one run on fresh topics (prefix ``bench-<time>-``, 8 partitions):
    same rate go through a raw aiokafka echo subprocess (consume, produce to another topic,
    flush per batch, acks=all, fetch_max_wait 1500 ms like Faust), measured the same way.
 
-The worker is stopped with SIGTERM; topics are left (prefixed); data is under ``run/bench/``.
+The worker is stopped with SIGTERM; the run's topics are deleted at the end (``--keep-topics``
+keeps them); data is under ``run/bench/``.
 Run: ``.venv/bin/python bench/pipeline_drain.py [--quick]``. Prints figures, asserts nothing.
 """
 
@@ -43,8 +47,18 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from benchkit import BENCH_RUN, REPO, cached_log, loadavg, print_summary, print_table
+from benchkit import (
+    BENCH_RUN,
+    REPO,
+    bench_prefix,
+    cached_log,
+    drop_topics,
+    loadavg,
+    print_summary,
+    print_table,
+)
 from benchkit.faust_noop import noop_drain
+from benchkit.floors import drain, engine_floor, parse_floor
 from benchkit.latency import (
     create_topics,
     echo_service,
@@ -139,36 +153,7 @@ async def preload(path: Path, names: TopicNames) -> Preloaded:
 
 async def raw_drain(names: TopicNames, targets: Mapping[TP, int], group: str) -> dict[str, float]:
     """A fresh consumer group reads the input topics to the preloaded ends (values untouched)."""
-    consumer = AIOKafkaConsumer(
-        *names.inputs(),
-        bootstrap_servers=BOOTSTRAP,
-        group_id=group,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    began = time.perf_counter()
-    await consumer.start()
-    remaining = dict(targets)
-    first: float | None = None
-    count = 0
-    try:
-        while remaining:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for tp, records in batch.items():
-                if not records:
-                    continue
-                if first is None:
-                    first = time.perf_counter()
-                count += len(records)
-                key = (tp.topic, tp.partition)
-                if key in remaining and records[-1].offset >= remaining[key]:
-                    del remaining[key]
-        end = time.perf_counter()
-    finally:
-        await consumer.stop()
-    assert first is not None
-    return {"messages": count, "seconds": end - first, "rate": count / (end - first),
-            "total_seconds": end - began}  # fmt: skip
+    return await drain(names.inputs(), targets, group)
 
 
 async def worker_drain(
@@ -348,7 +333,7 @@ def replay_dead_letters(path: Path) -> dict[str, int]:
 
 async def run(args: argparse.Namespace) -> None:
     path = cached_log(args.loans, args.days, args.seed)
-    prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}-"
+    prefix = args.prefix
     names = TopicNames().with_prefix(prefix)
     print(f"log {path.name}; topics {prefix}*; load {loadavg()}")
 
@@ -362,6 +347,13 @@ async def run(args: argparse.Namespace) -> None:
     noop = noop_drain(prefix, pre.messages, BENCH_RUN / f"noop-{prefix.rstrip('-')}", free_port(),
                       args.timeout)  # fmt: skip
     print(f"Faust no-op agent drain: {noop['rate']:,.0f} msg/s {noop.get('error', '')}")
+    parsed = await parse_floor(names.inputs(), pre.targets, f"{prefix}parse")
+    print(f"getmany + orjson.loads of every value: {parsed['rate']:,.0f} msg/s")
+    engine = await engine_floor(names.inputs(), pre.targets, f"{prefix}engine")
+    print(
+        f"getmany + the engine in log order (no Faust, no state store): {engine['rate']:,.0f} "
+        f"msg/s ({engine['engine_seconds']:.1f}s of engine for {engine['events']:,} events)"
+    )
 
     worker = WorkerRun(prefix, BENCH_RUN / f"worker-{prefix.rstrip('-')}")
     day = pre.last_day or date(2026, 1, 1)
@@ -407,6 +399,12 @@ async def run(args: argparse.Namespace) -> None:
         [
             ["raw aiokafka getmany", raw["messages"], f"{raw['seconds']:.1f}", raw["rate"],
              "1.00", "-", "-"],
+            ["getmany + orjson.loads (parse floor)", parsed["messages"],
+             f"{parsed['seconds']:.1f}", round(parsed["rate"]),
+             f"{parsed['rate'] / raw['rate']:.3f}", "-", "-"],
+            ["getmany + engine, no Faust/state (engine floor)", engine["messages"],
+             f"{engine['seconds']:.1f}", round(engine["rate"]),
+             f"{engine['rate'] / raw['rate']:.3f}", "-", "-"],
             ["Faust agent, no work (acks only)", noop["messages"], f"{noop['seconds']:.1f}",
              round(noop["rate"]), f"{noop['rate'] / raw['rate']:.3f}", "-", "-"],
             ["loanwatch worker", drained["messages"], f"{drained['seconds']:.1f}",
@@ -461,6 +459,10 @@ async def run(args: argparse.Namespace) -> None:
             "ratio_worker_over_raw": round(ratio, 4),
             "faust_noop_msg_per_s": round(noop["rate"]),
             "ratio_faust_noop_over_raw": round(noop["rate"] / raw["rate"], 4),
+            "parse_floor_msg_per_s": round(parsed["rate"]),
+            "ratio_parse_floor_over_raw": round(parsed["rate"] / raw["rate"], 4),
+            "engine_floor_msg_per_s": round(engine["rate"]),
+            "ratio_engine_floor_over_raw": round(engine["rate"] / raw["rate"], 4),
             "worker_cpu_share": round(drained["worker_cpu"], 2),
             "internal_catchup_s": round(idle, 1),
             "worker_crashed": bool(drained["crash"]),
@@ -480,9 +482,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~50k events, 5 s of latency load")
-    # 150k loans x 180 days = 1.05M events. Today the worker crashes on such a backlog (its
-    # per-partition meta record outgrows Kafka's 1 MB limit, see README); the bench then
-    # reports the rate up to the crash. --loans 7000 is the size that drains completely.
+    # 150k loans x 180 days = 1.05M events (about 7 minutes of worker drain on 2 cores).
     ap.add_argument("--loans", type=int, default=150_000)
     ap.add_argument("--days", type=int, default=180)
     ap.add_argument("--seed", type=int, default=7)
@@ -497,6 +497,7 @@ def main() -> None:
         action="store_true",
         help="also replay the log and print both dead-letter counts by reason",
     )
+    ap.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     ap.add_argument("--echo-service", nargs=2, metavar=("IN", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.echo_service:
@@ -504,7 +505,11 @@ def main() -> None:
         return
     if args.quick:
         args.loans, args.latency_seconds, args.py_spy = 7_000, 5.0, min(args.py_spy, 5.0)
-    asyncio.run(run(args))
+    args.prefix = bench_prefix()
+    try:
+        asyncio.run(run(args))
+    finally:
+        drop_topics(args.prefix, args.keep_topics)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from benchkit import BENCH_RUN, cached_log, loadavg, print_summary, print_table
+from benchkit import (
+    BENCH_RUN,
+    bench_prefix,
+    cached_log,
+    drop_topics,
+    loadavg,
+    print_summary,
+    print_table,
+)
 from benchkit.worker import TP, WorkerRun, cpu_seconds, progress
 from pipeline_drain import preload, processed_count
 
@@ -85,7 +93,7 @@ async def drain(
 
 async def run(args: argparse.Namespace) -> None:
     path = cached_log(args.loans, args.days, args.seed)
-    prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}-"
+    prefix = args.prefix
     names = TopicNames().with_prefix(prefix)
     print(f"log {path.name}; topics {prefix}*; load {loadavg()}")
     pre = await preload(path, names)
@@ -142,10 +150,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--keep-topics", action="store_true", help="do not delete the run's topics")
     args = ap.parse_args()
     if args.quick:
         args.loans = 7_000
-    asyncio.run(run(args))
+    args.prefix = bench_prefix()
+    try:
+        asyncio.run(run(args))
+    finally:
+        drop_topics(args.prefix, args.keep_topics)
 
 
 if __name__ == "__main__":

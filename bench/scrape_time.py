@@ -13,7 +13,8 @@ exposition floor). The figure that matters is the p99 scrape time against the 5 
 interval (and Prometheus' default 10 s scrape timeout); the series count is the number of
 sample lines (comments excluded) of one scrape.
 
-The worker is stopped with SIGTERM; topics are left (prefixed); data is under ``run/bench/``.
+The worker is stopped with SIGTERM; the run's topics are deleted at the end (``--keep-topics``
+keeps them); data is under ``run/bench/``.
 Run: ``.venv/bin/python bench/scrape_time.py [--loans N] [--days N] [--scrapes N]``.
 Prints figures, asserts nothing.
 """
@@ -29,7 +30,15 @@ from pathlib import Path
 
 import aiohttp
 from aiokafka import AIOKafkaProducer
-from benchkit import BENCH_RUN, cached_log, count_lines, print_summary, print_table
+from benchkit import (
+    BENCH_RUN,
+    bench_prefix,
+    cached_log,
+    count_lines,
+    drop_topics,
+    print_summary,
+    print_table,
+)
 from benchkit.worker import BOOTSTRAP, PARTITIONS, WorkerRun, progress
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -126,8 +135,8 @@ def portfolio_loans(lines: list[str]) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     path = cached_log(args.loans, args.days, args.seed)
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    prefix = f"bench-scrape-{stamp}-"
+    prefix = args.prefix
+    stamp = prefix.removeprefix("bench-").rstrip("-")
     names = TopicNames().with_prefix(prefix)
     worker = WorkerRun(prefix=prefix, data_dir=BENCH_RUN / f"scrape-{stamp}")
     worker.start()
@@ -195,4 +204,10 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scrapes", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=900.0)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--keep-topics", action="store_true", help="keep the run's topics")
+    args = parser.parse_args()
+    args.prefix = bench_prefix("scrape-")
+    try:
+        asyncio.run(main(args))
+    finally:
+        drop_topics(args.prefix, args.keep_topics)

@@ -112,3 +112,23 @@ def print_summary(name: str, figures: dict[str, Any]) -> None:
     """The one-line JSON summary every bench ends with (grep ``^SUMMARY``)."""
     body = {"bench": name, **machine(), "load": loadavg(), **figures}
     print("SUMMARY " + orjson.dumps(body).decode())
+
+
+def bench_prefix(kind: str = "") -> str:
+    """Fresh topic prefix of one run: ``bench-<YYYYmmddHHMMSS>-`` (``kind`` after the stamp)."""
+    return f"bench-{time.strftime('%Y%m%d%H%M%S')}-{kind}"
+
+
+def drop_topics(prefix: str, keep: bool) -> None:
+    """Delete the run's topics (``--keep-topics`` keeps them to look at); say what was done."""
+    if keep:
+        print(f"topics kept: {prefix}*")
+        return
+    from loanwatch.stack.topics import prune, with_prefixes
+
+    try:
+        gone = prune("127.0.0.1:9092", with_prefixes([prefix.rstrip("-")]))
+    except Exception as exc:
+        print(f"could not delete the topics {prefix}*: {exc!r}")
+        return
+    print(f"deleted the run's {len(gone)} topics ({prefix}*; --keep-topics keeps them)")

@@ -1,19 +1,22 @@
-"""``loanwatch stack up | status | down``: the local Kafka, Redis, Prometheus and Alertmanager.
+"""``loanwatch stack``: the local Kafka, Redis, Prometheus and Alertmanager.
 
-A thin click shell over ``loanwatch.stack.manager``; all state lives under ``run/``.
+``up | status | down | prune-topics``: a thin click shell over ``loanwatch.stack.manager``;
+all state lives under ``run/``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
 import click
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
 from loanwatch.stack import log as stack_log
-from loanwatch.stack import manager
+from loanwatch.stack import manager, topics
 from loanwatch.stack.errors import StackError
 from loanwatch.stack.packaged import DEFAULT_RETENTION
 from loanwatch.stack.paths import default_paths
@@ -77,3 +80,27 @@ def down() -> None:
     """Stop the services this stack started (by pid file; never by process name)."""
     for name, pid in manager.down(default_paths()):
         click.echo(f"{name}: {'stopped pid ' + str(pid) if pid else 'not running (ours)'}")
+
+
+@stack.command("prune-topics")
+@click.argument("prefixes", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+def prune_topics(prefixes: tuple[str, ...], dry_run: bool) -> None:
+    """Delete the local broker's leftover test and benchmark topics (or those of PREFIXES).
+
+    With no PREFIXES: only names tests and benchmarks make (``<word>-test-…``, ``lwm-<hex>.…``,
+    ``bench-<YYYYmmddHHMMSS>-…``), never a deployment's topic. A broker with thousands of such
+    partitions starts slowly (it loads every partition's log).
+    """
+    selector = topics.with_prefixes(prefixes) if prefixes else topics.scratch
+    bootstrap = manager.StackInfo().kafka_bootstrap
+    try:
+        if dry_run:
+            names = asyncio.run(topics.list_matching(bootstrap, selector))
+        else:
+            names = topics.prune(bootstrap, selector)
+    except KafkaError as exc:
+        Console(stderr=True).print(f"[bold red]prune-topics failed:[/] {exc!r}", markup=True)
+        sys.exit(1)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {len(names)} topics")

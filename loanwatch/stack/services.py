@@ -121,17 +121,39 @@ def start(spec: ServiceSpec) -> int:
     return pid
 
 
-def wait_ready(spec: ServiceSpec, pid: int | None, timeout: float | None = None) -> str | None:
-    """Poll the probe until ready; return None when ready, else the reason it is not."""
-    deadline = time.monotonic() + (spec.ready_timeout if timeout is None else timeout)
+def wait_ready(
+    spec: ServiceSpec, pid: int | None, timeout: float | None = None, *, quiet: float = 30.0
+) -> str | None:
+    """Poll the probe until ready; return None when ready, else the reason it is not.
+
+    Past ``timeout`` a service whose log is still growing (a broker loading thousands of
+    partitions) is given more time, while its log moved in the last ``quiet`` seconds, up
+    to five times ``timeout``.
+    """
+    budget = spec.ready_timeout if timeout is None else timeout
+    began = time.monotonic()
+    size, moved = _size(spec.log_file), began - quiet  # no growth seen yet
     while True:
         if safe_probe(spec):
             return None
         if pid is not None and not running(pid):
             return f"process {pid} exited"
-        if time.monotonic() >= deadline:
-            return f"not ready after {spec.ready_timeout:.0f}s"
+        now = time.monotonic()
+        grown = _size(spec.log_file)
+        if grown != size:
+            size, moved = grown, now
+        if now - began >= budget and (now - moved >= quiet or now - began >= 5 * budget):
+            if now - moved >= quiet:
+                return f"not ready after {budget:g}s"
+            return f"not ready after {now - began:.0f}s (its log was still growing)"
         time.sleep(0.25)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def stop(spec: ServiceSpec, timeout: float = 30.0) -> int | None:

@@ -3,7 +3,8 @@
 Other tests rely on these exact names: ``stack``, ``kafka_bootstrap``, ``redis_url``,
 ``prometheus_url``, ``alertmanager_url``, ``unique_name``, ``prometheus_target``.
 Nothing here mocks Kafka, Redis or Prometheus. When an integration test fails, the tail of
-the broker's log is attached to its report.
+the broker's log is attached to its report. When it passes, the Kafka topics named after its
+``unique_name``s are deleted (a failed test's are kept to look at).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from loanwatch.stack.errors import StackError
 from loanwatch.stack.manager import StackInfo
 from loanwatch.stack.paths import StackPaths, default_paths
 
+from .live import delete_scratch_topics
+
 KAFKA_LOG_TAIL_LINES = 60
+PASSED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
@@ -59,17 +63,23 @@ def alertmanager_url(stack: StackInfo) -> str:
 
 
 @pytest.fixture
-def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+def unique_name(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
     """Factory: ``unique_name("orders")`` -> ``"orders-<test name>-<uuid hex>"``.
 
     Valid as a Kafka topic, consumer group or Faust app id (letters, digits, '-', '_', '.').
+    If the test passes, every topic whose name starts with a name made here is deleted
+    (topics, prefixed topics and a Faust app id's changelogs alike).
     """
+    made: list[str] = []
 
     def make(prefix: str = "t") -> str:
         test = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40].strip("-")
-        return f"{prefix}-{test}-{uuid.uuid4().hex[:12]}"
+        made.append(f"{prefix}-{test}-{uuid.uuid4().hex[:12]}")
+        return made[-1]
 
-    return make
+    yield make
+    if made and request.node.stash.get(PASSED, False):
+        delete_scratch_topics(made)
 
 
 @pytest.fixture
@@ -102,6 +112,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On failure of an integration test, attach the tail of the Kafka broker's log."""
     report = yield
+    if report.when == "call":
+        item.stash[PASSED] = report.passed
     if report.failed and report.when in ("setup", "call"):
         log_file = default_paths().log_file("kafka")
         text = services.tail(log_file, KAFKA_LOG_TAIL_LINES) or "(empty or missing)"

@@ -8,6 +8,7 @@ it and everything it caused on the internal topics, so a run is deterministic.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -24,11 +25,27 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from loanwatch.stack import services
+from loanwatch.stack import topics as scratch_topics
+from loanwatch.stack.manager import StackInfo
 from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress
 from loanwatch.streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 8
+log = logging.getLogger(__name__)
+
+
+def delete_scratch_topics(prefixes: list[str]) -> None:
+    """Delete a passed test's topics (best effort: a broker down or slow never fails it)."""
+    bootstrap = StackInfo().kafka_bootstrap
+    host, _, port = bootstrap.rpartition(":")
+    if not services.port_open(int(port), host):
+        return  # the test used no broker (its names were Redis keys or groups)
+    try:
+        scratch_topics.prune(bootstrap, scratch_topics.with_prefixes(prefixes), timeout_ms=15_000)
+    except Exception as exc:
+        log.warning("could not delete the test's topics: %r", exc)
 
 
 def free_port() -> int:

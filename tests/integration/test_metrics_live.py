@@ -58,7 +58,7 @@ from loanwatch.stack.paths import StackPaths
 from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from .live import PARTITIONS, WorkerProcess, produce_log, wait_ready
+from .live import PARTITIONS, WorkerProcess, delete_scratch_topics, produce_log, wait_ready
 from .test_dashboards_live import RouterRun, serve_router
 
 # No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
@@ -165,6 +165,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(
+    request: pytest.FixtureRequest,
     kafka_bootstrap: str,
     redis_url: str,
     prometheus_url: str,
@@ -172,6 +173,7 @@ def live(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Live]:
     token = uuid.uuid4().hex[:12]
+    failed_before = request.session.testsfailed
     portfolio = f"metrics-live-{token}"
     prefix = f"lwm-{token}."
     names = TopicNames().with_prefix(prefix)
@@ -230,6 +232,8 @@ def live(
             first.kill(signal.SIGTERM)
         except subprocess.TimeoutExpired:  # stuck on an unreachable broker: do not leave it
             first.kill(signal.SIGKILL)
+        if request.session.testsfailed == failed_before:  # kept to look at if any failed
+            delete_scratch_topics([prefix.rstrip(".")])
 
 
 def wait_scraped_after(prometheus_url: str, portfolio: str, since: float, targets: int) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.policy import Policy
+from loanwatch.stack.topics import scratch
 from loanwatch.streams.topics import TopicNames
 
 pytestmark = pytest.mark.unit
@@ -76,3 +77,18 @@ def test_py_spy_summary(tmp_path: Path) -> None:
     top = bench.summarize_py_spy(raw)
     assert top[0] == ("f (b.py:2)", 75.0, 75.0)
     assert bench.inclusive_of(raw, ["a.py"]) == {"a.py": 100.0}
+
+
+def test_engine_floor_feeds_the_log_order_once_per_timestamp() -> None:
+    floors = load("benchkit.floors")
+    # (timestamp, value): a tick broadcast to three partitions shares one stamp
+    fetched = [(3, b"pay"), (1, b"open"), (2, b"tick"), (2, b"tick"), (4, b"close"), (2, b"tick")]
+    assert floors.log_order(fetched) == [b"open", b"tick", b"pay", b"close"]
+
+
+def test_a_bench_runs_topics_are_scratch_topics() -> None:
+    kit = load("benchkit")
+    for kind in ("", "scrape-"):
+        prefix = kit.bench_prefix(kind)
+        assert scratch(f"{prefix}loan.accounts"), prefix
+        assert scratch(f"{prefix}one-loans-changelog"), prefix

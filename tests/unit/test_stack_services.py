@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -73,9 +74,35 @@ def test_wait_ready_reports_exit_and_log_tail(tmp_path: Path) -> None:
 
 def test_wait_ready_times_out_then_succeeds_when_probe_answers(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "pass")
-    assert services.wait_ready(spec, None, timeout=0.3) == "not ready after 3s"
+    assert services.wait_ready(spec, None, timeout=0.3) == "not ready after 0.3s"  # no log
     ready = _spec(tmp_path, "pass", probe_result=True)
     assert services.wait_ready(ready, None) is None
+
+
+def test_wait_ready_gives_a_service_whose_log_grows_more_time(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "pass")
+    spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+
+    def loading() -> None:  # a broker loading its partitions: log lines, no answer yet
+        with spec.log_file.open("a") as fh:
+            while not stop.wait(0.1):
+                fh.write("loading a partition\n")
+                fh.flush()
+
+    writer = threading.Thread(target=loading)
+    writer.start()
+    began = time.monotonic()
+    try:
+        reason = services.wait_ready(spec, None, timeout=0.5, quiet=0.4)
+    finally:
+        stop.set()
+        writer.join()
+    waited = time.monotonic() - began
+    assert reason is not None and "still growing" in reason  # given up at 5 x the timeout
+    assert 2.4 <= waited < 5.0
+    quiet = services.wait_ready(spec, None, timeout=0.5, quiet=0.4)  # log no longer moves
+    assert quiet is not None and "growing" not in quiet
 
 
 def test_port_open() -> None:
