@@ -4,6 +4,11 @@ Bearer-token authentication (tokens from settings map to collector ids). Contact
 are published as SPEC §1 ``contact_logged`` / ``promise_to_pay`` events (money as strings) to
 ``loan.collections`` keyed by ``loan_id``, and contacts also feed the compliance history. It
 never logs request bodies (they may hold notes about a person).
+
+``occurred_at`` is the API's clock by default; a body may give its own (a call logged after it
+ended, or a portfolio on a business clock: ``clock: event`` deployments replaying past dates,
+where a wall-clock stamp would age every loan of the partition to today). It must carry a UTC
+offset and not lie ahead of the API's clock by more than :data:`FUTURE_SKEW`.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -27,10 +32,27 @@ from loanwatch.routing.workitems import WorkItems, item_json
 COLLECTOR = web.RequestKey("collector", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_PATH = "/metrics"
+FUTURE_SKEW = timedelta(minutes=5)  # client clocks run a little ahead; a contact is not foretold
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def occurred_at(doc: Mapping[str, Any], now: datetime) -> datetime:
+    """The body's ``occurred_at`` (ISO-8601 with an offset, not after ``now`` + skew) or ``now``."""
+    given = doc.get("occurred_at")
+    if given is None:
+        return now
+    try:
+        stamp = datetime.fromisoformat(given) if isinstance(given, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        raise _bad("occurred_at must be an ISO-8601 time with a UTC offset")
+    if stamp > now + FUTURE_SKEW:
+        raise _bad(f"occurred_at {given} is ahead of the API's clock ({now.isoformat()})")
+    return stamp
 
 
 def build_app(
@@ -74,13 +96,9 @@ def build_app(
     async def publish(loan_id: str, event: dict[str, Any]) -> None:
         await producer.send_and_wait(topic, json.dumps(event).encode(), key=loan_id.encode())
 
-    def event_base(request: web.Request, kind: str) -> dict[str, Any]:
+    def event_base(request: web.Request, kind: str, at: datetime) -> dict[str, Any]:
         event_id = request.headers.get("Idempotency-Key") or f"api-{uuid.uuid4().hex}"
-        return {
-            "event_id": event_id,
-            "type": kind,
-            "occurred_at": clock().isoformat(timespec="seconds"),
-        }
+        return {"event_id": event_id, "type": kind, "occurred_at": at.isoformat(timespec="seconds")}
 
     async def queue(request: web.Request) -> web.Response:
         items = await store.queue(request[COLLECTOR])
@@ -108,7 +126,8 @@ def build_app(
             raise _bad(f"channel must be one of {sorted(CHANNELS)}")
         if not isinstance(outcome, str) or not outcome:
             raise _bad("outcome is required")
-        event = event_base(request, "contact_logged") | {
+        at = occurred_at(doc, clock())
+        event = event_base(request, "contact_logged", at) | {
             "loan_id": loan_id,
             "channel": channel,
             "outcome": outcome,
@@ -118,7 +137,7 @@ def build_app(
         if isinstance(doc.get("borrower_id"), str):
             await book.record(
                 ContactRecord(
-                    clock(), loan_id, doc["borrower_id"], channel, outcome, doc.get("number_key")
+                    at, loan_id, doc["borrower_id"], channel, outcome, doc.get("number_key")
                 )
             )
         return web.json_response(event, status=201)
@@ -135,7 +154,7 @@ def build_app(
             promised = date.fromisoformat(str(doc.get("promised_date")))
         except ValueError as exc:
             raise _bad("promised_date must be YYYY-MM-DD") from exc
-        event = event_base(request, "promise_to_pay") | {
+        event = event_base(request, "promise_to_pay", occurred_at(doc, clock())) | {
             "loan_id": loan_id,
             "promise_id": str(doc.get("promise_id") or f"pr-{uuid.uuid4().hex[:12]}"),
             "amount": format_money(amount),

@@ -151,3 +151,28 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
     # The logged conversation feeds compliance: the history has it.
     history = await ContactBook(api["store"].r, api["store"].p).history("B-1", NOW)
     assert [(h.channel, h.outcome) for h in history] == [("call", "connected")]
+
+
+async def test_a_contact_logged_with_its_own_time_keeps_it(api: dict[str, Any]) -> None:
+    """A call logged after it ended, or a portfolio on a business clock, gives ``occurred_at``."""
+    http = api["http"]
+    earlier = "2026-03-04T16:30:00+08:00"  # yesterday afternoon (NOW is 10:00 the next day)
+    contact = {"channel": "sms", "outcome": "sent", "borrower_id": "B-2", "occurred_at": earlier}
+    async with http.post("/loans/LN-2/contacts", json=contact, headers=auth("tok-li")) as resp:
+        assert resp.status == 201
+    for bad, why in (
+        ("2026-03-04T16:30:00", "UTC offset"),  # no offset: whose 16:30?
+        ("yesterday", "UTC offset"),
+        ("2026-03-05T10:06:00+08:00", "ahead of the API's clock"),  # NOW + 6 min
+    ):
+        body = {**contact, "occurred_at": bad}
+        async with http.post("/loans/LN-2/contacts", json=body, headers=auth("tok-li")) as resp:
+            assert resp.status == 400 and why in (await resp.json())["error"], bad
+    promise = {"amount": "20.00", "promised_date": "2026-03-09", "occurred_at": earlier}
+    async with http.post("/loans/LN-2/promises", json=promise, headers=auth("tok-li")) as resp:
+        assert resp.status == 201
+    [(_, c), (_, p)] = await read_back(api["bootstrap"], api["topic"], 2)  # the rejects: none
+    assert c["occurred_at"] == p["occurred_at"] == earlier
+    # Compliance counts the contact when it happened (a frequency cap's window), not when logged.
+    history = await ContactBook(api["store"].r, api["store"].p).history("B-2", NOW)
+    assert [(h.at, h.channel) for h in history] == [(datetime.fromisoformat(earlier), "sms")]
