@@ -33,13 +33,14 @@ A topic that never appears within the timeout, or appears with another partition
 :class:`TopicsNotReady` error that names each topic and what each client sees (the worker then
 exits with it instead of running half set up).
 
-``auto.create.topics.enable`` (on in ``config/kafka/server.properties``, with
-``num.partitions=8``): aiokafka asks for metadata with ``allow_auto_topic_creation`` set, so a
-metadata request that names a topic before it exists creates it with the broker's defaults
-(delete policy, 7 days' retention; not a compacted changelog) and Faust's later declaration
-then skips it as existing. It is not what makes a new topic show 0 partitions (without it the
-broker answers "unknown topic", which the clients count as 0 just the same), but it is why this
-gate declares first and only then adds the topics to the clients' metadata.
+``auto.create.topics.enable`` (off in ``config/kafka/server.properties``, as it should be in
+production; on, a broker lets a metadata request create a topic): aiokafka asks for metadata
+with ``allow_auto_topic_creation`` set, so on such a broker a metadata request that names a
+topic before it exists creates it with the broker's defaults (delete policy, 7 days'
+retention; not a compacted changelog) and Faust's later declaration then skips it as existing.
+It is not what makes a new topic show 0 partitions (without it the broker answers "unknown
+topic", which the clients count as 0 just the same), but it is why this gate declares first and
+only then adds the topics to the clients' metadata.
 """
 
 from __future__ import annotations

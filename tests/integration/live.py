@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from loanwatch.stack import services
 from loanwatch.stack import topics as scratch_topics
@@ -34,6 +34,16 @@ from loanwatch.streams.topics import TopicNames
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 8
 log = logging.getLogger(__name__)
+
+
+async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
+    """Declare topics as a deployment has them (the local broker creates none on its own)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
 
 
 def delete_scratch_topics(prefixes: list[str]) -> None:

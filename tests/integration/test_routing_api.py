@@ -20,6 +20,8 @@ from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.workitems import WorkItems, connect
 
+from .live import create_topics
+
 SETUP = load_routing()
 NOW = datetime.fromisoformat("2026-03-05T10:00:00+08:00")  # consumer-early: c-zhao on call
 TOKENS = {"tok-zhao": "c-zhao", "tok-li": "c-li"}
@@ -38,6 +40,7 @@ async def api(
     client = connect(redis_url)
     prefix = unique_name("api") + ":"
     topic = unique_name("collections")
+    await create_topics(kafka_bootstrap, topic)  # a deployment's input topic: it exists
     store = WorkItems(client, SETUP, prefix)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()

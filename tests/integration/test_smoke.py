@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
 from loanwatch.cli import main
 from loanwatch.stack.manager import StackInfo
+
+from .live import create_topics
 
 SMOKE_APP = Path(__file__).parent / "apps" / "smoke_app.py"
 
@@ -36,15 +37,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-async def create_topics(bootstrap: str, *names: str, partitions: int = 1) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
-    finally:
-        await admin.close()
 
 
 async def read_json(

@@ -49,7 +49,9 @@ def test_server_properties_render_absolute_log_dirs(tmp_path: Path) -> None:
         assert props[key] == "1", key
     assert props["group.initial.rebalance.delay.ms"] == "0"
     assert props["num.partitions"] == "8"
-    assert props["auto.create.topics.enable"] == "true"
+    # As in production: a client naming a missing topic does not create it (with the broker's
+    # defaults: delete policy, not the compacted changelog Faust declares).
+    assert props["auto.create.topics.enable"] == "false"
 
 
 def test_cluster_id_is_kafka_uuid_text() -> None:
