@@ -2,10 +2,12 @@
 
 Run as ``python -m benchkit.faust_noop --prefix P --expect N`` (from ``bench/``): one agent over
 the same input topics as the worker, ``noack_take`` batches of the same size, every event acked,
-nothing else (no table, no output). It prints one JSON line ``{"messages": n, "seconds": s}``
-once ``N`` messages arrived (time from the first batch) and exits. The gap between this and raw
-``getmany`` is Faust's per-event cost (its consumer thread, conductor, stream and acks); the gap
-between this and the worker is loanwatch's work (engine, tables, changelogs, outputs).
+nothing else (no table, no output); with ``NOOP_PATCHED=1``, Faust patched as the worker patches
+it (:mod:`loanwatch.agents.faust_fixes`: eager delivery, fewer yields). It prints one JSON line
+``{"messages": n, "seconds": s}`` once ``N`` messages arrived (time from the first batch) and
+exits. The gap between this and raw ``getmany`` is Faust's per-event cost (its consumer thread,
+conductor, stream and acks); the gap between this and the worker is loanwatch's work (engine,
+tables, changelogs, outputs).
 """
 
 from __future__ import annotations
@@ -26,15 +28,21 @@ from loanwatch.streams.topics import TopicNames
 
 
 def noop_drain(
-    prefix: str, expect: int, data_dir: Path, port: int, timeout: float
+    prefix: str, expect: int, data_dir: Path, port: int, timeout: float, *, patched: bool = False
 ) -> dict[str, Any]:
-    """Run this module as a subprocess over ``prefix``'s input topics: messages, seconds, rate."""
+    """Run this module as a subprocess over ``prefix``'s input topics: messages, seconds, rate.
+
+    ``patched``: with the worker's speed fixes of :mod:`loanwatch.agents.faust_fixes`.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "benchkit.faust_noop", "--prefix", prefix, "--expect",
            str(expect), "--data-dir", str(data_dir), "--web-port", str(port)]  # fmt: skip
     bench_dir = Path(__file__).resolve().parent.parent
     try:
-        done = subprocess.run(cmd, cwd=bench_dir, capture_output=True, timeout=timeout, check=False)
+        env = {**os.environ, "NOOP_PATCHED": "1" if patched else ""}
+        done = subprocess.run(
+            cmd, cwd=bench_dir, env=env, capture_output=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"messages": 0, "seconds": timeout, "rate": 0.0, "error": "timed out"}
     for line in (done.stdout + done.stderr).decode(errors="replace").splitlines():
@@ -86,6 +94,12 @@ def main() -> None:
                 elapsed = time.monotonic() - started
                 print(json.dumps({"messages": seen, "seconds": elapsed}), flush=True)
                 os._exit(0)  # the figure is out; no graceful shutdown to time
+
+    if os.environ.get("NOOP_PATCHED"):  # Faust as the worker runs it
+        from loanwatch.agents.faust_fixes import eager_message_delivery, fewer_stream_yields
+
+        eager_message_delivery()
+        fewer_stream_yields()
 
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     app.main()
