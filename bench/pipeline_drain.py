@@ -306,6 +306,9 @@ async def echo_latency(prefix: str, day: date, loans: int, rate: float) -> list[
         proc.wait(timeout=30)
 
 
+ALIGNMENT_COUNTERS = ("loanwatch_alignment_forced_total ", "loanwatch_alignment_resumed_total ")
+
+
 async def worker_dead_letters(worker: WorkerRun) -> dict[str, int]:
     """``loanwatch_dead_letters_total`` by reason, from the worker's /metrics (non-zero only)."""
     async with aiohttp.ClientSession() as session, session.get(f"{worker.url}/metrics") as resp:
@@ -317,6 +320,8 @@ async def worker_dead_letters(worker: WorkerRun) -> dict[str, int]:
             value = int(float(line.rsplit(" ", 1)[1]))
             if value:
                 out[reason] = value
+        elif line.startswith(ALIGNMENT_COUNTERS):
+            print(f"worker {line}")  # out-of-order releases (want 0) and laggards resumed
     return out
 
 

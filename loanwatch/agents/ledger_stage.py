@@ -218,8 +218,17 @@ class LedgerStage:
         partition from the set the fetcher is iterating, and records it has already taken from
         aiokafka are then skipped for good (later records make a gap that Faust commits over).
         ``on_buffer_full`` keeps delivering what was fetched and only stops new fetches.
+
+        Faust's conductor uses the same hooks when the agent's queue is under pressure, and
+        resumes a partition only when the queue falls below its low mark (one partition per
+        read) or empties. While the partitions ahead keep the queue above that mark, the one
+        the aligner waits for (an empty lane) can stay paused: everything else is then held
+        until the longest idle wait forces an out-of-order release (seen once on the 1.05M
+        backlog after delivery got faster). A lane that holds nothing is therefore always
+        fetched, whoever paused it.
         """
         consumer = self.worker.app.consumer
+        faust_paused: set[TP] = getattr(consumer, "_buffered_partitions", set())
         for topic, partition in list(self.aligner.lanes):
             tp = TP(topic, partition)
             n = self.aligner.buffered(topic, partition)
@@ -229,3 +238,6 @@ class LedgerStage:
             elif n <= self.limit // 2 and tp in self.paused:
                 consumer.on_buffer_drop(tp)
                 self.paused.discard(tp)
+            elif n == 0 and tp in faust_paused:
+                consumer.on_buffer_drop(tp)
+                self.worker.metrics.awaited_resumes.inc()

@@ -49,6 +49,7 @@ class PipelineMetrics:
     batch_size: Histogram
     held: Gauge
     forced_releases: Counter
+    awaited_resumes: Counter
     rebalances: Counter
     assigned: Gauge
     consumer_lag: Gauge
@@ -148,6 +149,12 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "loanwatch_alignment_forced_total",
             "Times a partition stopped waiting for an input topic after the longest "
             "idle wait (LOANWATCH_ALIGN_MAX_IDLE) and processed out of certain order.",
+            registry=r,
+        ),
+        awaited_resumes=Counter(
+            "loanwatch_alignment_resumed_total",
+            "Times an input partition the aligner waits for was found paused by Faust's "
+            "queue-pressure flow control and fetched again.",
             registry=r,
         ),
         rebalances=Counter(

@@ -10,16 +10,18 @@ changelog with Faust's bytes, and the table's persisted offset is the changelog'
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from loanwatch.agents.bulk import BulkProducer, TableWriter
+
+from .live import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +77,6 @@ class _Table:
         self.value_type, self.value_serializer = bytes, "raw"
 
 
-async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, partitions, 1) for t in topics])
-    finally:
-        await admin.close()
-
-
 async def _read(topic: str, partitions: int) -> dict[int, list[Any]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
     await consumer.start()
@@ -103,9 +96,11 @@ async def _read(topic: str, partitions: int) -> dict[int, list[Any]]:
         await consumer.stop()
 
 
-async def test_keyed_records_land_where_kafka_puts_them_in_order_across_batches() -> None:
-    topic = f"bulk-{time.time_ns()}-out"
-    await ensure_topics(BOOTSTRAP, [topic], partitions=4)
+async def test_keyed_records_land_where_kafka_puts_them_in_order_across_batches(
+    unique_name: Callable[[str], str],
+) -> None:
+    topic = unique_name("bulk") + "-out"
+    await create_topics(BOOTSTRAP, topic, partitions=4)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await producer.start()
     try:
@@ -136,9 +131,11 @@ async def test_keyed_records_land_where_kafka_puts_them_in_order_across_batches(
     assert len({p for p, _ in unkeyed}) == 1  # one send's unkeyed records stay together
 
 
-async def test_a_table_write_reaches_store_and_changelog_and_moves_the_persisted_offset() -> None:
-    changelog = f"bulk-{time.time_ns()}-app-loans-changelog"
-    await ensure_topics(BOOTSTRAP, [changelog], partitions=2)
+async def test_a_table_write_reaches_store_and_changelog_and_moves_the_persisted_offset(
+    unique_name: Callable[[str], str],
+) -> None:
+    changelog = unique_name("bulk") + "-app-loans-changelog"
+    await create_topics(BOOTSTRAP, changelog, partitions=2)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await producer.start()
     try:
@@ -172,12 +169,14 @@ async def test_a_table_write_reaches_store_and_changelog_and_moves_the_persisted
     assert table.data.persisted[tp] == got[1][4].offset
 
 
-async def test_rocksdb_writes_are_batched_per_partition_until_commit(tmp_path: Any) -> None:
-    app_id = f"bulk-{time.time_ns()}-app"
+async def test_rocksdb_writes_are_batched_per_partition_until_commit(
+    tmp_path: Any, unique_name: Callable[[str], str]
+) -> None:
+    app_id = unique_name("bulk") + "-app"
     app = faust.App(app_id, store="rocksdb://", datadir=str(tmp_path))
     table = app.Table("loans", default=None, partitions=2, key_type=str, value_type=bytes)
     changelog = table.changelog_topic.get_topic_name()
-    await ensure_topics(BOOTSTRAP, [changelog], partitions=2)
+    await create_topics(BOOTSTRAP, changelog, partitions=2)
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
     await producer.start()
     try:

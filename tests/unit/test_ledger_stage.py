@@ -31,6 +31,8 @@ class FakeConsumer:
     assigned: set[TP]
     highwaters: dict[TP, int] = field(default_factory=dict)
     full: list[TP] = field(default_factory=list)
+    dropped: list[TP] = field(default_factory=list)
+    _buffered_partitions: set[TP] = field(default_factory=set)  # Faust's paused-by-pressure set
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -42,7 +44,8 @@ class FakeConsumer:
         self.full.append(tp)
 
     def on_buffer_drop(self, tp: TP) -> None:
-        pass
+        self.dropped.append(tp)
+        self._buffered_partitions.discard(tp)
 
 
 @dataclass
@@ -170,3 +173,16 @@ async def test_a_bad_exposure_reaches_the_dead_letters_with_its_source_and_bytes
     assert letter["raw"] == '{"kind": "exposure", "not": "an exposure"'
     assert stream.acked == [bad]  # dead-lettered, not retried forever
     assert worker.ledger.progress == {f"{NAMES.exposures}:3": 41}
+
+
+async def test_a_lane_the_aligner_waits_for_is_fetched_even_if_faust_paused_it() -> None:
+    """Faust's queue pressure paused the laggard; the partitions ahead are held behind it."""
+    s, consumer, _ledger = stage()
+    stream = FakeStream()
+    laggard, ahead = TP(NAMES.accounts, 0), TP(NAMES.payments, 0)
+    consumer._buffered_partitions = {laggard, ahead}
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(3)])
+    assert s.aligner.held() == 3  # all held: accounts/0 (and others) not known up to them
+    assert laggard in consumer.dropped  # the empty lane it waits for is fetched again
+    assert ahead not in consumer.dropped  # a lane that holds records stays as Faust left it
+    assert s.worker.metrics.awaited_resumes._value.get() >= 1
