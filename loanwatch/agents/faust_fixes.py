@@ -1,4 +1,5 @@
-"""Fixes for faust-streaming/aiokafka (a record loss, a per-message cost); applied once per process.
+"""Fixes for faust-streaming/aiokafka: a record loss (applied by the worker) and two per-message
+costs (measured, NOT applied by the worker: see ``eager_message_delivery`` and docs/design.md).
 
 **Records fetched during recovery of a partition that has no committed offset are lost.**
 While a worker restores its tables after an assignment, Faust takes the stream partitions out
@@ -110,6 +111,11 @@ def eager_message_delivery() -> None:
     started); if it suspends (a full queue, flow control during a rebalance), it goes on under
     Faust's own ``wait_first`` with the same other arguments, so a suspended flow, a stop or a
     crash still interrupts it. Faust's no-op drain: 1.5x faster (``bench/pipeline_drain.py``).
+
+    Not applied by the worker: with it (and :func:`fewer_stream_yields`) the agent's queue
+    fills faster than the ledger empties it, Faust's queue-pressure flow control then starves
+    the input partition the aligner waits for, and the 1.05M drain diverged from replay after
+    a forced release (docs/design.md). Only the benchmark's no-op agent uses it.
     """
     if getattr(Consumer, _EAGER, False):
         return

@@ -86,6 +86,7 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_batch_size",
         "loanwatch_input_held_messages",
         "loanwatch_alignment_forced",
+        "loanwatch_alignment_resumed",
         "loanwatch_rebalances",
         "loanwatch_assigned_partitions",
         "loanwatch_consumer_lag_messages",
