@@ -14,6 +14,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
 from loanwatch.simulate.config import SimulationConfig
@@ -79,6 +81,13 @@ async def test_a_preloaded_backlog_drains_to_the_replay_results(
             await barrier._wait(produced, timeout=300)
             await barrier(produced)
 
+        # The merge never gave up waiting for a partition (else order is not guaranteed).
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{worker.url}/metrics") as resp,
+        ):
+            exposition = await resp.text()
+        assert "\nloanwatch_alignment_forced_total 0.0\n" in exposition, worker.log_tail()
         letters = await read_topic(kafka_bootstrap, names.dead_letters)
         got = Counter(letter["reason"] for letter in letters)
         want = Counter(r.reason for r in expected.rejects)
