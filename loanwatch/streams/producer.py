@@ -42,7 +42,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from loanwatch.ledger.parse import business_date_of, decode
@@ -182,11 +183,32 @@ def topic_list(names: TopicNames) -> list[str]:
     return [*names.inputs(), names.alerts, names.dead_letters, names.exposures, names.commands]
 
 
+async def wait_until_served(
+    bootstrap: str, topics: list[str], partitions: int, timeout: float = 30.0
+) -> None:
+    """Until the leader of every partition of ``topics`` answers a ListOffsets request.
+
+    The broker's metadata names a leader before that broker serves the partition; the
+    consumer's ``end_offsets`` retries through exactly that window.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+    await consumer.start()
+    try:
+        tps = [KafkaTP(t, p) for t in topics for p in range(partitions)]
+        await asyncio.wait_for(consumer.end_offsets(tps), timeout)
+    except TimeoutError as exc:
+        raise TopicSetupError(f"partitions of {topics} not served after {timeout:g} s") from exc
+    finally:
+        await consumer.stop()
+
+
 async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> list[str]:
     """Create every missing topic of ``names`` (replication 1); return the ones created.
 
     Idempotent. An existing topic with another partition count is left alone and logged: the
-    producer broadcasts ticks to the partitions the topic really has.
+    producer broadcasts ticks to the partitions the topic really has. Returns once every
+    partition of the created topics answers (a producer sending at once met
+    ``NotLeaderForPartitionError`` retries, a warning per partition, on every first run).
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
     try:
@@ -205,6 +227,7 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> l
                 if entry[1] not in (0, TOPIC_ALREADY_EXISTS):
                     raise TopicSetupError(f"cannot create topic {entry[0]!r}: error {entry[1:]}")
             log.info("topics created", extra={"topics": missing, "partitions": partitions})
+            await wait_until_served(bootstrap, missing, partitions)
         return missing
     except ProduceError:
         raise

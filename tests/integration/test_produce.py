@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import date
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from click.testing import CliRunner
 
 from loanwatch.cli import main
@@ -118,6 +119,26 @@ async def test_ensure_topics_is_idempotent(
         topic_list(names)
     )
     assert await ensure_topics(kafka_bootstrap, names, PARTITIONS) == []
+
+
+async def test_new_topics_are_served_when_ensure_topics_returns(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A producer sending to every partition at once meets no NotLeaderForPartition retry."""
+    names = prefixed(unique_name("served") + ".")
+    await ensure_topics(kafka_bootstrap, names, PARTITIONS)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="aiokafka"):
+            for topic in topic_list(names):
+                for partition in range(PARTITIONS):
+                    await producer.send(topic, b"{}", partition=partition)
+            await producer.flush()
+    finally:
+        await producer.stop()
+    retries = [r.getMessage() for r in caplog.records if "NotLeader" in r.getMessage()]
+    assert retries == []
 
 
 async def test_as_of_and_raw_lines_and_barrier_with_progress(
