@@ -223,9 +223,10 @@ class LedgerStage:
         resumes a partition only when the queue falls below its low mark (one partition per
         read) or empties. While the partitions ahead keep the queue above that mark, the one
         the aligner waits for (an empty lane) can stay paused: everything else is then held
-        until the longest idle wait forces an out-of-order release (seen once on the 1.05M
-        backlog after delivery got faster). A lane that holds nothing is therefore always
-        fetched, whoever paused it.
+        until the longest idle wait forces an out-of-order release. A lane that holds nothing
+        is therefore fetched again after every batch, whoever paused it. That was not enough
+        with faust_fixes' speed fixes on the 1.05M backlog (its records are paused again as
+        they reach the full queue), which is why the worker does not apply them.
         """
         consumer = self.worker.app.consumer
         faust_paused: set[TP] = getattr(consumer, "_buffered_partitions", set())
