@@ -60,18 +60,54 @@ async def list_matching(
 async def delete_topics(
     bootstrap: str, selector: Selector, *, chunk: int = 200, timeout_ms: int = 60_000
 ) -> list[str]:
-    """Delete every topic ``selector`` picks; return their names."""
+    """Delete every topic ``selector`` picks; return their names once the broker lists none.
+
+    A DeleteTopics answer comes when the controller has recorded the deletion; a broker's
+    metadata (what ``list_topics`` answers) catches up a moment later, and a topic created
+    just before may still be settling. So refused deletions are asked again and the call
+    returns only when no doomed name is listed any more (``TimeoutError`` past ``timeout_ms``).
+    """
     admin = _admin(bootstrap, timeout_ms)
     await admin.start()
     try:
         doomed = matching(await admin.list_topics(), selector)
-        for start in range(0, len(doomed), chunk):
-            await admin.delete_topics(doomed[start : start + chunk], timeout_ms=timeout_ms)
+        deadline = asyncio.get_running_loop().time() + timeout_ms / 1000
+        left = doomed
+        while left:
+            for start in range(0, len(left), chunk):
+                answer = await admin.delete_topics(
+                    left[start : start + chunk], timeout_ms=timeout_ms
+                )
+                for topic, code in answer.topic_error_codes:
+                    if code not in (0, _UNKNOWN_TOPIC):
+                        log.info("topic deletion refused", extra={"topic": topic, "code": code})
+            left = await _still_listed(admin, set(doomed), deadline)
     finally:
         await admin.close()
     if doomed:
         log.info("deleted topics", extra={"count": len(doomed)})
     return doomed
+
+
+#: Kafka's UNKNOWN_TOPIC_OR_PARTITION: the topic is already gone.
+_UNKNOWN_TOPIC = 3
+
+
+async def _still_listed(admin: AIOKafkaAdminClient, doomed: set[str], deadline: float) -> list[str]:
+    """Wait (up to ``deadline``) until no name of ``doomed`` is listed; return those that are.
+
+    An empty list: all gone. Names still listed after a few polls are returned, to be asked
+    for again (a deletion refused while the topic settled).
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(25):
+        listed = sorted(doomed.intersection(await admin.list_topics()))
+        if not listed:
+            return []
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics still listed after deletion: {listed[:5]}")
+        await asyncio.sleep(0.2)
+    return listed
 
 
 def _admin(bootstrap: str, timeout_ms: int) -> AIOKafkaAdminClient:

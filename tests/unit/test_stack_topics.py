@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
+from loanwatch.stack import topics
 from loanwatch.stack.topics import matching, scratch, with_prefixes
 
 LEFT_BY_TESTS = [
@@ -47,3 +53,67 @@ def test_matching_sorts_and_never_picks_internal_topics() -> None:
 def test_no_prefix_picks_nothing() -> None:
     assert matching(["a", "b"], with_prefixes([])) == []
     assert matching(["a", "b"], with_prefixes([""])) == []
+
+
+@dataclass
+class _LaggingBroker:
+    """An admin client whose metadata lists a deleted topic for a few more polls, and whose
+    controller refuses the first deletion of ``refused`` (as when the topic is still settling)."""
+
+    listed: set[str]
+    refused: str
+    lag: int = 3
+    asked: list[list[str]] = field(default_factory=list)
+    gone_after: dict[str, int] = field(default_factory=dict)
+    polls: int = 0
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def list_topics(self) -> list[str]:
+        self.polls += 1
+        for name, at in list(self.gone_after.items()):
+            if self.polls >= at:
+                self.listed.discard(name)
+                del self.gone_after[name]
+        return sorted(self.listed)
+
+    async def delete_topics(self, names: list[str], timeout_ms: int) -> Any:
+        self.asked.append(list(names))
+        codes = []
+        for name in names:
+            if name == self.refused and len(self.asked) == 1:
+                codes.append((name, 41))  # NOT_CONTROLLER: ask again
+            else:
+                codes.append((name, 0))
+                self.gone_after[name] = self.polls + self.lag
+        return SimpleNamespace(topic_error_codes=codes)
+
+
+def test_delete_returns_once_the_broker_lists_none_and_asks_again_for_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broker = _LaggingBroker(listed={"t-a", "t-b", "other"}, refused="t-b")
+    monkeypatch.setattr(topics, "_admin", lambda bootstrap, timeout_ms: broker)
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
+    deleted = asyncio.run(topics.delete_topics("x", with_prefixes(["t-"]), timeout_ms=60_000))
+    assert deleted == ["t-a", "t-b"]
+    assert broker.listed == {"other"}
+    assert broker.asked == [["t-a", "t-b"], ["t-b"]]
+
+
+def test_delete_raises_when_the_topics_never_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    broker = _LaggingBroker(listed={"t-a"}, refused="none", lag=10**9)
+    monkeypatch.setattr(topics, "_admin", lambda bootstrap, timeout_ms: broker)
+    with pytest.raises(TimeoutError, match="t-a"):
+        asyncio.run(topics.delete_topics("x", with_prefixes(["t-"]), timeout_ms=300))
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_sleep(_: float) -> None:
+    await _real_sleep(0)
