@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from loanwatch.ledger.engine import Parked
 from loanwatch.ledger.loan import LoanState
+from loanwatch.ledger.orphans import Parked
 from loanwatch.ledger.parse import parse_event
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import BorrowerSignal, ClockTick, LoanOpened, Rejection

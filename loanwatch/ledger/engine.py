@@ -7,7 +7,6 @@ It holds state in memory and does no I/O: replay, the live agents and the tests 
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,6 +18,7 @@ from loanwatch.ledger.borrowers import BorrowerPort, LocalBorrowers
 from loanwatch.ledger.index import TransitionIndex
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.money import format_cents
+from loanwatch.ledger.orphans import Orphans, Parked
 from loanwatch.ledger.parse import business_date_of, decode, parse_event
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import (
@@ -68,13 +68,6 @@ class Output:
     kept_promises: list[str] = field(default_factory=list)  # loan ids, one per kept promise
 
 
-@dataclass(frozen=True, slots=True)
-class Parked:
-    obj: dict[str, Any]
-    event: LoanEvent
-    parked_on: date
-
-
 class Engine:
     """In-memory engine over one set of loans (the portfolio in replay, a partition live)."""
 
@@ -98,10 +91,7 @@ class Engine:
         self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
         self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
-        # Orphans by loan id; live this is a table, so every change is a reassignment.
-        self.parked: MutableMapping[str, list[Parked]] = parked if parked is not None else {}
-        self._expiry: list[tuple[date, int, str]] = []
-        self._parked_seq = 0
+        self.orphans = Orphans(policy.orphan_ttl_days, parked)
 
     # --- input ---
 
@@ -139,7 +129,7 @@ class Engine:
             loan = self.loans.get(loan_id)
             if loan is not None:
                 return event_id in loan.applied
-            return any(p.obj.get("event_id") == event_id for p in self.parked.get(loan_id, []))
+            return self.orphans.holds(loan_id, event_id)
         return event_id in self.seen
 
     # --- time ---
@@ -160,7 +150,7 @@ class Engine:
         return out
 
     def _next_date(self) -> date | None:
-        candidates = [d for d in (self.index.peek(), self._peek_expiry()) if d is not None]
+        candidates = [d for d in (self.index.peek(), self.orphans.next_expiry()) if d is not None]
         return min(candidates) if candidates else None
 
     def _age_day(self, day: date, out: Output) -> None:
@@ -192,33 +182,12 @@ class Engine:
 
     # --- orphans ---
 
-    def _park(self, event: LoanEvent, obj: dict[str, Any], out: Output) -> None:
-        assert self.clock is not None
-        waiting = self.parked.get(event.loan_id, [])
-        self.parked[event.loan_id] = [*waiting, Parked(obj, event, self.clock)]
-        expires = self.clock + timedelta(days=self.policy.orphan_ttl_days + 1)
-        self._parked_seq += 1
-        entry: tuple[date, int, str] = (expires, self._parked_seq, event.loan_id)
-        heapq.heappush(self._expiry, entry)
-        out.result = "parked"
-
-    def _peek_expiry(self) -> date | None:
-        return self._expiry[0][0] if self._expiry else None
-
     def _expire_orphans(self, day: date, out: Output) -> None:
-        ttl = timedelta(days=self.policy.orphan_ttl_days)
-        while self._expiry and self._expiry[0][0] <= day:
-            _, _, loan_id = heapq.heappop(self._expiry)
-            waiting = self.parked.get(loan_id, [])
-            expired = [p for p in waiting if day - p.parked_on > ttl]
-            keep = [p for p in waiting if day - p.parked_on <= ttl]
-            for p in expired:
-                msg = f"loan {loan_id!r} was not opened within {self.policy.orphan_ttl_days} days"
-                out.rejects.append(DeadLetter("unknown_loan", msg, p.obj))
-            if keep and len(keep) != len(waiting):
-                self.parked[loan_id] = keep
-            elif not keep and loan_id in self.parked:
-                del self.parked[loan_id]
+        for p in self.orphans.expire(day):
+            msg = (
+                f"loan {p.event.loan_id!r} was not opened within {self.policy.orphan_ttl_days} days"
+            )
+            out.rejects.append(DeadLetter("unknown_loan", msg, p.obj))
 
     # --- events ---
 
@@ -238,7 +207,9 @@ class Engine:
             self._open(event, out)
             return
         if loan is None:
-            self._park(event, obj, out)
+            assert self.clock is not None
+            self.orphans.park(event, obj, self.clock)
+            out.result = "parked"
             return
         reject = self._apply(event, out)
         if reject is not None:
@@ -250,7 +221,7 @@ class Engine:
         step = Step(self, self.clock, event.event_id)
         step.store(ops.open_loan(event))
         out.alerts.extend(step.finish())
-        for parked in self.parked.pop(event.loan_id, []):
+        for parked in self.orphans.take(event.loan_id):
             reject = self._apply(parked.event, out)
             if reject is not None:
                 out.rejects.append(DeadLetter(reject.reason, reject.message, parked.obj))
@@ -352,12 +323,7 @@ class Engine:
 
     def reindex_parked(self, waiting: Iterable[tuple[str, list[date]]]) -> None:
         """Re-derive the orphans' expiry queue from what is parked (after a restart)."""
-        self._expiry.clear()
-        ttl = timedelta(days=self.policy.orphan_ttl_days + 1)
-        for loan_id, parked_on in waiting:
-            for day in parked_on:
-                self._parked_seq += 1
-                heapq.heappush(self._expiry, (day + ttl, self._parked_seq, loan_id))
+        self.orphans.reindex(waiting)
 
     # --- output ---
 
