@@ -58,7 +58,6 @@ class BulkProducer:
         self.pending: dict[tuple[str, int | None], _Pending] = {}
         self._keyed: dict[str, list[tuple[bytes | None, bytes | None, int | None]]] = {}
         self._round = 0
-        self.sent_records = 0
         self.sent_batches = 0
 
     def __len__(self) -> int:
@@ -129,7 +128,6 @@ class BulkProducer:
             if pending.table is not None and meta is not None:
                 # The changelog now holds the batch: recovery may start after its last record.
                 pending.table.data.set_persisted_offset(tp, meta.offset + count - 1)
-        self.sent_records += total
         return total
 
     def _batches(
