@@ -3,11 +3,11 @@
 Run as ``python -m benchkit.faust_noop --prefix P --expect N`` (from ``bench/``): one agent over
 the same input topics as the worker, ``noack_take`` batches of the same size, every event acked,
 nothing else (no table, no output). With ``NOOP_PATCHED=1``: with the speed fixes of
-:mod:`loanwatch.agents.faust_fixes` (eager delivery, fewer yields; the worker does not use
-them). It prints one JSON line ``{"messages": n, "seconds": s}`` once ``N`` messages arrived
-(time from the first batch) and exits. The gap between this and raw ``getmany`` is Faust's
-per-event cost (its consumer thread, conductor, stream and acks); the gap between this and the
-worker is loanwatch's work (engine, tables, changelogs, outputs).
+:mod:`loanwatch.agents.faust_fixes` (eager delivery, fewer yields, queues that wait when
+full), as the worker runs. It prints one JSON line ``{"messages": n, "seconds": s}`` once
+``N`` messages arrived (time from the first batch) and exits. The gap between this and raw
+``getmany`` is Faust's per-event cost (its consumer thread, conductor, stream and acks); the
+gap between this and the worker is loanwatch's work (engine, tables, changelogs, outputs).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def noop_drain(
 ) -> dict[str, Any]:
     """Run this module as a subprocess over ``prefix``'s input topics: messages, seconds, rate.
 
-    ``patched``: with the speed fixes of :mod:`loanwatch.agents.faust_fixes` (not in the worker).
+    ``patched``: with the speed fixes of :mod:`loanwatch.agents.faust_fixes`, as in the worker.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "benchkit.faust_noop", "--prefix", prefix, "--expect",
@@ -95,11 +95,16 @@ def main() -> None:
                 print(json.dumps({"messages": seen, "seconds": elapsed}), flush=True)
                 os._exit(0)  # the figure is out; no graceful shutdown to time
 
-    if os.environ.get("NOOP_PATCHED"):  # the speed fixes (measured; not in the worker)
-        from loanwatch.agents.faust_fixes import eager_message_delivery, fewer_stream_yields
+    if os.environ.get("NOOP_PATCHED"):  # the speed fixes, as the worker applies them
+        from loanwatch.agents.faust_fixes import (
+            eager_message_delivery,
+            fewer_stream_yields,
+            queues_wait_when_full,
+        )
 
         eager_message_delivery()
         fewer_stream_yields()
+        queues_wait_when_full(app)
 
     sys.argv = [sys.argv[0], "worker", "--loglevel", "warn", "--without-web"]
     app.main()

@@ -19,7 +19,12 @@ from prometheus_client import CollectorRegistry
 from loanwatch.agents.borrower import BorrowerProcessor
 from loanwatch.agents.borrower_stage import BorrowerStage
 from loanwatch.agents.bulk import BulkProducer, TableWriter
-from loanwatch.agents.faust_fixes import rewind_uncommitted_partitions
+from loanwatch.agents.faust_fixes import (
+    eager_message_delivery,
+    fewer_stream_yields,
+    queues_wait_when_full,
+    rewind_uncommitted_partitions,
+)
 from loanwatch.agents.ledger import LedgerProcessor
 from loanwatch.agents.ledger_stage import LedgerStage
 from loanwatch.agents.messages import tick_command
@@ -54,9 +59,8 @@ class Worker:
 
 def build_worker(settings: WorkerSettings) -> Worker:
     rewind_uncommitted_partitions()  # see faust_fixes: else records can be skipped for good
-    # faust_fixes' speed fixes (eager_message_delivery, fewer_stream_yields) are NOT applied:
-    # on the 1.05M backlog they let one input partition starve for 10 s while the others
-    # flooded the aligner, and the forced release diverged from replay (docs/design.md).
+    eager_message_delivery()  # see faust_fixes: no tasks per fetched message
+    fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
     clock = settings.clock or policy.clock
     names = settings.topic_names()
@@ -83,6 +87,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
         # not wait for them (LedgerStage.revoke drops them; the next owner reads them again).
         stream_wait_empty=False,
     )
+    # The ledger stage's aligner is the only flow control on the input partitions: Faust's
+    # queues make the fetcher wait when full instead of pausing partitions (faust_fixes).
+    queues_wait_when_full(app)
 
     def topic(*topic_names: str) -> faust.TopicT:
         return app.topic(

@@ -1,5 +1,6 @@
-"""Fixes for faust-streaming/aiokafka: a record loss (applied by the worker) and two per-message
-costs (measured, NOT applied by the worker: see ``eager_message_delivery`` and docs/design.md).
+"""Fixes for faust-streaming/aiokafka, all applied by the worker: a record loss, two per-message
+costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
+Faust's queue pressure (``queues_wait_when_full``), which fought the ledger stage's alignment.
 
 **Records fetched during recovery of a partition that has no committed offset are lost.**
 While a worker restores its tables after an assignment, Faust takes the stream partitions out
@@ -29,6 +30,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from mode.services import WaitResults
+from mode.utils.queues import ThrowableQueue
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -112,10 +114,10 @@ def eager_message_delivery() -> None:
     Faust's own ``wait_first`` with the same other arguments, so a suspended flow, a stop or a
     crash still interrupts it. Faust's no-op drain: 1.5x faster (``bench/pipeline_drain.py``).
 
-    Not applied by the worker: with it (and :func:`fewer_stream_yields`) the agent's queue
-    fills faster than the ledger empties it, Faust's queue-pressure flow control then starves
-    the input partition the aligner waits for, and the 1.05M drain diverged from replay after
-    a forced release (docs/design.md). Only the benchmark's no-op agent uses it.
+    With it (and :func:`fewer_stream_yields`) the agent's queue fills faster than the ledger
+    empties it; Faust's queue-pressure pauses then starved the input partition the aligner
+    waited for (the 1.05M drain diverged from replay after a forced release), which is why the
+    worker also applies :func:`queues_wait_when_full` (docs/design.md).
     """
     if getattr(Consumer, _EAGER, False):
         return
@@ -193,3 +195,38 @@ def fewer_stream_yields(every: int = 64) -> bool:
     compiled.sleep = sleep
     setattr(compiled, _FEWER, True)
     return True
+
+
+# --- no per-partition pauses from Faust's queue pressure ----------------------------------------
+
+
+class WaitWhenFullQueue(ThrowableQueue):  # type: ignore[type-arg]
+    """A stream queue that never reports "pressure": a full queue makes the fetcher wait.
+
+    Faust's conductor, before it puts a message on an agent's queue, asks the queue whether it
+    is under pressure (``qsize >= maxsize / 1.25``); if so it pauses the message's partition
+    (``Consumer.on_buffer_full``) and resumes it when the queue falls to 40 % of ``maxsize``,
+    one paused partition per taken event. Those pauses fight the ledger stage's own flow
+    control, which pauses the lanes its aligner holds too much of and needs the lane it waits
+    for to keep coming: the partition of whichever record reached the queue last, the laggard
+    included, was paused, and resumed only when the partitions ahead let the queue drain. With
+    this queue the conductor pauses nothing; a queue that is full makes it wait (its
+    ``queue.full()`` path: ``await put``) until the agent takes events, which bounds memory the
+    same way without singling out a partition.
+    """
+
+    def in_pressure_high_state(self, callback: Any) -> bool:
+        return False
+
+
+def queues_wait_when_full(app: Any) -> None:
+    """Make ``app`` create :class:`WaitWhenFullQueue` stream queues (call before it starts)."""
+
+    def flow_control_queue(
+        maxsize: int | None = None, *, clear_on_resume: bool = False
+    ) -> WaitWhenFullQueue:
+        return WaitWhenFullQueue(
+            maxsize=maxsize, flow_control=app.flow_control, clear_on_resume=clear_on_resume
+        )
+
+    app.FlowControlQueue = flow_control_queue

@@ -219,26 +219,27 @@ class LedgerStage:
         aiokafka are then skipped for good (later records make a gap that Faust commits over).
         ``on_buffer_full`` keeps delivering what was fetched and only stops new fetches.
 
-        Faust's conductor uses the same hooks when the agent's queue is under pressure, and
-        resumes a partition only when the queue falls below its low mark (one partition per
-        read) or empties. While the partitions ahead keep the queue above that mark, the one
-        the aligner waits for (an empty lane) can stay paused: everything else is then held
-        until the longest idle wait forces an out-of-order release. A lane that holds nothing
-        is therefore fetched again after every batch, whoever paused it. That was not enough
-        with faust_fixes' speed fixes on the 1.05M backlog (its records are paused again as
-        they reach the full queue), which is why the worker does not apply them.
+        The aligner's buffers are the only thing that pauses input partitions: the worker's
+        stream queues never report pressure (``faust_fixes.queues_wait_when_full``; a full
+        queue makes the fetcher wait instead). The state is re-asserted after every batch, so
+        a pause or resume from anywhere else (Faust ignores pauses during a table recovery)
+        lasts one batch at most: a full lane is paused, a lane at half its limit or less is
+        fetched, and a lane that holds nothing is always fetched (the merge may be waiting
+        for it; ``loanwatch_alignment_resumed_total`` counts the times it had been paused by
+        something else).
         """
         consumer = self.worker.app.consumer
-        faust_paused: set[TP] = getattr(consumer, "_buffered_partitions", set())
+        stopped: set[TP] = getattr(consumer, "_buffered_partitions", set())
         for topic, partition in list(self.aligner.lanes):
             tp = TP(topic, partition)
             n = self.aligner.buffered(topic, partition)
-            if n >= self.limit and tp not in self.paused:
-                consumer.on_buffer_full(tp)
+            if n >= self.limit:
+                if tp not in stopped:
+                    consumer.on_buffer_full(tp)
                 self.paused.add(tp)
-            elif n <= self.limit // 2 and tp in self.paused:
-                consumer.on_buffer_drop(tp)
+            elif n <= self.limit // 2:
+                if tp in stopped:
+                    if n == 0 and tp not in self.paused:
+                        self.worker.metrics.awaited_resumes.inc()
+                    consumer.on_buffer_drop(tp)
                 self.paused.discard(tp)
-            elif n == 0 and tp in faust_paused:
-                consumer.on_buffer_drop(tp)
-                self.worker.metrics.awaited_resumes.inc()

@@ -145,3 +145,54 @@ def test_fewer_yields_is_applied_once() -> None:
     patched = compiled.sleep
     fewer_stream_yields()
     assert compiled.sleep is patched
+
+
+# --- stream queues without per-partition pressure pauses ---
+
+
+async def test_a_wait_when_full_queue_never_reports_pressure_and_a_full_one_makes_put_wait() -> (
+    None
+):
+    from mode.utils.queues import FlowControlEvent
+
+    from loanwatch.agents.faust_fixes import WaitWhenFullQueue
+
+    flow = FlowControlEvent(initially_suspended=False)
+    queue = WaitWhenFullQueue(maxsize=4, flow_control=flow)
+    pressed: list[str] = []
+    for i in range(4):  # a stock queue reports pressure from qsize >= 4 / 1.25 = 3
+        queue.put_nowait_enhanced(
+            i, on_pressure_high=lambda: pressed.append("high"), on_pressure_drop=lambda: None
+        )
+    assert pressed == [] and queue.full()
+    waiting = asyncio.ensure_future(queue.put(4))  # the conductor's path for a full queue
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert await queue.get() == 0
+    await asyncio.wait_for(waiting, 1)
+    assert [queue.get_nowait() for _ in range(4)] == [1, 2, 3, 4]
+
+
+async def test_a_stock_queue_would_have_paused_the_partition() -> None:
+    """The contrast: Faust's own queue calls the pause (on_pressure_high) at 3 of 4."""
+    from mode.utils.queues import FlowControlEvent, ThrowableQueue
+
+    queue: Any = ThrowableQueue(maxsize=4, flow_control=FlowControlEvent())
+    pressed: list[int] = []
+    for i in range(4):
+        queue.put_nowait_enhanced(
+            i, on_pressure_high=lambda i=i: pressed.append(i), on_pressure_drop=lambda: None
+        )
+    assert pressed == [3]
+
+
+def test_the_app_makes_its_stream_queues_wait_when_full() -> None:
+    import faust
+
+    from loanwatch.agents.faust_fixes import WaitWhenFullQueue, queues_wait_when_full
+
+    app = faust.App("lw-unit-queues", broker="kafka://127.0.0.1:1")
+    queues_wait_when_full(app)
+    queue = app.topic("lw-unit-queues-t").queue
+    assert isinstance(queue, WaitWhenFullQueue)
+    assert queue.maxsize == app.conf.stream_buffer_maxsize

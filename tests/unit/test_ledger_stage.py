@@ -42,6 +42,7 @@ class FakeConsumer:
 
     def on_buffer_full(self, tp: TP) -> None:
         self.full.append(tp)
+        self._buffered_partitions.add(tp)
 
     def on_buffer_drop(self, tp: TP) -> None:
         self.dropped.append(tp)
@@ -176,7 +177,7 @@ async def test_a_bad_exposure_reaches_the_dead_letters_with_its_source_and_bytes
 
 
 async def test_a_lane_the_aligner_waits_for_is_fetched_even_if_faust_paused_it() -> None:
-    """Faust's queue pressure paused the laggard; the partitions ahead are held behind it."""
+    """Something else paused the laggard; the partitions ahead are held behind it."""
     s, consumer, _ledger = stage()
     stream = FakeStream()
     laggard, ahead = TP(NAMES.accounts, 0), TP(NAMES.payments, 0)
@@ -184,5 +185,34 @@ async def test_a_lane_the_aligner_waits_for_is_fetched_even_if_faust_paused_it()
     await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(3)])
     assert s.aligner.held() == 3  # all held: accounts/0 (and others) not known up to them
     assert laggard in consumer.dropped  # the empty lane it waits for is fetched again
-    assert ahead not in consumer.dropped  # a lane that holds records stays as Faust left it
-    assert s.worker.metrics.awaited_resumes._value.get() >= 1
+    assert ahead in consumer.dropped  # 3 held, far below the limit: fetched too
+    assert s.worker.metrics.awaited_resumes._value.get() == 1  # the empty lane only
+    assert consumer._buffered_partitions == set()
+
+
+async def test_the_aligner_pauses_a_full_lane_again_after_every_batch() -> None:
+    """Its buffers are the only flow control: a resume from elsewhere lasts one batch."""
+    s, consumer, _ledger = stage()
+    s.limit = 4
+    stream = FakeStream()
+    ahead = TP(NAMES.payments, 0)
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(5)])
+    assert consumer.full == [ahead] and ahead in consumer._buffered_partitions
+    consumer.on_buffer_drop(ahead)  # e.g. Faust resumed it
+    await s.take(stream, [event(NAMES.payments, 0, 5, 7)])
+    assert consumer.full == [ahead, ahead] and ahead in consumer._buffered_partitions
+    await s.take(stream, [])  # still full and still paused: not paused twice
+    assert consumer.full == [ahead, ahead]
+
+
+async def test_a_lane_at_half_its_limit_is_fetched_again() -> None:
+    s, consumer, _ledger = stage()
+    s.limit = 4
+    stream = FakeStream()
+    lane = TP(NAMES.payments, 0)
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(4)])
+    assert lane in consumer._buffered_partitions
+    s.aligner.drop({0})  # what a release would do: the lane holds nothing now
+    await s.take(stream, [])
+    assert lane not in consumer._buffered_partitions and consumer.dropped == [lane]
+    assert s.worker.metrics.awaited_resumes._value.get() == 0  # it was the aligner's pause
