@@ -153,8 +153,8 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
         ),
         awaited_resumes=Counter(
             "loanwatch_alignment_resumed_total",
-            "Times an input partition the aligner waits for was found paused by Faust's "
-            "queue-pressure flow control and fetched again.",
+            "Times an input partition the aligner waits for was found paused by something "
+            "other than the aligner (the worker's queues never pause one) and fetched again.",
             registry=r,
         ),
         rebalances=Counter(
