@@ -54,6 +54,7 @@ class Release(Generic[T]):
     items: list[T]
     forced: bool
     waited_for: tuple[tuple[str, int], ...] = ()  # the lanes a forced release gave up on
+    more: bool = False  # stopped at the limit: more records may be ready at once
 
 
 class Aligner(Generic[T]):
@@ -94,8 +95,11 @@ class Aligner(Generic[T]):
     def held(self) -> int:
         return sum(len(lane.items) for lane in self.lanes.values())
 
-    def release(self, caught_up: CaughtUp, now: float) -> Release[T]:
-        """Pop every record that is safe to process, in timestamp order across all lanes."""
+    def release(self, caught_up: CaughtUp, now: float, limit: int | None = None) -> Release[T]:
+        """Pop the records that are safe to process, in timestamp order across all lanes.
+
+        At most ``limit`` (None: all); ``more`` then says whether to ask again at once.
+        """
         keys = sorted(self.lanes, key=lambda k: (k[1], self.rank[k[0]]))
         lanes = [self.lanes[k] for k in keys]
         waiting = [
@@ -120,7 +124,11 @@ class Aligner(Generic[T]):
             if lane.items
         ]
         heapq.heapify(heap)
+        more = False
         while heap and (forced or not any(waiting)):
+            if limit is not None and len(out) >= limit:
+                more = True
+                break
             _, rank, partition, i = heapq.heappop(heap)
             lane = lanes[i]
             out.append(lane.items.popleft()[2])
@@ -134,7 +142,7 @@ class Aligner(Generic[T]):
             self.blocked_since = None
         elif out:
             self.blocked_since = now  # progress: the idle wait starts again
-        return Release(out, forced, gave_up)
+        return Release(out, forced, gave_up, more)
 
     def drop(self, partitions: Iterable[int]) -> int:
         """Forget revoked partitions (their records are unacked: the next owner reads them)."""

@@ -85,6 +85,7 @@ class LedgerStage:
             (*worker.names.inputs(), self.commands), max_idle=settings.align_max_idle
         )
         self.limit = settings.align_buffer
+        self.release_limit: int = settings.batch_size  # records processed per turn of the loop
         self.lock = asyncio.Lock()
         self.stream: Any = None
         self.paused: set[TP] = set()
@@ -124,32 +125,47 @@ class LedgerStage:
     # --- one batch ---
 
     async def _run(self) -> None:
-        worker = self.worker
-        per_partition = self._release()
-        if per_partition:
-            out = self._process(per_partition)
-            bulk, (alerts, dead_letters, exposures) = self.bulk, self.topic_names
-            for key, value in out.alerts:
-                bulk.add_keyed(alerts, key.encode(), value)
-            for dkey, value in out.dead_letters:
-                bulk.add_keyed(dead_letters, dkey, value)
-            # Partitions were processed one after the other: the borrower stage must see their
-            # exposures in the producer's order again (stable: one record's stay together).
-            out.exposures.sort(key=lambda e: e[2] if e[2] is not None else float("inf"))
-            for bkey, value, stamp in out.exposures:
-                # The cause's timestamp travels with the exposure and its commands, so a
-                # partition behind it holds the command until its own inputs reach it.
-                bulk.add_keyed(exposures, bkey.encode(), value, stamp)
-            # Table changes (queued by the flushes) and outputs: all acknowledged before the ack.
-            await bulk.send()
-            worker.ledger.outputs_flushed()
-            for items in per_partition.values():
-                for event in items:
-                    await self.stream.ack(event)
-        self._flow_control()
-        worker.metrics.held.set(self.aligner.held())
+        """Process what the aligner releases, a batch at a time, giving the loop a turn between.
 
-    def _release(self) -> dict[int, list[EventT[Any]]]:
+        A backlog can make tens of thousands of held records ready at once; processed in one go
+        they would keep the event loop (commits, the borrower agent, /metrics) for seconds.
+        """
+        while True:
+            per_partition, more = self._release()
+            if per_partition:
+                await self._process_and_send(per_partition)
+            if not more:
+                break
+            await asyncio.sleep(0)
+        self._flow_control()
+        self.worker.metrics.held.set(self.aligner.held())
+
+    async def _process_and_send(self, per_partition: dict[int, list[EventT[Any]]]) -> None:
+        """Process released records, send their table changes and outputs, then ack them."""
+        worker = self.worker
+        started = time.monotonic()
+        out = self._process(per_partition)
+        bulk, (alerts, dead_letters, exposures) = self.bulk, self.topic_names
+        for key, value in out.alerts:
+            bulk.add_keyed(alerts, key.encode(), value)
+        for dkey, value in out.dead_letters:
+            bulk.add_keyed(dead_letters, dkey, value)
+        # Partitions were processed one after the other: the borrower stage must see their
+        # exposures in the producer's order again (stable: one record's stay together).
+        out.exposures.sort(key=lambda e: e[2] if e[2] is not None else float("inf"))
+        for bkey, value, stamp in out.exposures:
+            # The cause's timestamp travels with the exposure and its commands, so a
+            # partition behind it holds the command until its own inputs reach it.
+            bulk.add_keyed(exposures, bkey.encode(), value, stamp)
+        # Table changes (queued by the flushes) and outputs: all acknowledged before the ack.
+        await bulk.send()
+        worker.ledger.outputs_flushed()
+        for items in per_partition.values():
+            for event in items:
+                await self.stream.ack(event)
+        worker.metrics.batch_seconds.observe(time.monotonic() - started)
+
+    def _release(self) -> tuple[dict[int, list[EventT[Any]]], bool]:
         assigned = self.worker.app.consumer.assignment()  # a new set per call: once per batch
         for tp in assigned:
             if tp.topic in self.aligner:
@@ -158,7 +174,7 @@ class LedgerStage:
         def caught_up(topic: str, partition: int, next_offset: int | None) -> bool:
             return self._caught_up(topic, partition, next_offset, assigned)
 
-        release = self.aligner.release(caught_up, time.monotonic())
+        release = self.aligner.release(caught_up, time.monotonic(), self.release_limit)
         if release.forced:
             self.worker.metrics.forced_releases.inc()
             consumer = self.worker.app.consumer
@@ -176,7 +192,7 @@ class LedgerStage:
         ready: dict[int, list[EventT[Any]]] = defaultdict(list)
         for event in release.items:
             ready[event.message.partition].append(event)
-        return ready
+        return ready, release.more
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
         ledger = self.worker.ledger

@@ -12,6 +12,7 @@ This module must never change a dashboard or write to Prometheus; it only reads.
 from __future__ import annotations
 
 import json
+import math
 import re
 import urllib.error
 import urllib.parse
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 from loanwatch.dashboards.model import DATASOURCE, GRID_WIDTH, Json
 
@@ -191,7 +193,11 @@ def run_queries(
 
 
 def instant_query(prometheus_url: str, expr: str, timeout: float = 10.0) -> tuple[str, int]:
-    """(error message or "", number of series) of an instant query."""
+    """(error message or "", number of series with a number) of an instant query.
+
+    A series whose value is NaN (a quantile of a histogram that saw nothing, a ratio of zero
+    to zero) shows nothing on a panel, so it does not count as data.
+    """
     url = f"{prometheus_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -204,4 +210,14 @@ def instant_query(prometheus_url: str, expr: str, timeout: float = 10.0) -> tupl
     if body.get("status") != "success":
         return str(body.get("error", body)), 0
     result = body["data"]["result"]
-    return "", len(result) if isinstance(result, list) else 1
+    if not isinstance(result, list):  # a scalar or a string
+        return "", 1
+    return "", sum(1 for series in result if _has_number(series))
+
+
+def _has_number(series: dict[str, Any]) -> bool:
+    value = series.get("value") or (series.get("values") or [[None, "NaN"]])[-1]
+    try:
+        return not math.isnan(float(value[1]))
+    except (TypeError, ValueError, IndexError):
+        return False

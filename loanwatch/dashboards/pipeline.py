@@ -146,6 +146,13 @@ def _latency() -> list[Json]:
             _quantiles("loanwatch_alert_latency_seconds"),
             unit="s",
         ),
+        timeseries(
+            "Batch processing time",
+            _quantiles("loanwatch_batch_processing_seconds"),
+            unit="s",
+            description="One released batch: processing, sending its changelog records and "
+            "outputs, acking. The worker's other tasks wait meanwhile.",
+        ),
     ]
 
 

@@ -29,6 +29,10 @@ ALERT_LATENCY_BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
 BATCH_SIZE_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+# One released batch holds the event loop: tens of ms live, a few hundred on a backlog.
+BATCH_SECONDS_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class PipelineMetrics:
     event_time_lag: Histogram
     alert_latency: Histogram
     batch_size: Histogram
+    batch_seconds: Histogram
     held: Gauge
     forced_releases: Counter
     awaited_resumes: Counter
@@ -137,6 +142,13 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "loanwatch_batch_size",
             "Events per batch taken from a stream.",
             buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        ),
+        batch_seconds=Histogram(
+            "loanwatch_batch_processing_seconds",
+            "Time the ledger stage takes for one released batch: processing, sending its "
+            "changelog records and outputs, acking (other tasks of the worker wait meanwhile).",
+            buckets=BATCH_SECONDS_BUCKETS,
             registry=r,
         ),
         held=Gauge(

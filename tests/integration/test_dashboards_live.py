@@ -133,6 +133,7 @@ def activity(m: PipelineMetrics) -> None:
         m.event_time_lag.observe(lag)
     m.alert_latency.observe(0.03)
     m.batch_size.observe(120)
+    m.batch_seconds.observe(0.2)
     m.consumer_lag.labels(topic="loan.payments", partition="0").set(42)
     m.business_date.set(1_772_640_000)  # 2026-03-05 00:00 Asia/Shanghai
     m.last_event.set(time.time())

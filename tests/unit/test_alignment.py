@@ -46,8 +46,16 @@ def producer_order(n: int, seed: int) -> dict[tuple[str, int], list[float]]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(n=st.integers(1, 60), seed=st.integers(0, 10_000), chunk=st.integers(1, 7))
-def test_any_fetch_interleaving_gives_the_producer_order(n: int, seed: int, chunk: int) -> None:
+@given(
+    n=st.integers(1, 60),
+    seed=st.integers(0, 10_000),
+    chunk=st.integers(1, 7),
+    limit=st.one_of(st.none(), st.integers(1, 5)),
+)
+def test_any_fetch_interleaving_gives_the_producer_order(
+    n: int, seed: int, chunk: int, limit: int | None
+) -> None:
+    """Also when each release is capped (``limit``) and asked again while it says ``more``."""
     logs = producer_order(n, seed)
     broker = Broker(logs)
     aligner: Aligner[float] = Aligner(TOPICS, max_idle=1e9)
@@ -63,7 +71,12 @@ def test_any_fetch_interleaving_gives_the_producer_order(n: int, seed: int, chun
             aligner.add(key[0], key[1], offset, logs[key][offset], logs[key][offset])
             broker.fetched[key] = offset + 1
         broker.known_end[key] = len(logs[key])
-        out += aligner.release(broker.caught_up, now=0.0).items
+        while True:
+            release = aligner.release(broker.caught_up, now=0.0, limit=limit)
+            assert limit is None or len(release.items) <= limit
+            out += release.items
+            if not release.more:
+                break
     assert out == sorted(out)
     assert out == [float(i) for i in range(n)]
     assert aligner.held() == 0
@@ -184,3 +197,18 @@ def test_a_record_delivered_again_is_ignored() -> None:
     assert aligner.release(lambda t, p, n: True, 0.0).items == ["a7"]
     aligner.drop([0])  # revoked: a new assignment starts from whatever the consumer sends
     assert aligner.add("a", 0, 3, 0.5, "a3")
+
+
+def test_a_capped_release_says_more_and_a_forced_one_finishes_in_later_calls() -> None:
+    broker = Broker({("accounts", 0): [], ("payments", 0): [], ("clock", 0): []})
+    aligner: Aligner[str] = Aligner(TOPICS, max_idle=5.0)
+    aligner.track("accounts", 0)  # silent, end unknown: waited for
+    for i in range(5):
+        aligner.add("payments", 0, i, float(i), f"p{i}")
+    assert aligner.release(broker.caught_up, now=0.0, limit=2).items == []
+    forced = aligner.release(broker.caught_up, now=6.0, limit=2)
+    assert forced.forced and forced.more and forced.items == ["p0", "p1"]
+    rest = aligner.release(broker.caught_up, now=6.0, limit=2)
+    assert not rest.forced and rest.more and rest.items == ["p2", "p3"]
+    last = aligner.release(broker.caught_up, now=6.0, limit=2)
+    assert last.items == ["p4"] and not last.more and aligner.held() == 0

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -94,7 +95,7 @@ def stage(generation: int = 7) -> tuple[LedgerStage, FakeConsumer, FakeLedger]:
     worker = SimpleNamespace(
         app=app,
         names=NAMES,
-        settings=SimpleNamespace(align_max_idle=60.0, align_buffer=1000),
+        settings=SimpleNamespace(align_max_idle=60.0, align_buffer=1000, batch_size=1000),
         metrics=register_pipeline_metrics(CollectorRegistry()),
         ledger=ledger,
     )
@@ -216,3 +217,65 @@ async def test_a_lane_at_half_its_limit_is_fetched_again() -> None:
     await s.take(stream, [])
     assert lane not in consumer._buffered_partitions and consumer.dropped == [lane]
     assert s.worker.metrics.awaited_resumes._value.get() == 0  # it was the aligner's pause
+
+
+class RecordingLedger(FakeLedger):
+    """Records the offsets it handles and the flushes (a stand-in for LedgerProcessor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed_outputs = 0
+
+    def ensure(self, partitions: Any) -> None:
+        pass
+
+    def handle(self, msg: Any, out: Any) -> None:
+        self.handled.append(msg.offset)
+
+    def flush(self, partition: int) -> int:
+        return 0
+
+    def outputs_flushed(self) -> None:
+        self.flushed_outputs += 1
+
+
+class CountingBulk:
+    def __init__(self, stream: FakeStream) -> None:
+        self.stream = stream
+        self.sends: list[int] = []  # acked records seen at each send
+
+    def add_keyed(self, *args: Any) -> None:
+        pass
+
+    async def send(self) -> int:
+        self.sends.append(len(self.stream.acked))
+        return 0
+
+
+async def test_a_large_release_is_processed_sent_and_acked_a_batch_at_a_time() -> None:
+    """Thousands of records ready at once must not hold the event loop in one go."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    bulk = CountingBulk(stream)
+    s.bulk = bulk  # type: ignore[assignment]
+    s.release_limit = 2
+    consumer.highwaters = {tp: 0 for tp in consumer.assigned}  # every other lane caught up
+    consumer.highwaters[TP(NAMES.payments, 0)] = 5
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.ensure_future(count_turns())
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(5)])
+    counter.cancel()
+    assert ledger.handled == [0, 1, 2, 3, 4]  # in order
+    assert bulk.sends == [0, 2, 4]  # three sends, each before its own records' acks
+    assert [e.message.offset for e in stream.acked] == [0, 1, 2, 3, 4]
+    assert ledger.flushed_outputs == 3
+    assert turns >= 1  # other tasks ran between the batches (none could without the yield)

@@ -84,6 +84,7 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_event_time_lag_seconds",
         "loanwatch_alert_latency_seconds",
         "loanwatch_batch_size",
+        "loanwatch_batch_processing_seconds",
         "loanwatch_input_held_messages",
         "loanwatch_alignment_forced",
         "loanwatch_alignment_resumed",
