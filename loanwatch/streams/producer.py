@@ -179,8 +179,15 @@ def prefixed(prefix: str, names: TopicNames | None = None) -> TopicNames:
 
 
 def topic_list(names: TopicNames) -> list[str]:
-    """Every topic of ``names``: inputs, alerts, dead letters and the two internal ones."""
-    return [*names.inputs(), names.alerts, names.dead_letters, names.exposures, names.commands]
+    """Every topic of ``names``: inputs, alerts, dead letters, status and the internal ones."""
+    return [
+        *names.inputs(),
+        names.alerts,
+        names.dead_letters,
+        names.status,
+        names.exposures,
+        names.commands,
+    ]
 
 
 async def wait_until_served(

@@ -20,6 +20,9 @@ class TopicNames:
     clock: str = "loan.clock"
     alerts: str = "loan.alerts"
     dead_letters: str = "loan.dead-letters"
+    # The ledger's verdicts on the loans' lifecycle (a closure it accepted), keyed by loan_id:
+    # what downstream services act on instead of the raw, unvalidated ``loan.accounts``.
+    status: str = "loan.status"
     exposures: str = "loanwatch.borrower-exposures"  # internal: keyed by borrower_id
     commands: str = "loanwatch.loan-commands"  # internal: keyed by loan_id
 
