@@ -83,6 +83,8 @@ class LedgerProcessor:
         self.loan_cache = loan_cache
         self.runtimes: dict[int, PartitionRuntime] = {}
         self.stalled = ""  # why processing stands still (empty: it does not), for /healthz
+        # the aligner's tie-break order: part of a record's merge position
+        self._rank = {t: i for i, t in enumerate((*names.inputs(), names.commands))}
         self.progress: dict[str, int] = {}  # published after the outputs are flushed
         self._handled: dict[str, int] = {}
         # Labelled series by (metric, label values): ``labels()`` validates and locks per call.
@@ -209,7 +211,10 @@ class LedgerProcessor:
         if misplaced is not None:
             self._dead_letter(misplaced, msg, out)
             return Output(result="rejected"), kind
-        result = runtime.engine.process(obj, source=(msg.topic, msg.partition, msg.offset))
+        position = (round(msg.timestamp * 1000), self._rank.get(msg.topic, 9), msg.offset)
+        result = runtime.engine.process(
+            obj, source=(msg.topic, msg.partition, msg.offset), position=position
+        )
         own = [r for r in result.rejects if r.event is obj]
         for letter in own:
             self._dead_letter(letter, msg, out)

@@ -40,6 +40,9 @@ from loanwatch.ledger.records import (
 from loanwatch.ledger.step import Step
 from loanwatch.ledger.view import LoanView
 
+#: Where a record stands in a partition's merged input: (timestamp ms, topic rank, offset).
+Position = tuple[int, int, int]
+
 
 class SeenIds(Protocol):
     """The ids of applied events (a set in replay, a table live)."""
@@ -95,6 +98,10 @@ class Engine:
         self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
         self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
+        # Live only: the merge position of the record being processed, and the position up
+        # to which everything is stored (the partition's meta, written after every loan).
+        self.position: Position | None = None
+        self.stored_through: Position | None = None
         self.orphans = Orphans(policy.orphan_ttl_days, parked)
 
     # --- input ---
@@ -106,8 +113,18 @@ class Engine:
             return Output(rejects=[DeadLetter(obj.reason, obj.message, text)], result="rejected")
         return self.process(obj)
 
-    def process(self, obj: dict[str, Any], source: Source | None = None) -> Output:
-        """Apply one decoded event; ``source`` (live: its record) stays with it if parked."""
+    def process(
+        self, obj: dict[str, Any], source: Source | None = None, position: Position | None = None
+    ) -> Output:
+        """Apply one decoded event; ``source`` (live: its record) stays with it if parked.
+
+        ``position`` (live: the record's merge position) makes a record read again after a
+        crash a no-op wherever its effect is already stored (see :meth:`_already_had`).
+        """
+        self.position = position
+        stored = self.stored_through
+        if position is not None and stored is not None and position <= stored:
+            return Output(result="duplicate")  # everything up to it is stored
         eid = obj.get("event_id")
         if isinstance(eid, str) and self._already_applied(obj, eid):
             return Output(result="duplicate")
@@ -232,6 +249,9 @@ class Engine:
             self.orphans.park(event, obj, self.clock, source)
             out.result = "parked"
             return
+        if self._already_had(loan):  # read again after a crash: its effect is stored
+            out.result = "duplicate"
+            return
         reject = self._apply(event, out)
         if reject is not None:
             out.rejects.append(DeadLetter(reject.reason, reject.message, obj))
@@ -247,6 +267,16 @@ class Engine:
             if reject is not None:
                 letter = DeadLetter(reject.reason, reject.message, parked.obj, parked.source)
                 out.rejects.append(letter)
+
+    def _already_had(self, loan: LoanState) -> bool:
+        """Is the current record's effect on ``loan`` already in its stored state?
+
+        After a crash the store can be ahead of the committed offsets: a record read again
+        may have been rejected for a loan that exists now (an orphan that expired before its
+        loan opened), so its id proves nothing; the loan's stored position does.
+        """
+        pos = self.position
+        return pos is not None and loan.position is not None and loan.position >= pos
 
     def _apply(self, event: LoanEvent, out: Output) -> Rejection | None:
         """Apply one event to an opened loan as one step; a rejection changes nothing."""
@@ -298,7 +328,8 @@ class Engine:
         step = Step(self, self.clock, event.event_id)
         self.borrowers.on_borrower_signal(event)
         for loan_id in self.borrowers.loans_of(event.borrower_id):
-            step.store(self._signal(step, step.load(loan_id), event))
+            if not self._already_had(self.loans[loan_id]):
+                step.store(self._signal(step, step.load(loan_id), event))
         out.alerts.extend(step.finish())
 
     def reindex(self, loans: Iterable[LoanState]) -> None:
@@ -310,10 +341,16 @@ class Engine:
     # --- the small per-partition state beside the loans: the clock and the orphans' expiry ---
 
     def export_meta(self) -> dict[str, Any]:
-        return {"clock": self.clock.isoformat() if self.clock else None}
+        """The clock, and the position through which every effect is stored (live)."""
+        return {
+            "clock": self.clock.isoformat() if self.clock else None,
+            "position": list(self.position) if self.position is not None else None,
+        }
 
     def import_meta(self, meta: dict[str, Any]) -> None:
         self.clock = date.fromisoformat(meta["clock"]) if meta.get("clock") else None
+        found = meta.get("position")
+        self.stored_through = (int(found[0]), int(found[1]), int(found[2])) if found else None
 
     def reindex_parked(self, waiting: Iterable[tuple[str, list[date]]]) -> None:
         """Re-derive the orphans' expiry queue from what is parked (after a restart)."""

@@ -105,6 +105,10 @@ class LoanState:
     # Ids of the events applied to this loan: kept in the loan's own record so that the
     # dedupe and the state it protects are written together (one changelog message).
     applied: frozenset[str] = frozenset()
+    # Live only: the merge position (timestamp ms, topic rank, offset) of the last input
+    # record whose step touched the loan, stored with it; a record read again after a crash
+    # at or before it has already had its effect here (even one that was a rejection).
+    position: tuple[int, int, int] | None = None
 
     @property
     def active(self) -> bool:

@@ -16,6 +16,7 @@ from loanwatch.ledger.loan import (
     LoanState,
     Snapshot,
     evaluate,
+    evolve,
     next_transition,
     view,
 )
@@ -68,8 +69,11 @@ class Step:
         # index aging and naive daily aging give the same sequence; an event reports its own
         # loan first, then the siblings the borrower floor reached.
         order = sorted(self.order) if self.key == "age" else self.order
+        position = engine.position
         for loan_id in order:
             loan = engine.loans[loan_id]
+            if position is not None and loan.position != position:
+                loan = engine.loans[loan_id] = evolve(loan, position=position)  # live only
             engine.index.set(loan_id, next_transition(loan, policy))
             current = view(loan, self.day, policy)
             engine.views[loan_id] = current  # a closed loan's view says so (metrics skip it)

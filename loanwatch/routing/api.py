@@ -28,6 +28,7 @@ from loanwatch.routing.compliance import CHANNELS, ComplianceConfig, ContactReco
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.errors import WorkItemError
 from loanwatch.routing.workitems import WorkItems, item_json
+from loanwatch.streams.partitioning import partition_for
 
 COLLECTOR = web.RequestKey("collector", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -93,8 +94,18 @@ def build_app(
             raise _bad("body must be a JSON object")
         return doc
 
-    async def publish(loan_id: str, event: dict[str, Any]) -> None:
-        await producer.send_and_wait(topic, json.dumps(event).encode(), key=loan_id.encode())
+    async def publish(loan_id: str, event: dict[str, Any], borrower: object = None) -> None:
+        # On the borrower's partition, where the worker keeps the loan (streams.partitioning);
+        # a loan with no work item and no borrower given goes by its key (the worker parks it
+        # and dead-letters it as unknown_loan if it is not there).
+        owner = borrower if isinstance(borrower, str) and borrower else None
+        owner = owner or await store.borrower_of(loan_id)
+        partition = None
+        if owner is not None:
+            partition = partition_for(owner, len(await producer.partitions_for(topic)))
+        await producer.send_and_wait(
+            topic, json.dumps(event).encode(), key=loan_id.encode(), partition=partition
+        )
 
     def event_base(request: web.Request, kind: str, at: datetime) -> dict[str, Any]:
         event_id = request.headers.get("Idempotency-Key") or f"api-{uuid.uuid4().hex}"
@@ -133,7 +144,7 @@ def build_app(
             "outcome": outcome,
             "collector_id": request[COLLECTOR],
         }
-        await publish(loan_id, event)
+        await publish(loan_id, event, doc.get("borrower_id"))
         if isinstance(doc.get("borrower_id"), str):
             await book.record(
                 ContactRecord(
@@ -160,7 +171,7 @@ def build_app(
             "amount": format_money(amount),
             "promised_date": promised.isoformat(),
         }
-        await publish(loan_id, event)
+        await publish(loan_id, event, doc.get("borrower_id"))
         return web.json_response(event, status=201)
 
     async def may_contact(request: web.Request) -> web.Response:

@@ -73,6 +73,14 @@ class WorkItems:
     def k(self, *parts: str) -> str:
         return self.p + ":".join(parts)
 
+    async def borrower_of(self, loan_id: str) -> str | None:
+        """The borrower of a loan that has (or had) a work item here, else None."""
+        item_id = await self.r.get(self.k("loan", loan_id))
+        if not item_id:
+            return None
+        found = (await self.get(str(item_id))).get("borrower_id")
+        return found or None
+
     async def get(self, item_id: str) -> dict[str, str]:
         item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))
         return item

@@ -115,6 +115,8 @@ def encode_loan(loan: LoanState) -> bytes:
         "evaluated_on": loan.evaluated_on,
         "applied": sorted(loan.applied),
     }
+    if loan.position is not None:  # live only; absent, a record is byte for byte FORMAT 1's
+        body["pos"] = loan.position
     return orjson.dumps(body)
 
 
@@ -154,4 +156,12 @@ def decode_loan(raw: bytes) -> LoanState:
         last=snapshot(*b["last"]),
         evaluated_on=_date(b["evaluated_on"]),
         applied=frozenset(b["applied"]),
+        position=_position(b.get("pos")),
     )
+
+
+def _position(raw: Any) -> tuple[int, int, int] | None:
+    if not raw:
+        return None
+    ts, rank, offset = raw
+    return (int(ts), int(rank), int(offset))

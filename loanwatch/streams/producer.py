@@ -257,8 +257,18 @@ def topic_list(names: TopicNames) -> list[str]:
         names.alerts,
         names.dead_letters,
         names.status,
+        names.directory,
         names.commands,
     ]
+
+
+#: Topic configs of the topics that are not plain logs.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {"directory": {"cleanup.policy": "compact"}}
+
+
+def _new_topic(names: TopicNames, topic: str, partitions: int) -> NewTopic:
+    config = TOPIC_CONFIGS["directory"] if topic == names.directory else {}
+    return NewTopic(topic, partitions, 1, topic_configs=config)
 
 
 async def wait_until_served(
@@ -300,7 +310,9 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> l
                     extra={"topic": topic, "partitions": existing[topic], "wanted": partitions},
                 )
         if missing:
-            response = await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+            response = await admin.create_topics(
+                [_new_topic(names, t, partitions) for t in missing]
+            )
             for entry in getattr(response, "topic_errors", []):
                 if entry[1] not in (0, TOPIC_ALREADY_EXISTS):
                     raise TopicSetupError(f"cannot create topic {entry[0]!r}: error {entry[1:]}")
@@ -381,6 +393,9 @@ class LogProducer:
         )
         self._pending: list[asyncio.Future[Any]] = []
         self._pending_marks: list[asyncio.Future[Any]] = []
+        self._bootstrap = bootstrap
+        self._shared_directory = kafka is None  # a real broker: read and extend loan.directory
+        self._published: set[str] = set()  # loans whose borrower the directory topic has
         self._partitions = 0
         self._marked_at = 0  # the timestamp of the last round of marks
         self._since_marks = 0
@@ -421,6 +436,11 @@ class LogProducer:
         if directory is None and isinstance(items, Sequence):
             directory = scan_directory(items)  # a log in memory: every opening known first
         book: MutableMapping[str, str] = directory if directory is not None else {}
+        if self._shared_directory:
+            known = await read_directory(self._bootstrap, self.names.directory)
+            self._published = set(known)
+            for loan_id, borrower in known.items():
+                book.setdefault(loan_id, borrower)  # earlier logs' loans
         source = items if directory is not None else looking_ahead(items, book, self.lookahead)
         steps = plan(
             source,
@@ -446,6 +466,8 @@ class LogProducer:
             else:
                 await self._pace(started, step)
             await self.send_step(step)
+            if self._shared_directory and step.event is not None:
+                await self._record_borrower(step.event, book)
             if on_step is not None:
                 on_step(step)
             self._since_marks += 1
@@ -486,6 +508,31 @@ class LogProducer:
                 )
                 self._pending_marks.append(future)
                 self.report.marks += 1
+
+    async def _record_borrower(self, obj: Mapping[str, Any], book: Mapping[str, str]) -> None:
+        """An opening's loan -> borrower on the directory topic (once per loan)."""
+        loan_id = obj.get("loan_id")
+        if obj.get("type") != "loan_opened" or not isinstance(loan_id, str):
+            return
+        borrower = book.get(loan_id)
+        if borrower is None or loan_id in self._published:
+            return
+        self._published.add(loan_id)
+        future = await self._kafka.send(
+            self.names.directory, borrower.encode("utf-8"), key=loan_id.encode("utf-8")
+        )
+        self._pending_marks.append(future)  # awaited at the next flush, not counted
+
+    async def heartbeat(self) -> None:
+        """Marks stamped now on every lane: records others wrote before now may be processed.
+
+        For a producer of ours that has nothing to send but must let a worker go on (its marks
+        bound what *it* may still send; another producer's records are ordered by its own).
+        """
+        self._partitions = self._partitions or await self.partitions()
+        self.timestamps.next()
+        await self.send_marks()
+        await self.flush()
 
     async def _held(self, waiting: Awaitable[None]) -> None:
         """Await a pace, sending lane watermarks while it holds the next step."""
@@ -536,6 +583,39 @@ class LogProducer:
         delay = started + self.report.events / self.rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+async def read_directory(bootstrap: str, topic: str, timeout: float = 60.0) -> dict[str, str]:
+    """The whole directory topic (loan -> borrower, the latest value per loan)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fresh metadata (a topic created a moment ago)
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [KafkaTP(topic, p) for p in parts]
+        if not tps:
+            return {}
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: dict[str, str] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in tps])
+
+        while await behind():
+            if loop.time() > deadline:
+                raise ProduceError(f"directory topic {topic!r} not read within {timeout:g} s")
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for rec in records:
+                    if rec.key is not None and rec.value:
+                        found[rec.key.decode("utf-8", "replace")] = rec.value.decode("utf-8")
+        return found
+    finally:
+        await consumer.stop()
 
 
 # --- waiting for the workers ---------------------------------------------------------------

@@ -23,6 +23,9 @@ class TopicNames:
     # The ledger's verdicts on the loans' lifecycle (a closure it accepted), keyed by loan_id:
     # what downstream services act on instead of the raw, unvalidated ``loan.accounts``.
     status: str = "loan.status"
+    # Compacted: loan_id -> borrower_id, written by our producers at each opening they send, so
+    # a later log (another file, a restart) puts a loan's events on its borrower's partition.
+    directory: str = "loan.directory"
     commands: str = "loanwatch.loan-commands"  # internal: the wall clock's ticks per partition
 
     def inputs(self) -> tuple[str, ...]:

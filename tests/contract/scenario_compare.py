@@ -65,3 +65,17 @@ def reject_mismatches(expected: list[dict[str, Any]], actual: list[dict[str, Any
         for k in sorted(exp | got)
         if exp[k] != got[k]
     ]
+
+
+def spec_config(folder: Path) -> Path:
+    """The shipped policy with the SPEC's defaults (no clock-jump guard): the scenarios'
+    expectations, and replay's ``Policy()``. The shipped file sets the guard to 31 days."""
+    repo = Path(__file__).resolve().parents[2]
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (repo / "config" / "policy.yaml").read_text(encoding="utf-8")
+    lines = [
+        "max_clock_jump_days: null" if line.startswith("max_clock_jump_days:") else line
+        for line in text.splitlines()
+    ]
+    (folder / "policy.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder

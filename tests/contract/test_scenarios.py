@@ -22,6 +22,7 @@ from .scenario_compare import (
     read_jsonl,
     reject_mismatches,
     scenario_dirs,
+    spec_config,
     state_mismatches,
 )
 
@@ -40,6 +41,8 @@ def test_replay_command_matches_scenario(scenario: Path, tmp_path: Path) -> None
             "--as-of",
             as_of,
             "--no-progress",
+            "--config",
+            str(spec_config(tmp_path / "config")),
             "--state-out",
             str(out["state"]),
             "--alerts-out",
@@ -76,3 +79,16 @@ def test_index_aging_equals_naive_daily_aging(scenario: Path) -> None:
     assert indexed[0] == naive[0]
     assert indexed[1] == naive[1]
     assert indexed[2] == naive[2]
+
+
+def test_the_shipped_guard_refuses_the_sparse_scenarios_month_long_jumps(tmp_path: Path) -> None:
+    """Where the shipped policy deviates from the SPEC default (max_clock_jump_days 31): a
+    log with 31+ day gaps between events gets future_date dead letters, as documented."""
+    scenario = next(s for s in SCENARIOS if s.name == "rules-restructure-cure-crossdefault")
+    rejects = tmp_path / "rejects.jsonl"
+    result = CliRunner().invoke(
+        main,
+        ["replay", str(scenario / "events.jsonl"), "--no-progress", "--rejects-out", str(rejects)],
+    )
+    assert result.exit_code == 0, result.output
+    assert {r["reason"] for r in read_jsonl(rejects)} == {"future_date"}

@@ -33,6 +33,8 @@ from loanwatch.stack.manager import StackInfo
 from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress, scan_directory
 from loanwatch.streams.topics import TopicNames
 
+from ..contract.scenario_compare import spec_config
+
 REPO = Path(__file__).resolve().parents[2]
 PARTITIONS = 8
 log = logging.getLogger(__name__)
@@ -58,18 +60,6 @@ def delete_scratch_topics(prefixes: list[str]) -> None:
         scratch_topics.prune(bootstrap, scratch_topics.with_prefixes(prefixes), timeout_ms=15_000)
     except Exception as exc:
         log.warning("could not delete the test's topics: %r", exc)
-
-
-def spec_config(folder: Path) -> Path:
-    """The shipped policy with the SPEC's defaults: no clock-jump guard (replay's Policy())."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
-    lines = [
-        "max_clock_jump_days: null" if line.startswith("max_clock_jump_days:") else line
-        for line in text.splitlines()
-    ]
-    (folder / "policy.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
 
 
 def free_port() -> int:
@@ -231,6 +221,12 @@ async def send_events(bootstrap: str, names: TopicNames, events: list[dict[str, 
     """A few events as our producers send them (borrower's partition, lane marks), no ticks."""
     async with LogProducer(bootstrap, names, sync_clock=False) as producer:
         await producer.publish(events)
+
+
+async def mark_lanes(bootstrap: str, names: TopicNames) -> None:
+    """A round of lane marks stamped now (what `simulate --live` sends every 0.2 s when idle)."""
+    async with LogProducer(bootstrap, names) as producer:
+        await producer.heartbeat()
 
 
 async def produce_log(

@@ -35,7 +35,7 @@ from .live import (
     wait_ready,
 )
 
-LOANS = int(os.environ.get("LOANWATCH_KILL_LOOP_LOANS", "8000"))
+LOANS = int(os.environ.get("LOANWATCH_KILL_LOOP_LOANS", "10000"))
 KILLS = int(os.environ.get("LOANWATCH_KILL_LOOP_KILLS", "5"))
 
 
@@ -55,7 +55,7 @@ async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
     with path.open("wb") as fh:
         write_jsonl(Simulation(SimulationConfig(loans=LOANS, days=300, seed=23)), fh)
     lines = list(iter_lines(path))
-    assert len(lines) >= 100_000 or LOANS < 8000, len(lines)
+    assert len(lines) >= 100_000 or LOANS < 10_000, len(lines)
     expected = replay(lines, Policy())
     prefix = unique_name("lwkill") + "."
     names = TopicNames().with_prefix(prefix)

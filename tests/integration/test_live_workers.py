@@ -22,6 +22,7 @@ from ..contract.scenario_compare import SCENARIOS, alert_mismatches
 from .live import (
     Processed,
     WorkerProcess,
+    assert_live_equals_replay,
     loan_states,
     produce_log,
     publish_log,
@@ -97,8 +98,8 @@ async def test_sigkill_mid_run_loses_no_state_and_adds_no_alert_id(
         async with Processed(kafka_bootstrap, [second]) as processed:
             await processed(produced, timeout=120)
         assert first.proc is not None and first.proc.returncode == -signal.SIGKILL
-        duplicates = await _check_against_replay(kafka_bootstrap, names, [second], expected)
-        print(f"alerts re-sent with an existing id after the crash: {sum(duplicates.values())}")
+        counts = await assert_live_equals_replay(kafka_bootstrap, names, [second], expected)
+        print(f"alerts re-sent with an existing id after the crash: {counts['duplicate_alerts']}")
     except BaseException:
         print("\n".join(w.log_tail() for w in (first, second)))
         raise

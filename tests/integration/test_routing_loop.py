@@ -30,7 +30,16 @@ from loanwatch.routing.router import Router
 from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.streams.topics import TopicNames
 
-from .live import PARTITIONS, Barrier, WorkerProcess, free_port, produce_log, read_topic, wait_ready
+from .live import (
+    PARTITIONS,
+    Processed,
+    WorkerProcess,
+    free_port,
+    mark_lanes,
+    produce_log,
+    read_topic,
+    wait_ready,
+)
 
 SETUP = load_routing()
 TOKENS = {"tok-zhao": "c-zhao"}
@@ -123,7 +132,7 @@ async def wait_for(check: Callable[[], Any], what: str, timeout: float = 90.0) -
 async def wait_collections_processed(
     bootstrap: str, names: TopicNames, worker: WorkerProcess
 ) -> None:
-    """The barrier of live.py on what the API published to the collections topic."""
+    """Until the worker processed what the API published to the collections topic."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
@@ -132,8 +141,11 @@ async def wait_collections_processed(
     finally:
         await consumer.stop()
     produced = {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
-    async with Barrier(bootstrap, names, [worker]) as barrier:
-        await barrier(produced)
+    # The API writes no marks (another producer's marks would not bound its records): the
+    # log's producer does, as `simulate --live` does every 0.2 s.
+    await mark_lanes(bootstrap, names)
+    async with Processed(bootstrap, [worker]) as processed:
+        await processed(produced)
 
 
 async def contacts_counted(worker: WorkerProcess, channel: str) -> float:
