@@ -1,9 +1,10 @@
 """Validate every file of a configuration folder and collect all problems, not just the first.
 
 Each domain file is checked by the loader its owner uses at start-up, so this check and the
-process agree: ``policy.yaml`` key by key (every bad key is listed), ``routing.yaml`` and
-``compliance.yaml`` by the router's loaders (their first problem each), and every other YAML file
-under the folder (Prometheus, Alertmanager, rules) must at least parse. It must never write.
+process agree: ``policy.yaml`` key by key (every bad key is listed); ``routing.yaml``,
+``compliance.yaml`` and ``metrics.yaml`` by their loaders (the first problem of each); every
+other YAML file under the folder (Prometheus, Alertmanager, rules) must at least parse. It must
+never write.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from loanwatch.ledger.policy_file import PolicyError, policy_from_mapping
+from loanwatch.metrics.labels import LabelsError, load_labels
 from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.errors import ConfigError
 
@@ -63,11 +65,11 @@ def check_policy(path: Path) -> list[str]:
     return problems
 
 
-def _first_config_error(load: Callable[[Path], object]) -> Callable[[Path], list[str]]:
+def _first_error(load: Callable[[Path], object]) -> Callable[[Path], list[str]]:
     def check(path: Path) -> list[str]:
         try:
             load(path)
-        except ConfigError as exc:
+        except (ConfigError, LabelsError) as exc:
             # The loaders prefix the path; the report already names the file.
             return [str(exc).removeprefix(f"{path}: ")]
         return []
@@ -78,8 +80,9 @@ def _first_config_error(load: Callable[[Path], object]) -> Callable[[Path], list
 #: The files a loanwatch process reads, by name inside the folder, and how each is checked.
 DOMAIN_FILES: dict[str, Callable[[Path], list[str]]] = {
     "policy.yaml": check_policy,
-    "routing.yaml": _first_config_error(load_routing),
-    "compliance.yaml": _first_config_error(load_compliance),
+    "routing.yaml": _first_error(load_routing),
+    "compliance.yaml": _first_error(load_compliance),
+    "metrics.yaml": _first_error(load_labels),
 }
 
 
