@@ -12,7 +12,7 @@ Method, all in one run on fresh topics (prefix ``bench-<time>-``, 8 partitions):
    Faust, no state store, no outputs); and a Faust agent that only takes and acks
    (:mod:`benchkit.faust_noop`).
 3. **Worker drain** (b): one ``loanwatch worker`` subprocess (RocksDB store, tables with
-   changelogs, alerts, dead letters, exposures, commits: the defaults, LOANWATCH_BATCH_SIZE
+   changelogs, alerts, dead letters, status, commits: the defaults, LOANWATCH_BATCH_SIZE
    1000 / BATCH_WITHIN 0.01) drains the same topics; its ``/progress`` is polled every 0.5 s
    until every input partition is processed to its end. Rate = messages processed after the
    first progress seen / (end - that moment), so start-up and rebalancing count in neither.
@@ -210,15 +210,15 @@ async def worker_drain(
 
 
 async def wait_idle(worker: WorkerRun, names: TopicNames, timeout: float = 900) -> float:
-    """Until the internal topics (exposures -> borrower -> commands -> ledger) are processed."""
+    """Until the internal topic (wall-clock ticks) is processed."""
     began = time.perf_counter()
     consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP)
     await consumer.start()
-    internal = [TopicPartition(t, p) for t in (names.exposures, names.commands)
+    internal = [TopicPartition(t, p) for t in (names.commands,)
                 for p in range(PARTITIONS)]  # fmt: skip
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            for _ in range(3):  # each hop can cause the next
+            for _ in range(1):
                 ends = await consumer.end_offsets(internal)
                 want = {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
                 while True:

@@ -144,7 +144,7 @@ async def main(args: argparse.Namespace) -> None:
         await wait_up(worker)
         targets, produce_s = await publish(path, names)
         drain_s = await wait_processed(worker, targets, args.timeout)
-        await asyncio.sleep(3)  # exposures -> commands round trips settle
+        await asyncio.sleep(3)  # the last batch is flushed and scraped
         await time_gets(f"{worker.url}/metrics", 3)  # warm-up
         scrapes, body = await time_gets(f"{worker.url}/metrics", args.scrapes)
         health, _ = await time_gets(f"{worker.url}/healthz", args.scrapes)

@@ -16,8 +16,6 @@ import faust
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from loanwatch.agents.borrower import BorrowerProcessor
-from loanwatch.agents.borrower_stage import BorrowerStage
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.faust_fixes import (
     eager_message_delivery,
@@ -53,7 +51,6 @@ class Worker:
     registry: CollectorRegistry
     metrics: PipelineMetrics
     ledger: LedgerProcessor
-    borrowers: BorrowerProcessor
     tables: Any
 
 
@@ -103,16 +100,21 @@ def build_worker(settings: WorkerSettings) -> Worker:
         loans=table("loans"),
         seen=table("seen"),
         meta=table("meta"),
-        borrowers=table("borrowers"),
         orphans=table("orphans"),
     )
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
     # The ledger's table writes and outputs leave as one record batch per partition (bulk.py).
     bulk = BulkProducer(app)
-    # RocksDB writes of a partition's flush are one WriteBatch, applied at the end of the flush.
-    ledger_tables = (tables.loans, tables.seen, tables.meta, tables.orphans)
-    sinks = TableSinks(*(TableWriter(t, bulk, batched=True) for t in ledger_tables))
+    # RocksDB writes of a partition's flush are one WriteBatch, applied once the batch's
+    # outputs and changelogs are acknowledged. Phases: outputs (0), then loans, orphans, seen
+    # ids, clock, each acknowledged before the next (bulk.py: any crash prefix is safe).
+    sinks = TableSinks(
+        loans=TableWriter(tables.loans, bulk, batched=True, phase=1),
+        seen=TableWriter(tables.seen, bulk, batched=True, phase=3),
+        meta=TableWriter(tables.meta, bulk, batched=True, phase=4),
+        orphans=TableWriter(tables.orphans, bulk, batched=True, phase=2),
+    )
     ledger = LedgerProcessor(
         policy,
         names,
@@ -123,34 +125,29 @@ def build_worker(settings: WorkerSettings) -> Worker:
         loan_cache=settings.loan_cache,
         sinks=sinks,
     )
-    # The borrower agent has its own bulk sender: its state and commands, sent per its batch.
-    borrower_bulk = BulkProducer(app)
-    borrowers = BorrowerProcessor(
-        tables.borrowers, policy.cross_default_share, TableWriter(tables.borrowers, borrower_bulk)
-    )
     registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))
     # Faust's Prometheus sensor is not installed: it updates labelled series for every message
     # and table access (~6 % of a drain's samples); rebalances are counted below instead.
-    worker = Worker(app, settings, policy, names, registry, metrics, ledger, borrowers, tables)
+    worker = Worker(app, settings, policy, names, registry, metrics, ledger, tables)
 
+    # A borrower's loans share a partition (streams.partitioning): no borrower round trip.
     inputs = topic(*names.inputs(), names.commands)
-    exposures = topic(names.exposures)
-    commands = topic(names.commands)
+    commands = topic(names.commands)  # internal: the wall clock's ticks, one per partition
     alerts = topic(names.alerts)
     dead_letters = topic(names.dead_letters)
+    status = topic(names.status)
 
     stage = LedgerStage(worker, bulk)
-    borrower_stage = BorrowerStage(worker, borrower_bulk)
 
     # No batch before the changelog and output topics are declared and known, with n partitions,
     # to the producer and the consumer (a new deployment over a backlog raced them: topics_ready).
-    table_list = (tables.loans, tables.seen, tables.meta, tables.borrowers, tables.orphans)
+    table_list = (tables.loans, tables.seen, tables.meta, tables.orphans)
     changelogs = [t.changelog_topic for t in table_list]
-    co_partitioned = [*(c.get_topic_name() for c in changelogs), names.exposures, names.commands]
-    keyed_outputs = (names.alerts, names.dead_letters)  # any partition count will do
+    co_partitioned = [*(c.get_topic_name() for c in changelogs), names.commands]
+    keyed_outputs = (names.alerts, names.dead_letters, names.status)  # any partition count
     ready = TopicsReady(
         app,
-        declare=lambda: (*changelogs, alerts, dead_letters, exposures, commands),
+        declare=lambda: (*changelogs, alerts, dead_letters, status, commands),
         topics=lambda: {**dict.fromkeys(co_partitioned, n), **dict.fromkeys(keyed_outputs)},
         consumer_topics=lambda: co_partitioned,
     )
@@ -164,12 +161,6 @@ def build_worker(settings: WorkerSettings) -> Worker:
     @app.timer(interval=settings.batch_within * 2)  # type: ignore[untyped-decorator]
     async def ledger_wake() -> None:
         await stage.wake()
-
-    @app.agent(exposures, name="borrower", concurrency=1)
-    async def borrower_agent(stream: Any) -> None:
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
-            await ready.wait()
-            await borrower_stage.take(stream, events)
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_outputs() -> None:
@@ -213,5 +204,4 @@ class _Tables:
     loans: Any
     seen: Any
     meta: Any
-    borrowers: Any
     orphans: Any

@@ -16,6 +16,12 @@ What stays as Faust does it:
   that partition (what Faust's ``_on_changelog_sent`` records per message);
 - keyed records go to the partition Kafka's default partitioner picks (murmur2 of the key over
   the topic's partitions), like ``topic.send(key=...)``; records keep their order per partition.
+
+Crash safety comes from the order of the **phases**: the outputs (alerts, dead letters,
+status) first, then each table's changelog in the order the ledger gives (loans, orphans,
+seen ids, clock), each phase acknowledged before the next is sent. A crash at any instant
+leaves a prefix of that sequence in Kafka; from any prefix, re-reading the unacked records
+converges to the same state, and no output is lost (docs/design.md, "Outputs before state").
 """
 
 from __future__ import annotations
@@ -38,12 +44,17 @@ BATCH_BYTES = 256 * 1024
 METADATA_TIMEOUT = 30.0
 
 
+class OutputsNotAcknowledged(RuntimeError):
+    """The broker did not acknowledge a batch's records: nothing may be stored or acked."""
+
+
 @dataclass(slots=True)
 class _Pending:
     """Records of one topic-partition, in order: (key, value, timestamp in ms or None)."""
 
     records: list[tuple[bytes | None, bytes | None, int | None]] = field(default_factory=list)
     table: Any = None  # the table whose changelog this is (its persisted offset moves)
+    phase: int = 0  # sent, and acknowledged, after every lower phase
 
 
 class BulkProducer:
@@ -52,8 +63,9 @@ class BulkProducer:
     One per agent: each sends (and waits for) exactly what its own batch queued.
     """
 
-    def __init__(self, app: Any, *, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, app: Any, *, batch_bytes: int = BATCH_BYTES, retries: int = 8) -> None:
         self.app = app
+        self.retries = retries
         self.batch_bytes = batch_bytes
         self.pending: dict[tuple[str, int | None], _Pending] = {}
         self._keyed: dict[str, list[tuple[bytes | None, bytes | None, int | None]]] = {}
@@ -74,11 +86,16 @@ class BulkProducer:
         timestamp: float | None = None,
         *,
         table: Any = None,
+        phase: int = 0,
     ) -> None:
-        """Queue one record for ``topic``/``partition`` (timestamp in seconds, None: now)."""
+        """Queue one record for ``topic``/``partition`` (timestamp in seconds, None: now).
+
+        Records of a higher ``phase`` are sent only once every lower phase is acknowledged
+        (keyed outputs are phase 0: outputs before state).
+        """
         pending = self.pending.get((topic, partition))
         if pending is None:
-            pending = self.pending[(topic, partition)] = _Pending(table=table)
+            pending = self.pending[(topic, partition)] = _Pending(table=table, phase=phase)
         stamp = int(timestamp * 1000) if timestamp is not None else None
         pending.records.append((key, value, stamp))
 
@@ -113,22 +130,71 @@ class BulkProducer:
                 if pending is None:
                     pending = queued[(topic, p)] = _Pending()
                 pending.records.append((key, value, stamp))
-        waits: list[tuple[_Pending, TP, int, asyncio.Future[Any]]] = []
         total = 0
         for (topic, partition), pending in queued.items():
             assert partition is not None
             await partitions_of(producer.client, topic)  # created, and known with partitions
-            for count, batch in self._batches(producer, pending.records):
-                fut = await producer.send_batch(batch, topic, partition=partition)
-                waits.append((pending, TP(topic, partition), count, fut))
-                self.sent_batches += 1
             total += len(pending.records)
-        results = await asyncio.gather(*(w[3] for w in waits))
-        for (pending, tp, count, _), meta in zip(waits, results, strict=True):
-            if pending.table is not None and meta is not None:
-                # The changelog now holds the batch: recovery may start after its last record.
-                pending.table.data.set_persisted_offset(tp, meta.offset + count - 1)
+        for phase in sorted({p.phase for p in queued.values()}):
+            await self._send_all(producer, {k: v for k, v in queued.items() if v.phase == phase})
         return total
+
+    async def _send_all(
+        self, producer: Any, queued: dict[tuple[str, int | None], _Pending]
+    ) -> None:
+        """Send every topic-partition's records; resend from a failed batch on, in order.
+
+        A failed batch is sent again with every batch after it on the same topic-partition
+        (a later batch may have succeeded: sending it again keeps the order, and a changelog
+        record sent twice restores the same value), ``retries`` times with a backoff; then
+        :class:`OutputsNotAcknowledged` (the caller must not store or ack anything).
+        """
+        todo = {tp: pending for tp, pending in queued.items() if pending.records}
+        delay = 0.2
+        for attempt in range(self.retries + 1):
+            waits: list[tuple[tuple[str, int | None], int, int, asyncio.Future[Any]]] = []
+            for key, pending in todo.items():
+                topic, partition = key
+                start = 0
+                for count, batch in self._batches(producer, pending.records):
+                    fut = await producer.send_batch(batch, topic, partition=partition)
+                    waits.append((key, start, count, fut))
+                    start += count
+                    self.sent_batches += 1
+            results = await asyncio.gather(*(w[3] for w in waits), return_exceptions=True)
+            failed: dict[tuple[str, int | None], int] = {}
+            errors: list[BaseException] = []
+            for (key, start, count, _), meta in zip(waits, results, strict=True):
+                if isinstance(meta, BaseException):
+                    failed[key] = min(failed.get(key, start), start)
+                    errors.append(meta)
+                    continue
+                pending = todo[key]
+                if pending.table is not None and meta is not None and key not in failed:
+                    # The changelog now holds the batch: recovery may start after it.
+                    topic, partition = key
+                    assert partition is not None
+                    pending.table.data.set_persisted_offset(
+                        TP(topic, partition), meta.offset + count - 1
+                    )
+            if not failed:
+                return
+            log.warning(
+                "output batches not acknowledged (attempt %d of %d), sending again: %r",
+                attempt + 1,
+                self.retries + 1,
+                errors[0],
+            )
+            todo = {
+                key: _Pending(todo[key].records[start:], todo[key].table, todo[key].phase)
+                for key, start in failed.items()
+            }
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise OutputsNotAcknowledged(
+            f"{sum(len(p.records) for p in todo.values())} records to {sorted(todo)} not "
+            f"acknowledged after {self.retries + 1} attempts"
+        )
 
     def _batches(
         self, producer: Any, records: Iterable[tuple[bytes | None, bytes | None, int | None]]
@@ -183,9 +249,12 @@ class TableWriter:
     before anything reads the table again); without it every write is applied at once.
     """
 
-    def __init__(self, table: Any, bulk: BulkProducer, *, batched: bool = False) -> None:
+    def __init__(
+        self, table: Any, bulk: BulkProducer, *, batched: bool = False, phase: int = 1
+    ) -> None:
         self.table = table
         self.bulk = bulk
+        self.phase = phase  # its changelog is sent after the lower phases are acknowledged
         self.topic: str = table.changelog_topic.get_topic_name()
         serializers = table.app.serializers
         self._dumps_key = serializers.dumps_key
@@ -208,7 +277,9 @@ class TableWriter:
             self.table.data._key_index[key_bytes] = partition
         else:
             self.table.data[key] = value
-        self.bulk.add(self.topic, partition, key_bytes, value_bytes, table=self.table)
+        self.bulk.add(
+            self.topic, partition, key_bytes, value_bytes, table=self.table, phase=self.phase
+        )
 
     def delete(self, partition: int, key: str) -> None:
         key_bytes = self._key(key)
@@ -218,7 +289,7 @@ class TableWriter:
         elif key in self.table.data:
             del self.table.data[key]
         # A tombstone, like Faust's ``del table[key]``.
-        self.bulk.add(self.topic, partition, key_bytes, None, table=self.table)
+        self.bulk.add(self.topic, partition, key_bytes, None, table=self.table, phase=self.phase)
 
     def commit(self) -> None:
         """Apply the batched RocksDB writes (no-op unless ``batched``)."""

@@ -3,6 +3,12 @@
 Framework-free on purpose: the Faust agent (``app.py``) groups a batch by partition, sets the
 current event, calls :meth:`LedgerProcessor.handle` per message and :meth:`flush` per
 partition, then sends the outbox and acks. Rules stay in the engine; this only translates.
+
+A partition holds whole borrowers (:mod:`loanwatch.streams.partitioning`), so its engine is
+replay's engine with the same in-memory borrower book: cross-default and borrower-keyed
+signals are decided within the step, as replay decides them. A record that names a borrower
+of another partition is dead-lettered ``wrong_partition``: processed here it would split the
+borrower's loans between two engines.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from loanwatch.agents.messages import dead_letter_record, exposure_message
+from loanwatch.agents.messages import dead_letter_record
 from loanwatch.agents.runtime import PartitionRuntime
 from loanwatch.agents.state import TableSinks
 from loanwatch.ledger.alerts import Alert
@@ -23,7 +29,7 @@ from loanwatch.ledger.engine import DeadLetter, Output
 from loanwatch.ledger.money import parse_money
 from loanwatch.ledger.parse import EVENT_TYPES, decode
 from loanwatch.ledger.policy import Policy
-from loanwatch.ledger.records import Rejection, RiskSignal
+from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.catalog import PipelineMetrics
 from loanwatch.streams.codecs import decode_loan
@@ -47,11 +53,11 @@ class Inbound:
 class Outbox:
     alerts: list[tuple[str, bytes]] = field(default_factory=list)
     dead_letters: list[tuple[bytes | None, bytes]] = field(default_factory=list)
-    # (borrower key, value, timestamp of the record that caused it, in seconds)
-    exposures: list[tuple[str, bytes, float | None]] = field(default_factory=list)
+    # the ledger's verdicts on a loan's lifecycle (accepted closures), keyed by loan id
+    status: list[tuple[str, bytes]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.alerts) + len(self.dead_letters) + len(self.exposures)
+        return len(self.alerts) + len(self.dead_letters) + len(self.status)
 
 
 class LedgerProcessor:
@@ -76,6 +82,7 @@ class LedgerProcessor:
         self.clock_follows_events = clock_follows_events
         self.loan_cache = loan_cache
         self.runtimes: dict[int, PartitionRuntime] = {}
+        self.stalled = ""  # why processing stands still (empty: it does not), for /healthz
         self.progress: dict[str, int] = {}  # published after the outputs are flushed
         self._handled: dict[str, int] = {}
         # Labelled series by (metric, label values): ``labels()`` validates and locks per call.
@@ -84,21 +91,32 @@ class LedgerProcessor:
     # --- partitions ---
 
     def ensure(self, partitions: Iterable[int]) -> None:
-        """Build the runtimes of partitions seen for the first time (one scan of the table)."""
+        """Build the runtimes of partitions seen for the first time (one scan of the table).
+
+        A loan lives on its borrower's partition; a parked event on the one it came in on.
+        """
         missing = {p for p in partitions if p not in self.runtimes}
         if not missing:
             return
         loans: dict[int, list[Any]] = {p: [] for p in missing}
-        for key, raw in self.tables.loans.items():
-            p = partition_for(key, self.partitions)
-            if p in missing and raw is not None:
-                loans[p].append(decode_loan(raw))
+        for _key, raw in self.tables.loans.items():
+            if raw is None:
+                continue
+            loan = decode_loan(raw)
+            p = partition_for(loan.borrower_id, self.partitions)
+            if p in missing:
+                loans[p].append(loan)
         orphans: dict[int, list[tuple[str, list[date]]]] = {p: [] for p in missing}
         for key, raw in self.tables.orphans.items():
-            p = partition_for(key, self.partitions)
-            if p in missing and raw is not None:
-                days = [date.fromisoformat(i["parked_on"]) for i in orjson.loads(raw)]
-                orphans[p].append((key, days))
+            if raw is None:
+                continue
+            items = orjson.loads(raw)
+            if not items:
+                continue
+            p = items[0].get("partition")
+            p = p if isinstance(p, int) else partition_for(key, self.partitions)
+            if p in missing:
+                orphans[p].append((key, [date.fromisoformat(i["parked_on"]) for i in items]))
         for p in sorted(missing):
             runtime = PartitionRuntime(
                 p,
@@ -134,7 +152,8 @@ class LedgerProcessor:
             kind = "command"
             try:
                 result = self._command(runtime, msg)
-            except (ValueError, KeyError, TypeError) as exc:  # never crash on a bad command
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+                # never crash on a bad internal record
                 letter = DeadLetter(
                     "bad_command",
                     f"internal command not understood: {exc!r}",
@@ -154,9 +173,13 @@ class LedgerProcessor:
             self._dead_letter(letter, None, out)
         if result.alerts:
             self.metrics.alert_latency.observe(time.monotonic() - started)
-        for change in runtime.borrowers.drain():
-            out.exposures.append((*exposure_message(change), msg.timestamp))
         self._handled[f"{msg.topic}:{msg.partition}"] = msg.offset
+
+    def commit_state(self) -> None:
+        """Apply the queued table writes: call once the batch's outputs and changelog are acked."""
+        sinks = self.sinks
+        for sink in (sinks.loans, sinks.seen, sinks.orphans, sinks.meta):
+            sink.commit()
 
     def outputs_flushed(self) -> None:
         """The batch's outputs are acknowledged by Kafka: its offsets count as processed."""
@@ -182,36 +205,67 @@ class LedgerProcessor:
             return Output(result="rejected"), "malformed"
         kind = obj.get("type")
         kind = kind if isinstance(kind, str) and kind in EVENT_TYPES else "unknown"  # bounded label
-        result = runtime.engine.process(obj)
+        misplaced = self._misplaced(runtime, obj, msg.partition)
+        if misplaced is not None:
+            self._dead_letter(misplaced, msg, out)
+            return Output(result="rejected"), kind
+        result = runtime.engine.process(obj, source=(msg.topic, msg.partition, msg.offset))
         own = [r for r in result.rejects if r.event is obj]
         for letter in own:
             self._dead_letter(letter, msg, out)
         result.rejects = [r for r in result.rejects if r.event is not obj]
         if result.result == "applied":
             self._count_applied(runtime, kind, obj)
+            if kind in ("loan_closed", "loan_opened"):  # an opening may apply a parked closure
+                self._publish_status(runtime, obj, out)
         return result, kind
 
+    def _misplaced(
+        self, runtime: PartitionRuntime, obj: dict[str, Any], p: int
+    ) -> DeadLetter | None:
+        """A record naming a borrower of another partition (another partitioner upstream)."""
+        borrower = obj.get("borrower_id")
+        if not isinstance(borrower, str) or not borrower:
+            return None
+        kind, loan_id = obj.get("type"), obj.get("loan_id")
+        if kind == "loan_opened":
+            if isinstance(loan_id, str) and runtime.engine.loans.get(loan_id) is not None:
+                return None  # the engine says duplicate_loan
+        elif kind != "risk_signal" or loan_id:
+            return None
+        want = partition_for(borrower, self.partitions)
+        if want == p:
+            return None
+        return DeadLetter(
+            "wrong_partition",
+            f"borrower {borrower!r} belongs to partition {want}, not {p}: publish by the "
+            "borrower's partition (docs/design.md, Ordering)",
+            obj,
+        )
+
+    def _publish_status(self, runtime: PartitionRuntime, obj: dict[str, Any], out: Outbox) -> None:
+        loan_id = obj.get("loan_id")
+        loan = runtime.engine.loans.get(loan_id) if isinstance(loan_id, str) else None
+        if loan is None or loan.active or runtime.engine.clock is None:
+            return
+        closing = obj if obj.get("type") == "loan_closed" else None
+        body = {
+            "kind": "loan_closed",
+            "event_id": closing.get("event_id") if closing else None,
+            "loan_id": loan.loan_id,
+            "borrower_id": loan.borrower_id,
+            "status": loan.status,
+            "reason": closing.get("reason") if closing else loan.status,
+            "business_date": (loan.closed_on or runtime.engine.clock).isoformat(),
+        }
+        out.status.append((loan.loan_id, orjson.dumps(body)))
+
     def _command(self, runtime: PartitionRuntime, msg: Inbound) -> Output:
+        """An internal record: the wall clock's tick for this partition."""
         body = orjson.loads(msg.value or b"{}")
-        engine = runtime.engine
-        day = date.fromisoformat(body["business_date"])
-        if body["kind"] == "floor":
-            return engine.apply_floor(
-                body["loan_id"], body["floor"], body["share"], day, body["cause"]
-            )
-        if body["kind"] == "signal":
-            signal = RiskSignal(
-                body["event_id"],
-                day,
-                body["loan_id"],
-                body["signal"],
-                body["severity"],
-                body.get("detail"),
-            )
-            return engine.apply_loan_signal(signal, day)
-        if body["kind"] == "clock_tick":
-            return engine.advance(day)
-        raise ValueError(f"unknown command kind {body['kind']!r}")
+        if not isinstance(body, dict) or body.get("kind") != "clock_tick":
+            raise ValueError(f"unknown internal record {body!r}")
+        return runtime.engine.advance(date.fromisoformat(body["business_date"]))
 
     # --- outputs and counters ---
 
@@ -238,14 +292,17 @@ class LedgerProcessor:
             child(m.promises, "broken", product).inc()
 
     def _dead_letter(self, letter: DeadLetter, msg: Inbound | None, out: Outbox) -> None:
+        """``msg`` None: a consequence of another record (a parked event: its own source)."""
+        source = (msg.topic, msg.partition, msg.offset) if msg else letter.source
         record = dead_letter_record(
             letter,
-            topic=msg.topic if msg else None,
-            partition=msg.partition if msg else None,
-            offset=msg.offset if msg else None,
+            topic=source[0] if source else None,
+            partition=source[1] if source else None,
+            offset=source[2] if source else None,
             raw=msg.value if msg else None,
         )
-        out.dead_letters.append((msg.key if msg else None, record))
+        key = msg.key if msg else _loan_key(letter.event)
+        out.dead_letters.append((key, record))
         self._child(self.metrics.dead_letters, letter.reason).inc()
 
     def _count_applied(self, runtime: PartitionRuntime, kind: str, obj: dict[str, Any]) -> None:
@@ -272,3 +329,8 @@ class LedgerProcessor:
                 return
             m.event_time_lag.observe(max(0.0, time.time() - occurred))
             m.last_event.set(occurred)
+
+
+def _loan_key(event: Any) -> bytes | None:
+    loan_id = event.get("loan_id") if isinstance(event, dict) else None
+    return loan_id.encode("utf-8") if isinstance(loan_id, str) else None

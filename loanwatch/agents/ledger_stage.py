@@ -4,11 +4,13 @@ The agent hands every batch it takes to :meth:`LedgerStage.take`; a timer calls
 :meth:`LedgerStage.wake` so records held for alignment are released even when no new record
 arrives. One lock serialises both, so exactly one batch is in flight at a time:
 
-1. internal commands (floors, borrower signals, wall-clock ticks) are processed as they come:
-   they are consequences of records already processed, not part of the producer's order;
-2. input records go through the :class:`~loanwatch.agents.alignment.Aligner` and are processed
+1. input records go through the :class:`~loanwatch.agents.alignment.Aligner` and are processed
    per partition in timestamp order once every input topic of the partition is known up to
-   them (a buffered head, or caught up with its end offset);
+   them (a buffered head, or a bound: the lane's latest mark or record); lane watermarks
+   (records with the ``loanwatch.mark`` header) only move bounds and are acked at once;
+   internal wall-clock ticks join the merge by timestamp but are never waited for;
+2. a forced release (a caught-up lane silent past its patience) is counted, logged with the
+   lanes, and alerted on by a Prometheus rule (``LoanwatchForcedRelease``);
 3. the tables' changelog records and the outputs are sent as one record batch per
    topic-partition (:mod:`~loanwatch.agents.bulk`) and awaited, then exactly the processed
    records are acked, so a crash re-reads from the first unprocessed one (at-least-once, ids
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import weakref
 from collections import defaultdict
@@ -33,13 +36,17 @@ from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
-from loanwatch.agents.bulk import BulkProducer
+from loanwatch.agents.bulk import BulkProducer, OutputsNotAcknowledged
 from loanwatch.agents.ledger import Inbound, Outbox
+from loanwatch.streams.partitioning import MARK_HEADER
 
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
 
 log = logging.getLogger("loanwatch.worker")
+
+STALL_SECONDS = 30.0
+EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 
 def set_current(event: EventT[Any]) -> None:
@@ -64,6 +71,15 @@ def inbound(event: EventT[Any]) -> Inbound:
     return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
 
 
+def is_mark(event: EventT[Any]) -> bool:
+    """Is this record a lane watermark (header ``loanwatch.mark``) rather than an event?"""
+    headers = event.message.headers
+    if not headers:
+        return False
+    names = headers.keys() if isinstance(headers, dict) else (h[0] for h in headers)
+    return any(name == MARK_HEADER for name in names)
+
+
 def _highwater(consumer: Any, tp: TP) -> int | None:
     try:
         end = consumer.highwater(tp)
@@ -77,12 +93,15 @@ class LedgerStage:
         self.worker = worker
         self.bulk = bulk  # the tables' changelog records of a batch wait here, sent with outputs
         names = worker.names
-        self.topic_names = (names.alerts, names.dead_letters, names.exposures)
+        self.topic_names = (names.alerts, names.dead_letters, names.status)
         settings = worker.settings
-        # Commands join the merge by their timestamp (their cause's) but are never waited for.
+        # Wall-clock ticks join the merge by their timestamp but are never waited for.
         self.commands = worker.names.commands
         self.aligner: Aligner[EventT[Any]] = Aligner(
-            (*worker.names.inputs(), self.commands), max_idle=settings.align_max_idle
+            (*worker.names.inputs(), self.commands),
+            max_idle=settings.align_max_idle,
+            mark_max_idle=settings.align_mark_max_idle,
+            unwaited=(self.commands,),
         )
         self.limit = settings.align_buffer
         self.release_limit: int = settings.batch_size  # records processed per turn of the loop
@@ -101,12 +120,17 @@ class LedgerStage:
             # again from the committed offset; adding them would put them ahead of those.
             for event in of_current_generation(self.worker.app, events):
                 m = event.message
-                self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
+                if is_mark(event):
+                    self.aligner.mark(m.topic, m.partition, m.offset, m.timestamp, event)
+                else:
+                    self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
             await self._run()
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
         if self.stream is None or self.lock.locked() or not self.aligner.held():
+            if not self.aligner.held():
+                self.worker.ledger.stalled = ""
             return
         async with self.lock:
             await self._run()
@@ -128,44 +152,72 @@ class LedgerStage:
         """Process what the aligner releases, a batch at a time, giving the loop a turn between.
 
         A backlog can make tens of thousands of held records ready at once; processed in one go
-        they would keep the event loop (commits, the borrower agent, /metrics) for seconds.
+        they would keep the event loop (commits, /metrics) for seconds.
         """
         while True:
-            per_partition, more = self._release()
+            per_partition, marks, more = self._release()
             if per_partition:
                 await self._process_and_send(per_partition)
+            for mark in marks:  # after the records released with them (offset order per lane)
+                await self.stream.ack(mark)
             if not more:
                 break
             await asyncio.sleep(0)
         self._flow_control()
         self.worker.metrics.held.set(self.aligner.held())
+        self._report_stalls()
+
+    def _give_up(self, exc: BaseException) -> None:
+        """Outputs the broker will not take: stop, storing and acking nothing of the batch.
+
+        The engine in memory has applied the batch; it must not run ahead of what Kafka
+        holds. The process exits, the group reassigns the partitions, and whoever takes
+        them (this worker restarted, on the same data dir) reads the records again.
+        """
+        self.worker.ledger.stalled = f"outputs not acknowledged: {exc}"
+        log.critical("outputs not acknowledged by the broker, exiting (nothing stored): %s", exc)
+        logging.shutdown()
+        os._exit(EXIT_OUTPUTS_LOST)
+
+    def _report_stalls(self) -> None:
+        """Partitions waiting for a lane longer than ``STALL_SECONDS`` make /healthz ``stalled``."""
+        waiting = self.aligner.blocked(time.monotonic())
+        long = sorted(p for p, seconds in waiting.items() if seconds >= STALL_SECONDS)
+        self.worker.ledger.stalled = (
+            f"partitions {long} hold records and wait for an input lane "
+            f"for {STALL_SECONDS:.0f} s or more (see the worker log)"
+            if long
+            else ""
+        )
 
     async def _process_and_send(self, per_partition: dict[int, list[EventT[Any]]]) -> None:
         """Process released records, send their table changes and outputs, then ack them."""
         worker = self.worker
         started = time.monotonic()
         out = self._process(per_partition)
-        bulk, (alerts, dead_letters, exposures) = self.bulk, self.topic_names
+        bulk, (alerts, dead_letters, status) = self.bulk, self.topic_names
         for key, value in out.alerts:
             bulk.add_keyed(alerts, key.encode(), value)
         for dkey, value in out.dead_letters:
             bulk.add_keyed(dead_letters, dkey, value)
-        # Partitions were processed one after the other: the borrower stage must see their
-        # exposures in the producer's order again (stable: one record's stay together).
-        out.exposures.sort(key=lambda e: e[2] if e[2] is not None else float("inf"))
-        for bkey, value, stamp in out.exposures:
-            # The cause's timestamp travels with the exposure and its commands, so a
-            # partition behind it holds the command until its own inputs reach it.
-            bulk.add_keyed(exposures, bkey.encode(), value, stamp)
-        # Table changes (queued by the flushes) and outputs: all acknowledged before the ack.
-        await bulk.send()
+        for skey, value in out.status:
+            bulk.add_keyed(status, skey.encode(), value)
+        # Outputs before state: alerts, dead letters, status and the tables' changelog records
+        # are acknowledged first; then the store takes the batch's writes; then the records
+        # are acked. A crash at any instant loses no output (a re-read record's outputs are
+        # sent again, same ids).
+        try:
+            await bulk.send()
+        except OutputsNotAcknowledged as exc:
+            self._give_up(exc)
+        worker.ledger.commit_state()
         worker.ledger.outputs_flushed()
         for items in per_partition.values():
             for event in items:
                 await self.stream.ack(event)
         worker.metrics.batch_seconds.observe(time.monotonic() - started)
 
-    def _release(self) -> tuple[dict[int, list[EventT[Any]]], bool]:
+    def _release(self) -> tuple[dict[int, list[EventT[Any]]], list[EventT[Any]], bool]:
         assigned = self.worker.app.consumer.assignment()  # a new set per call: once per batch
         for tp in assigned:
             if tp.topic in self.aligner:
@@ -183,16 +235,18 @@ class LedgerStage:
                 for t, p in release.waited_for
             ]
             log.warning(
-                "input topic-partitions neither sent records nor reported their end for "
-                "%.1f s; processing %d held records without them: %s",
+                "forced release: caught-up input topic-partitions sent no record nor mark "
+                "for their patience (%.1f s, %.1f s if marked); processing %d held records "
+                "without them: %s",
                 self.aligner.max_idle,
+                self.aligner.mark_max_idle,
                 len(release.items),
                 ", ".join(f"{t}/{p} next={n} end={e}" for t, p, n, e in lanes),
             )
         ready: dict[int, list[EventT[Any]]] = defaultdict(list)
         for event in release.items:
             ready[event.message.partition].append(event)
-        return ready, release.more
+        return ready, release.marks, release.more
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
         ledger = self.worker.ledger
@@ -247,6 +301,8 @@ class LedgerStage:
         consumer = self.worker.app.consumer
         stopped: set[TP] = getattr(consumer, "_buffered_partitions", set())
         for topic, partition in list(self.aligner.lanes):
+            if topic == self.commands:
+                continue
             tp = TP(topic, partition)
             n = self.aligner.buffered(topic, partition)
             if n >= self.limit:

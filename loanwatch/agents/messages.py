@@ -1,70 +1,22 @@
-"""The internal messages between the ledger and borrower agents, and dead-letter records.
+"""The worker's own records: internal wall-clock ticks and dead-letter records.
 
-Plain JSON with explicit fields; amounts in cents. Pure functions, no Kafka here.
+Plain JSON with explicit fields. Pure functions, no Kafka here.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import date
 from typing import Any
 
 import orjson
 
-from loanwatch.ledger.borrowers import ExposureChange
 from loanwatch.ledger.engine import DeadLetter
-from loanwatch.ledger.records import BorrowerSignal
 
-
-def exposure_message(change: ExposureChange | BorrowerSignal) -> tuple[str, bytes]:
-    """(borrower key, value) of an exposure change or a borrower signal to fan out."""
-    if isinstance(change, BorrowerSignal):
-        body: dict[str, Any] = {
-            "kind": "signal",
-            "borrower_id": change.borrower_id,
-            "event_id": change.event_id,
-            "signal": change.signal,
-            "severity": change.severity,
-            "detail": change.detail,
-            "business_date": change.business_date.isoformat(),
-        }
-        return change.borrower_id, orjson.dumps(body)
-    exposure = change.exposure
-    body = {
-        "kind": "exposure",
-        "borrower_id": change.borrower_id,
-        "loan_id": change.loan_id,
-        "active": exposure is not None,
-        "npl": exposure.npl if exposure else False,
-        "outstanding": exposure.outstanding if exposure else 0,
-        "business_date": change.business_date.isoformat(),
-        "cause": change.cause,
-    }
-    return change.borrower_id, orjson.dumps(body)
-
-
-def floor_command(loan_id: str, floor: bool, share: str, day: str, cause: str) -> bytes:
-    return orjson.dumps(
-        {
-            "kind": "floor",
-            "loan_id": loan_id,
-            "floor": floor,
-            "share": share,
-            "business_date": day,
-            "cause": cause,
-        }
-    )
-
-
-def signal_command(loan_id: str, signal: dict[str, Any]) -> bytes:
-    return orjson.dumps(
-        {
-            **signal,
-            "kind": "signal",
-            "loan_id": loan_id,
-            "event_id": f"{signal['event_id']}/{loan_id}",
-        }
-    )
+#: Bytes of an input kept in its dead letter: beyond, a prefix with the length and SHA-256
+#: (an oversized input must never make an unsendable dead letter).
+RAW_LIMIT = 16 * 1024
 
 
 def tick_command(day: date) -> bytes:
@@ -84,8 +36,9 @@ def dead_letter_record(
     partition: int | None,
     offset: int | None,
     raw: bytes | None,
+    limit: int = RAW_LIMIT,
 ) -> bytes:
-    """The SPEC dead letter plus where it came from and its original bytes."""
+    """The SPEC dead letter plus where it came from and its original bytes (bounded)."""
     body: dict[str, Any] = {
         **letter.to_json(),
         "topic": topic,
@@ -93,10 +46,21 @@ def dead_letter_record(
         "offset": offset,
     }
     if raw is not None:
+        body["raw_length"] = len(raw)
+        body["raw_sha256"] = hashlib.sha256(raw).hexdigest()
+        kept = raw[:limit]
+        if len(raw) > limit:
+            body["raw_truncated"] = True
+            # the decoded event of an oversized input is as large: only its prefix is kept
+            body["event"] = kept.decode("utf-8", "replace")
         try:
-            body["raw"] = raw.decode("utf-8")
+            body["raw"] = kept.decode("utf-8")
             body["raw_encoding"] = "utf-8"
         except UnicodeDecodeError:
-            body["raw"] = base64.b64encode(raw).decode("ascii")
+            body["raw"] = base64.b64encode(kept).decode("ascii")
             body["raw_encoding"] = "base64"
-    return orjson.dumps(body)
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # an event object orjson cannot write (e.g. an integer beyond 64 bits)
+        body["event"] = body.get("raw")
+        return orjson.dumps(body)

@@ -4,7 +4,7 @@
 the ledger and the topics exist. It adds what the per-event code in ``ledger.py`` cannot do:
 
 - ``loanwatch_consumer_lag_messages{topic,partition}``: end offset minus committed offset of
-  every owned input partition (agent inputs, commands, exposures; not changelogs), refreshed
+  every owned input partition (agent inputs and commands; not changelogs), refreshed
   by a timer; the series of a partition this worker no longer owns is removed, so a rebalance
   leaves no stale series.
 - Views after a rebalance: Faust revokes every partition and assigns the new set; the ledger
@@ -31,7 +31,7 @@ from prometheus_client import Gauge
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
 
-# SPEC §1 reasons, plus the worker's own (bad_command, bad_exposure).
+# SPEC §1 reasons, plus the worker's own (future_date, wrong_partition, bad_command).
 DEAD_LETTER_REASONS: Final = (
     "malformed_json",
     "unknown_type",
@@ -44,8 +44,9 @@ DEAD_LETTER_REASONS: Final = (
     "unknown_loan",
     "duplicate_loan",
     "loan_closed",
+    "future_date",
+    "wrong_partition",
     "bad_command",
-    "bad_exposure",
 )
 REFRESH_SECONDS: Final = 1.0
 
@@ -53,7 +54,7 @@ REFRESH_SECONDS: Final = 1.0
 def wire_metrics(worker: Worker) -> None:
     app, ledger, metrics = worker.app, worker.ledger, worker.metrics
     names = worker.names
-    consumed = {*names.inputs(), names.commands, names.exposures}
+    consumed = {*names.inputs(), names.commands}
     for reason in DEAD_LETTER_REASONS:
         metrics.dead_letters.labels(reason=reason)
 

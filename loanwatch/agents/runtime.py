@@ -1,20 +1,20 @@
 """One partition's engine in a worker: table-backed loans and seen ids, clock, parked orphans.
 
-Built (and its transition index re-derived from the loans) when the worker first processes a
-partition after an assignment; dropped when the partition is revoked. The clock and the parked
-orphans live in the ``meta`` table under ``partition/<n>`` so they survive restarts too.
+Built (and its transition index and borrower book re-derived from the loans) when the worker
+first processes a partition after an assignment; dropped when the partition is revoked. The
+clock lives in the ``meta`` table under ``partition/<n>`` so it survives restarts too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 
 from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSinks
-from loanwatch.ledger.borrowers import RemoteBorrowers
+from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState, view
 from loanwatch.ledger.policy import Policy
@@ -40,7 +40,8 @@ class PartitionRuntime:
         self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.loans = LoanStore(tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition)
         self.seen = SeenStore(tables.seen, partition, sinks.seen)
-        self.borrowers = RemoteBorrowers()
+        # The partition holds whole borrowers: the book is replay's (borrowers.LocalBorrowers).
+        self.borrowers = LocalBorrowers(policy.cross_default_share)
         self.parked = ParkedStore(tables.orphans, policy, sinks.orphans, partition)
         self.engine = Engine(
             policy,
@@ -49,6 +50,7 @@ class PartitionRuntime:
             borrowers=self.borrowers,
             parked=self.parked,
             clock_follows_events=clock_follows_events,
+            today=None if clock_follows_events else (lambda: datetime.now(policy.tz).date()),
         )
         self._meta_written: bytes | None = None
 
@@ -63,6 +65,10 @@ class PartitionRuntime:
         self.engine.reindex_parked(orphans)
         items = list(loans)
         self.engine.reindex(items)
+        for loan in items:
+            self.borrowers.book.set(loan.borrower_id, loan.loan_id, exposure_of(loan))
+        for loan_id in self.borrowers.reconcile(self.loans):  # a crash between two loans
+            items = [self.loans[loan_id] if x.loan_id == loan_id else x for x in items]
         clock = self.engine.clock
         if clock is not None:
             for loan in items:
@@ -70,7 +76,11 @@ class PartitionRuntime:
         return len(items)
 
     def flush(self) -> int:
-        """Persist what the batch changed (call with a current event of this partition)."""
+        """Queue what the batch changed (call with a current event of this partition).
+
+        The writes reach the store only at :meth:`LedgerProcessor.commit_state`, after the
+        batch's outputs and changelog records are acknowledged (outputs before state).
+        """
         written = self.loans.flush()
         self.seen.flush()
         self.parked.flush()
@@ -78,6 +88,4 @@ class PartitionRuntime:
         if meta != self._meta_written:
             self.sinks.meta.set(self.partition, meta_key(self.partition), meta)
             self._meta_written = meta
-        for sink in (self.sinks.loans, self.sinks.seen, self.sinks.orphans, self.sinks.meta):
-            sink.commit()
         return written

@@ -51,8 +51,15 @@ class WorkerSettings(BaseSettings):
     align_max_idle: float = Field(
         10.0,
         gt=0,
-        description="Longest wait (s) for an input topic that neither sends nor reports its end "
-        "before a partition's held records are processed anyway.",
+        description="Wait (s) for a caught-up input topic-partition that never carried a mark "
+        "(an external producer) before a partition's held records are processed anyway "
+        "(a forced release: counted, logged, alerted on).",
+    )
+    align_mark_max_idle: float = Field(
+        120.0,
+        gt=0,
+        description="The same wait for a lane that carried marks (our producers write one "
+        "every 500 records and every 0.2 s while idle): only a producer that stopped mid-log.",
     )
     align_buffer: int = Field(
         1000,

@@ -194,12 +194,23 @@ class ParkedStore(MutableMapping[str, list[Parked]]):
                 if self.table.get(key) is not None:
                     self.sink.delete(self.partition, key)
             else:
-                self.sink.set(self.partition, key, encode_parked(value))
+                self.sink.set(self.partition, key, encode_parked(value, self.partition))
         self.cache.clear()
 
 
-def encode_parked(items: list[Parked]) -> bytes:
-    return orjson.dumps([{"obj": p.obj, "parked_on": p.parked_on.isoformat()} for p in items])
+def encode_parked(items: list[Parked], partition: int | None = None) -> bytes:
+    """Parked events with their day, source record and (for a restart) their partition."""
+    return orjson.dumps(
+        [
+            {
+                "obj": p.obj,
+                "parked_on": p.parked_on.isoformat(),
+                "source": list(p.source) if p.source else None,
+                "partition": partition,
+            }
+            for p in items
+        ]
+    )
 
 
 def decode_parked(raw: bytes, policy: Policy) -> list[Parked]:
@@ -208,5 +219,7 @@ def decode_parked(raw: bytes, policy: Policy) -> list[Parked]:
         event = parse_event(item["obj"], policy.tz)
         if isinstance(event, (Rejection, ClockTick, BorrowerSignal, LoanOpened)):
             continue  # only loan events are ever parked
-        out.append(Parked(item["obj"], event, date.fromisoformat(item["parked_on"])))
+        found = item.get("source")
+        source = (str(found[0]), int(found[1]), int(found[2])) if found else None
+        out.append(Parked(item["obj"], event, date.fromisoformat(item["parked_on"]), source))
     return out

@@ -1,6 +1,9 @@
 """HTTP views of a worker on the Faust web server: one loan, health, progress.
 
-``GET /loans/{loan_id}`` is routed by Faust to the worker that owns the key's partition.
+``GET /loans/{loan_id}``: a loan lives on its borrower's partition, which its id does not
+tell; the worker looks in its own partitions, then asks the other workers of the group (one
+hop, ``forwarded=1``). ``GET /healthz`` is 200 ``ok`` only when the worker owns partitions,
+its topics are ready and no partition is stalled; else 503 with the reason.
 ``GET /metrics`` renders the worker's own registry (Faust's Prometheus sensor is not installed).
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,21 +34,27 @@ def register_views(worker: Worker) -> None:
 
     @app.page("/loans/{loan_id}")
     async def get_loan(web: View, request: Request, loan_id: str) -> Response:
-        p = partition_for(loan_id, worker.settings.partitions)
-        owner = _owner_url(worker, p)
-        if owner is not None and owner.rstrip("/") != str(app.conf.canonical_url).rstrip("/"):
-            # Another worker owns the key's partition: ask it (one hop, no loops).
-            if request.query.get("forwarded"):
-                return web.json({"error": "partition moved; retry"}, status=503)
-            async with app.http_client.get(f"{owner}/loans/{loan_id}?forwarded=1") as resp:
-                return web.bytes(
-                    await resp.read(), content_type="application/json", status=resp.status
-                )
         raw = tables.loans.get(loan_id)
-        if raw is None:
-            return web.json({"error": f"no loan {loan_id!r}"}, status=404)
-        loan = decode_loan(raw)
-        runtime = ledger.runtimes.get(p)
+        loan = decode_loan(raw) if raw is not None else None
+        p = partition_for(loan.borrower_id, worker.settings.partitions) if loan else None
+        if loan is None or not _active_here(worker, p):
+            # not here, or only a standby copy here: the owner answers on its own clock
+            if request.query.get("forwarded"):
+                return web.json({"error": f"no loan {loan_id!r} here"}, status=404)
+            for peer in _peer_urls(worker):
+                try:
+                    async with app.http_client.get(f"{peer}/loans/{loan_id}?forwarded=1") as resp:
+                        if resp.status != 404:
+                            body = await resp.read()
+                            return web.bytes(
+                                body, content_type="application/json", status=resp.status
+                            )
+                except (aiohttp.ClientError, TimeoutError):
+                    continue  # a peer gone since the last rebalance
+            if loan is None:
+                return web.json({"error": f"no loan {loan_id!r}"}, status=404)
+        assert loan is not None
+        runtime = ledger.runtimes.get(p) if p is not None else None
         clock = runtime.engine.clock if runtime else None
         if clock is None:
             clock = loan.closed_on or loan.evaluated_on
@@ -54,18 +64,21 @@ def register_views(worker: Worker) -> None:
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
+        assigned = sorted(
+            f"{tp.topic}:{tp.partition}"
+            for tp in app.assignor.assigned_actives()
+            if tp.topic == worker.names.accounts
+        )
+        problems = health_problems(worker, assigned)
         body: dict[str, Any] = {
-            "status": "ok",
+            "status": problems[0][0] if problems else "ok",
+            "reasons": [reason for _, reason in problems],
             "app_id": worker.settings.app_id,
             "clock": worker.settings.clock or worker.policy.clock,
             "partitions": ledger.clocks(),
-            "assigned": sorted(
-                f"{tp.topic}:{tp.partition}"
-                for tp in app.assignor.assigned_actives()
-                if tp.topic == worker.names.accounts
-            ),
+            "assigned": assigned,
         }
-        return web.json(body)
+        return web.json(body, status=503 if problems else 200)
 
     @app.page("/progress")
     async def progress(web: View, request: Request) -> Response:
@@ -74,12 +87,31 @@ def register_views(worker: Worker) -> None:
         )
 
 
-def _owner_url(worker: Worker, partition: int) -> str | None:
-    """The web URL of the worker whose loans-table partition holds ``partition``."""
-    table = worker.tables.loans
-    topic = table.changelog_topic.get_topic_name()
-    metadata = worker.app.router.table_metadata(table.name)
-    for host, topics in metadata.items():
-        if partition in topics.get(topic, []):
-            return str(host)
-    return None
+def _active_here(worker: Worker, partition: int | None) -> bool:
+    """Does this worker own ``partition`` as an active (not standby) assignment?"""
+    if partition is None:
+        return False
+    if partition in worker.ledger.runtimes:
+        return True
+    return any(
+        tp.partition == partition and tp.topic == worker.names.accounts
+        for tp in worker.app.assignor.assigned_actives()
+    )
+
+
+def _peer_urls(worker: Worker) -> list[str]:
+    """The web URLs of the group's other workers (from the assignor's table metadata)."""
+    me = str(worker.app.conf.canonical_url).rstrip("/")
+    hosts = worker.app.router.table_metadata(worker.tables.loans.name)
+    return [str(h).rstrip("/") for h in hosts if str(h).rstrip("/") != me]
+
+
+def health_problems(worker: Worker, assigned: list[str]) -> list[tuple[str, str]]:
+    """(status, reason) of what keeps this worker from being healthy; empty when ok."""
+    problems: list[tuple[str, str]] = []
+    if not assigned:
+        problems.append(("not ready", "no input partition assigned"))
+    stalled = worker.ledger.stalled
+    if stalled:
+        problems.append(("stalled", stalled))
+    return problems

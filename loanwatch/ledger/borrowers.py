@@ -1,13 +1,14 @@
 """Borrower-level exposure (SPEC §5 cross-default): the NPL share of a borrower's active loans.
 
-Pure arithmetic plus a small book of exposures keyed by borrower. The live pipeline keeps the
-same book in a table partitioned by borrower; replay keeps it in memory.
+Pure arithmetic plus a small book of exposures keyed by borrower. A borrower's loans are all in
+one engine (replay: the portfolio; live: the borrower's partition), so the book is in memory,
+re-derived from the loans after a restart.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Protocol
 
@@ -90,11 +91,11 @@ class BorrowerPort(Protocol):
         ...
 
     def on_borrower_signal(self, event: BorrowerSignal) -> None:
-        """A borrower-keyed risk signal was accepted (live: forward it to the borrower)."""
+        """A borrower-keyed risk signal was accepted."""
 
 
 class LocalBorrowers:
-    """Replay: every loan is in this engine, so the floor applies within the same step."""
+    """Every loan of a borrower is in this engine, so the floor applies within the same step."""
 
     def __init__(self, threshold: Decimal) -> None:
         self.book = BorrowerBook()
@@ -105,6 +106,24 @@ class LocalBorrowers:
 
     def on_borrower_signal(self, event: BorrowerSignal) -> None:
         pass  # every loan is here: the engine applies the signal to loans_of() at once
+
+    def reconcile(self, loans: MutableMapping[str, LoanState]) -> list[str]:
+        """Set every active loan's floor from its borrower's share; return the loans changed.
+
+        After a restart from a state that a crash cut between two loans of one step (the
+        floor of a sibling not yet stored): the step's alerts were sent before any state, so
+        only the state is repaired, silently.
+        """
+        changed: list[str] = []
+        for borrower_id in list(self.book._book):
+            npl, total = self.book.share(borrower_id)
+            floor = floor_applies(npl, total, self.threshold)
+            for loan_id in self.book.loans(borrower_id):
+                loan = loans[loan_id]
+                if loan.cross_default != floor:
+                    loans[loan_id] = set_cross_default(loan, floor)
+                    changed.append(loan_id)
+        return changed
 
     def settle(self, step: Step) -> None:
         loans = step.engine.loans
@@ -121,43 +140,3 @@ class LocalBorrowers:
             for loan_id in self.book.loans(borrower_id):
                 if loans[loan_id].cross_default != floor:
                     loans[loan_id] = set_cross_default(step.load(loan_id), floor)
-
-
-@dataclass(frozen=True, slots=True)
-class ExposureChange:
-    """A loan's new exposure, sent to the borrower's partition (live pipeline)."""
-
-    borrower_id: str
-    loan_id: str
-    exposure: Exposure | None
-    business_date: date
-    cause: str  # the step key (event id or ``age``)
-
-
-class RemoteBorrowers:
-    """Live: the step only records exposure changes; a borrower agent decides the floor."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, Exposure | None] = {}
-        self.outbox: list[ExposureChange | BorrowerSignal] = []
-
-    def loans_of(self, borrower_id: str) -> list[str]:
-        return []  # borrower-keyed signals are fanned out by the borrower agent
-
-    def on_borrower_signal(self, event: BorrowerSignal) -> None:
-        self.outbox.append(event)
-
-    def settle(self, step: Step) -> None:
-        for loan_id in step.order:
-            loan = step.engine.loans[loan_id]
-            exposure = exposure_of(loan)
-            if loan_id in self.sent and self.sent[loan_id] == exposure:
-                continue
-            self.sent[loan_id] = exposure
-            self.outbox.append(
-                ExposureChange(loan.borrower_id, loan_id, exposure, step.alert_day, step.key)
-            )
-
-    def drain(self) -> list[ExposureChange | BorrowerSignal]:
-        out, self.outbox = self.outbox, []
-        return out

@@ -7,7 +7,7 @@ It holds state in memory and does no I/O: replay, the live agents and the tests 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -15,10 +15,11 @@ from typing import Any, Protocol
 from loanwatch.ledger import loan as ops
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.borrowers import BorrowerPort, LocalBorrowers
+from loanwatch.ledger.clock import jumps_too_far
 from loanwatch.ledger.index import TransitionIndex
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.money import format_cents
-from loanwatch.ledger.orphans import Orphans, Parked
+from loanwatch.ledger.orphans import Orphans, Parked, Source
 from loanwatch.ledger.parse import business_date_of, decode, parse_event
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import (
@@ -53,6 +54,7 @@ class DeadLetter:
     reason: str
     message: str
     event: Any  # the decoded object, or the raw text when it was not JSON
+    source: Source | None = None  # where a parked event came from (live), not in to_json
 
     def to_json(self) -> dict[str, Any]:
         return {"reason": self.reason, "message": self.message, "event": self.event}
@@ -81,10 +83,12 @@ class Engine:
         borrowers: BorrowerPort | None = None,
         parked: MutableMapping[str, list[Parked]] | None = None,
         clock_follows_events: bool = True,
+        today: Callable[[], date] | None = None,
     ) -> None:
         self.policy = policy
         self.naive_aging = naive_aging  # reference mode: evaluate every loan every day
         self.clock_follows_events = clock_follows_events  # False with ``clock: wall``
+        self.today = today  # ``clock: wall``: the wall clock's business date, for the guard
         self.clock: date | None = None
         self.loans: MutableMapping[str, LoanState] = loans if loans is not None else {}
         self.seen: SeenIds = seen if seen is not None else set()
@@ -102,12 +106,19 @@ class Engine:
             return Output(rejects=[DeadLetter(obj.reason, obj.message, text)], result="rejected")
         return self.process(obj)
 
-    def process(self, obj: dict[str, Any]) -> Output:
+    def process(self, obj: dict[str, Any], source: Source | None = None) -> Output:
+        """Apply one decoded event; ``source`` (live: its record) stays with it if parked."""
         eid = obj.get("event_id")
         if isinstance(eid, str) and self._already_applied(obj, eid):
             return Output(result="duplicate")
         out = Output()
         day = business_date_of(obj, self.policy.tz)
+        if day is not None and obj.get("type") != "clock_tick" and self._too_far(day):
+            limit = self.policy.max_clock_jump_days
+            message = f"business date {day} is more than {limit} days after the clock"
+            out.rejects.append(DeadLetter("future_date", message, obj))
+            out.result = "rejected"
+            return out
         if day is not None and (self.clock_follows_events or self.clock is None):
             self.advance(day, out)
         event = parse_event(obj, self.policy.tz)
@@ -116,12 +127,17 @@ class Engine:
             out.result = "rejected"
             return out
         if not isinstance(event, ClockTick):
-            self._dispatch(event, obj, out)
+            self._dispatch(event, obj, out, source)
         if out.result != "rejected" and isinstance(event, (ClockTick, BorrowerSignal)):
             self.seen.add(event.event_id)
         # Only applied (or parked) ids count as seen: a re-delivered rejected event is
         # rejected again, so the dead letters show every delivery.
         return out
+
+    def _too_far(self, day: date) -> bool:
+        """SPEC §2's clock-jump guard: against the clock, or today with ``clock: wall``."""
+        reference = self.today() if self.today is not None else self.clock
+        return jumps_too_far(reference, day, self.policy.max_clock_jump_days)
 
     def _already_applied(self, obj: dict[str, Any], event_id: str) -> bool:
         loan_id = obj.get("loan_id")
@@ -184,14 +200,19 @@ class Engine:
 
     def _expire_orphans(self, day: date, out: Output) -> None:
         for p in self.orphans.expire(day):
+            loan = self.loans.get(p.event.loan_id)
+            if loan is not None and p.obj.get("event_id") in loan.applied:
+                continue  # applied when the loan opened (a crash kept it parked too)
             msg = (
                 f"loan {p.event.loan_id!r} was not opened within {self.policy.orphan_ttl_days} days"
             )
-            out.rejects.append(DeadLetter("unknown_loan", msg, p.obj))
+            out.rejects.append(DeadLetter("unknown_loan", msg, p.obj, p.source))
 
     # --- events ---
 
-    def _dispatch(self, event: Event, obj: dict[str, Any], out: Output) -> None:
+    def _dispatch(
+        self, event: Event, obj: dict[str, Any], out: Output, source: Source | None = None
+    ) -> None:
         if isinstance(event, BorrowerSignal):
             self._borrower_signal(event, out)
             return
@@ -208,7 +229,7 @@ class Engine:
             return
         if loan is None:
             assert self.clock is not None
-            self.orphans.park(event, obj, self.clock)
+            self.orphans.park(event, obj, self.clock, source)
             out.result = "parked"
             return
         reject = self._apply(event, out)
@@ -224,7 +245,8 @@ class Engine:
         for parked in self.orphans.take(event.loan_id):
             reject = self._apply(parked.event, out)
             if reject is not None:
-                out.rejects.append(DeadLetter(reject.reason, reject.message, parked.obj))
+                letter = DeadLetter(reject.reason, reject.message, parked.obj, parked.source)
+                out.rejects.append(letter)
 
     def _apply(self, event: LoanEvent, out: Output) -> Rejection | None:
         """Apply one event to an opened loan as one step; a rejection changes nothing."""
@@ -278,34 +300,6 @@ class Engine:
         for loan_id in self.borrowers.loans_of(event.borrower_id):
             step.store(self._signal(step, step.load(loan_id), event))
         out.alerts.extend(step.finish())
-
-    # --- borrower effects arriving through the repartition topic (live pipeline) ---
-
-    def apply_floor(
-        self, loan_id: str, floor: bool, share: str, cause_day: date, key: str
-    ) -> Output:
-        """Set or lift the cross-default floor on one loan; alerts carry the cause's date."""
-        out = Output()
-        loan = self.loans.get(loan_id)
-        if loan is None or not loan.active or loan.cross_default == floor or self.clock is None:
-            return out
-        step = Step(self, self.clock, key, alert_day=cause_day)
-        step.store(ops.set_cross_default(step.load(loan_id), floor))
-        step.shares[loan.borrower_id] = share
-        out.alerts.extend(step.finish())
-        return out
-
-    def apply_loan_signal(self, signal: RiskSignal, cause_day: date) -> Output:
-        """A borrower-level signal fanned out to one of its loans by the borrower agent."""
-        out = Output()
-        loan = self.loans.get(signal.loan_id)
-        if loan is None or not loan.active or self.clock is None or signal.event_id in loan.applied:
-            return out
-        step = Step(self, self.clock, signal.event_id.split("/")[0], alert_day=cause_day)
-        loan = ops.mark_applied(step.load(signal.loan_id), signal.event_id)
-        step.store(self._signal(step, loan, signal))
-        out.alerts.extend(step.finish())
-        return out
 
     def reindex(self, loans: Iterable[LoanState]) -> None:
         """Re-derive the transition index from the loans (after a restart or rebalance)."""

@@ -17,12 +17,16 @@ from typing import Any
 
 from loanwatch.ledger.records import LoanEvent
 
+#: Where a record came from (topic, partition, offset), opaque to the engine.
+Source = tuple[str, int, int]
+
 
 @dataclass(frozen=True, slots=True)
 class Parked:
     obj: dict[str, Any]
     event: LoanEvent
     parked_on: date
+    source: Source | None = None  # kept for the dead letter if it expires
 
 
 class Orphans:
@@ -34,11 +38,13 @@ class Orphans:
         self._expiry: list[tuple[date, int, str]] = []
         self._seq = 0
 
-    def park(self, event: LoanEvent, obj: dict[str, Any], day: date) -> None:
+    def park(
+        self, event: LoanEvent, obj: dict[str, Any], day: date, source: Source | None = None
+    ) -> None:
         """Keep ``event`` (decoded from ``obj``) until its loan opens or ``day`` + TTL passes."""
         self.waiting[event.loan_id] = [
             *self.waiting.get(event.loan_id, []),
-            Parked(obj, event, day),
+            Parked(obj, event, day, source),
         ]
         self._queue(event.loan_id, day)
 

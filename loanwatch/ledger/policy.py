@@ -51,6 +51,8 @@ class Policy:
     watchlist_days: int = 90
     cross_default_share: Decimal = Decimal("0.10")
     orphan_ttl_days: int = 7
+    # SPEC §2 clock-jump guard: None (the SPEC default) never guards; config/policy.yaml sets 31.
+    max_clock_jump_days: int | None = None
     stage2_dpd_over: int = 30
     stage3_dpd_over: int = 90
     tz: ZoneInfo = field(init=False, repr=False, compare=False)

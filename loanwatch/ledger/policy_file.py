@@ -37,6 +37,14 @@ def _int(
     return value
 
 
+def _optional_int(data: dict[str, Any], key: str, minimum: int) -> int | None:
+    """An integer >= ``minimum``, or None when the key is absent or null (no limit)."""
+    if data.get(key) is None:
+        data.pop(key, None)
+        return None
+    return _int(data, key, minimum, minimum)
+
+
 def _ladder(
     data: dict[str, Any], key: str, default: tuple[tuple[str, int], ...]
 ) -> tuple[tuple[str, int], ...]:
@@ -118,6 +126,7 @@ def policy_from_mapping(data: dict[str, Any]) -> Policy:
         watchlist_days=_int(data, "watchlist_days", 90, 0),
         cross_default_share=share,
         orphan_ttl_days=_int(data, "orphan_ttl_days", 7, 0),
+        max_clock_jump_days=_optional_int(data, "max_clock_jump_days", 1),
         stage2_dpd_over=_int(ifrs9, "stage2_dpd_over", 30, parent="ifrs9."),
         stage3_dpd_over=_int(ifrs9, "stage3_dpd_over", 90, parent="ifrs9."),
     )

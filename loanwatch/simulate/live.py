@@ -147,11 +147,12 @@ async def run_live(
     speed: float,
     tz: ZoneInfo,
     pacer: Pacer | None = None,
+    max_clock_jump_days: int | None = None,
 ) -> ProduceReport:
     """Create the topics if missing, then publish the events paced by ``speed``."""
     await ensure_topics(bootstrap, names, partitions)
     pace = pacer or Pacer(speed, tz)
-    async with LogProducer(bootstrap, names, tz=tz) as out:
+    async with LogProducer(bootstrap, names, tz=tz, max_clock_jump_days=max_clock_jump_days) as out:
         report = await out.publish(with_day_ticks(events, tz), pace=pace.wait)
     log.info("live simulation done", extra={"counts": dict(report.counts)})
     return report
@@ -174,7 +175,8 @@ def live_command(
 
     try:
         business_per_second = parse_speed(speed)
-        tz = load_policy().tz
+        policy = load_policy()
+        tz = policy.tz
     except (SpeedError, PolicyError) as exc:
         raise click.BadParameter(str(exc)) from exc
     configure_logging()
@@ -195,6 +197,7 @@ def live_command(
                 partitions=partitions,
                 speed=business_per_second,
                 tz=tz,
+                max_clock_jump_days=policy.max_clock_jump_days,
             )
         except asyncio.CancelledError:
             log.info("live simulation stopped by a signal")

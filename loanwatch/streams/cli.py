@@ -25,6 +25,7 @@ from loanwatch.streams.producer import (
     Step,
     ensure_topics,
     prefixed,
+    scan_directory,
 )
 from loanwatch.streams.topics import TopicNames
 
@@ -64,12 +65,20 @@ async def produce_file(
     progress: bool,
 ) -> ProduceReport:
     """Create the topics if missing, then publish the file (with a progress bar if asked)."""
-    tz = load_policy(config_dir).tz
+    policy = load_policy(config_dir)
     await ensure_topics(bootstrap, names, partitions)
     total = sum(1 for _ in iter_lines(path))
-    async with LogProducer(bootstrap, names, tz=tz, sync_clock=sync_clock, rate=rate) as out:
+    directory = scan_directory(iter_lines(path))  # each loan's borrower, for its partition
+    async with LogProducer(
+        bootstrap,
+        names,
+        tz=policy.tz,
+        sync_clock=sync_clock,
+        rate=rate,
+        max_clock_jump_days=policy.max_clock_jump_days,
+    ) as out:
         if not progress:
-            return await out.publish(iter_lines(path), as_of=as_of)
+            return await out.publish(iter_lines(path), as_of=as_of, directory=directory)
         bar = Progress(
             TextColumn("producing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
         )
@@ -80,7 +89,9 @@ async def produce_file(
                 if step.kind in ("event", "raw"):
                     bar.advance(task)
 
-            return await out.publish(iter_lines(path), as_of=as_of, on_step=advance)
+            return await out.publish(
+                iter_lines(path), as_of=as_of, on_step=advance, directory=directory
+            )
 
 
 @click.command()
@@ -126,7 +137,7 @@ def produce(
     config_dir: Path | None,
     progress: bool | None,
 ) -> None:
-    """Publish FILE (.jsonl events, SPEC §1) to Kafka, in order, keyed by loan."""
+    """Publish FILE (.jsonl events, SPEC §1) to Kafka, in order, keyed by loan, by borrower."""
     configure_logging()
     names = prefixed(topic_prefix)
     try:

@@ -3,24 +3,28 @@
 What it guarantees, and why:
 
 - **Routing** comes from :func:`loanwatch.streams.topics.route_event`: each event goes to its
-  type's topic keyed by ``loan_id`` (``borrower_id`` for borrower-level signals). A
-  ``clock_tick`` carries no loan, so it is written to **every** partition of the clock topic,
-  with an explicit ``partition=``. A line that is not a JSON object is sent unchanged, without a
-  key, to the accounts topic, so the worker dead-letters it (``malformed_json``) instead of it
-  being lost here.
+  type's topic keyed by ``loan_id`` (``borrower_id`` for borrower-level signals), on its
+  **borrower's** partition (:mod:`loanwatch.streams.partitioning`). A ``clock_tick`` carries
+  no loan, so it is written to **every** partition of the clock topic. A line that is not a
+  JSON object is sent unchanged, without a key, to the accounts topic, so the worker
+  dead-letters it (``malformed_json``) instead of it being lost here.
 - **Order**: record timestamps strictly increase in log order (explicit ``timestamp_ms``, never
   behind the wall clock, +1 ms per event; the copies of one broadcast tick share theirs), so a
   worker can merge its input topics by timestamp and see the log's order again. The producer is
   idempotent (``acks=all``) so a retry cannot reorder or duplicate a partition.
+- **Lane watermarks**: every ``mark_every`` steps, at the end, and while a pace holds a step,
+  each input topic-partition gets a *mark* (empty value, header ``loanwatch.mark``) stamped
+  with the latest timestamp given: the worker then knows that lane holds nothing earlier still
+  to come, and never has to guess from timing (docs/design.md, "Ordering").
 - **Clock sync** (``sync_clock``, on by default): a worker keeps one event clock per partition,
   replay one clock for the whole log. Left alone, a partition whose loans have no events for a
   while keeps an old date while the others move on: its loans age only when its next event
-  comes (late alerts, stale DPD in the gauges, or never at the end of a log), and borrower-level
-  effects that cross partitions (cross-default) meet its loans on another date than in replay.
-  Before the first event of each new business date (later than every date seen so far in the
-  log) a synthetic ``clock_tick`` for that date (``event_id`` ``sync-<date>``) goes to every
-  partition, so each partition's clock equals the log's global clock C (SPEC §2) at the same
-  point of the log, and the live states and alerts equal the replay's.
+  comes (late alerts, stale DPD in the gauges, or never at the end of a log). Before the first
+  event of each new business date (later than every date seen so far in the log, and not
+  refused by the clock-jump guard) a synthetic ``clock_tick`` for that date (``event_id``
+  ``sync-<date>``) goes to every partition, so each partition's clock equals the log's global
+  clock C (SPEC §2) at the same point of the log, and the live states and alerts equal the
+  replay's.
 - ``as_of``: stop before the first event dated after it, then tick ``as_of`` to every partition
   (SPEC §7's ``--as-of``, live).
 
@@ -33,8 +37,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
@@ -46,9 +58,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from loanwatch.ledger.clock import jumps_too_far
 from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.ledger.records import Rejection
+from loanwatch.streams.partitioning import MARK_HEADER, learn, owner_key, partition_for
 from loanwatch.streams.topics import TopicNames, route_event
 
 log = logging.getLogger("loanwatch.streams.producer")
@@ -128,9 +142,20 @@ def plan(
     tz: ZoneInfo,
     sync_clock: bool = True,
     as_of: date | None = None,
+    max_clock_jump_days: int | None = None,
+    directory: MutableMapping[str, str] | None = None,
 ) -> Iterator[Step]:
-    """The steps that publish ``items`` (raw lines or decoded events), in log order."""
+    """The steps that publish ``items`` (raw lines or decoded events), in log order.
+
+    ``directory`` (loan id -> borrower id) places each loan event on its borrower's partition;
+    it learns from the openings it meets (pass one filled beforehand for openings that come
+    after their loan's other events). The log's clock follows SPEC §2 as the engine does: a
+    duplicate id or an event the clock-jump guard refuses moves it not, so no sync tick is made
+    for it.
+    """
     latest: date | None = None
+    book: MutableMapping[str, str] = directory if directory is not None else {}
+    moved: set[str] = set()  # ids that already moved the clock (a duplicate moves it not)
     for item in items:
         raw, obj = _decode_item(item)
         if obj is None:
@@ -139,8 +164,16 @@ def plan(
         day = business_date_of(obj, tz)
         if as_of is not None and day is not None and day > as_of:
             break
-        new_day = day is not None and (latest is None or day > latest)
         is_tick = obj.get("type") == "clock_tick"
+        eid = obj.get("event_id")
+        duplicate = isinstance(eid, str) and eid in moved
+        refused = (
+            not is_tick and day is not None and jumps_too_far(latest, day, max_clock_jump_days)
+        )
+        new_day = day is not None and not duplicate and not refused
+        new_day = new_day and (latest is None or (day is not None and day > latest))
+        if day is not None and not duplicate and not refused and isinstance(eid, str):
+            moved.add(eid)
         if new_day and day is not None:
             latest = day
             if sync_clock and not is_tick:
@@ -150,12 +183,46 @@ def plan(
         if is_tick:
             records = tuple(OutRecord(route.topic, None, raw, p) for p in range(partitions))
         else:
+            learn(obj, book)
             key = route.key.encode("utf-8") if route.key is not None else None
-            records = (OutRecord(route.topic, key, raw),)
+            owner = owner_key(obj, book)
+            part = partition_for(owner, partitions) if owner is not None else None
+            records = (OutRecord(route.topic, key, raw, part),)
         yield Step("event", records, day, new_day, obj)
     if as_of is not None:
         new_day = latest is None or as_of > latest
         yield tick_step(f"as-of-{as_of}", as_of, names.clock, partitions, "as_of_tick", new_day)
+
+
+def scan_directory(items: Iterable[Item]) -> dict[str, str]:
+    """Every loan's borrower from the openings of a log (read before publishing it)."""
+    found: dict[str, str] = {}
+    for item in items:
+        _, obj = _decode_item(item)
+        if obj is not None:
+            learn(obj, found)
+    return found
+
+
+def looking_ahead(
+    items: Iterable[Item], directory: MutableMapping[str, str], window: int
+) -> Iterator[Item]:
+    """``items`` unchanged, learning the openings of the next ``window`` items first.
+
+    A live stream cannot be scanned beforehand; an event of a loan whose opening follows it
+    closely (the simulator's orphans) is still placed on its borrower's partition.
+    """
+    ahead: deque[Item] = deque()
+    source = iter(items)
+    for item in source:
+        ahead.append(item)
+        _, obj = _decode_item(item)
+        if obj is not None:
+            learn(obj, directory)
+        if len(ahead) > window:
+            yield ahead.popleft()
+    while ahead:
+        yield ahead.popleft()
 
 
 class Timestamps:
@@ -167,6 +234,11 @@ class Timestamps:
 
     def next(self) -> int:
         self._last = max(self._last + 1, self._now_ms())
+        return self._last
+
+    @property
+    def last(self) -> int:
+        """The latest timestamp given (0 before the first)."""
         return self._last
 
 
@@ -185,7 +257,6 @@ def topic_list(names: TopicNames) -> list[str]:
         names.alerts,
         names.dead_letters,
         names.status,
-        names.exposures,
         names.commands,
     ]
 
@@ -252,6 +323,7 @@ class ProduceReport:
     events: int = 0
     raw: int = 0
     sync_ticks: int = 0
+    marks: int = 0  # lane watermarks sent (not in ``counts``)
     as_of_tick: bool = False
     produced: Produced = field(default_factory=dict)
 
@@ -269,6 +341,7 @@ class KafkaSender(Protocol):
         key: bytes | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]: ...
 
 
@@ -287,9 +360,17 @@ class LogProducer:
         barrier_every: Literal["event", "day"] = "event",
         timestamps: Timestamps | None = None,
         kafka: KafkaSender | None = None,
+        max_clock_jump_days: int | None = None,
+        mark_every: int = 500,
+        mark_interval: float = 0.2,
+        lookahead: int = 1000,
     ) -> None:
         self.names = names
         self.tz = tz or load_policy().tz
+        self.max_clock_jump_days = max_clock_jump_days
+        self.mark_every = mark_every  # steps between two rounds of lane watermarks
+        self.mark_interval = mark_interval  # seconds between rounds while a pace holds a step
+        self.lookahead = lookahead  # items read ahead to learn borrowers of live streams
         self.sync_clock = sync_clock
         self.rate = rate
         self.barrier = barrier
@@ -299,6 +380,10 @@ class LogProducer:
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
         )
         self._pending: list[asyncio.Future[Any]] = []
+        self._pending_marks: list[asyncio.Future[Any]] = []
+        self._partitions = 0
+        self._marked_at = 0  # the timestamp of the last round of marks
+        self._since_marks = 0
         self.report = ProduceReport()
 
     async def __aenter__(self) -> LogProducer:
@@ -322,19 +407,30 @@ class LogProducer:
         as_of: date | None = None,
         on_step: Callable[[Step], None] | None = None,
         pace: Callable[[Step], Awaitable[None]] | None = None,
+        directory: MutableMapping[str, str] | None = None,
     ) -> ProduceReport:
-        """Send every item (and the ticks the options add), flush, and return the counts.
+        """Send every item (and the ticks and marks the options add), flush, return the counts.
 
         ``pace``, when given, is awaited before each step is sent (the live simulator holds
-        each event until its business time comes round); it replaces ``rate``.
+        each event until its business time comes round); it replaces ``rate``. While it holds
+        a step, every lane gets a watermark each ``mark_interval``. ``directory`` (loan ->
+        borrower, e.g. from :func:`scan_directory`) places loan events on their borrower's
+        partition; without one, openings are learnt ``lookahead`` items ahead.
         """
+        self._partitions = await self.partitions()
+        if directory is None and isinstance(items, Sequence):
+            directory = scan_directory(items)  # a log in memory: every opening known first
+        book: MutableMapping[str, str] = directory if directory is not None else {}
+        source = items if directory is not None else looking_ahead(items, book, self.lookahead)
         steps = plan(
-            items,
+            source,
             names=self.names,
-            partitions=await self.partitions(),
+            partitions=self._partitions,
             tz=self.tz,
             sync_clock=self.sync_clock,
             as_of=as_of,
+            max_clock_jump_days=self.max_clock_jump_days,
+            directory=book,
         )
         started = time.monotonic()
         for step in steps:
@@ -345,18 +441,63 @@ class LogProducer:
                 and self.report.counts.total()
             ):
                 await self._barrier()
-            await (pace(step) if pace is not None else self._pace(started, step))
+            if pace is not None:
+                await self._held(pace(step))
+            else:
+                await self._pace(started, step)
             await self.send_step(step)
             if on_step is not None:
                 on_step(step)
+            self._since_marks += 1
+            if self._since_marks >= self.mark_every:
+                await self.send_marks()
             if self.barrier is not None and self.barrier_every == "event":
                 await self._barrier()  # without a barrier, sends are flushed in bulk
+        await self.send_marks()
         await self._barrier()
         log.info(
             "log published",
             extra={"counts": dict(self.report.counts), "events": self.report.events},
         )
         return self.report
+
+    async def send_marks(self) -> None:
+        """A watermark on every input lane: "every record stamped up to now was sent before".
+
+        The worker merges the lanes of a partition by timestamp; a lane with nothing buffered
+        blocks that merge until it knows its next record is later than the others' heads. Our
+        timestamps strictly increase in send order and a partition keeps a producer's order,
+        so a mark stamped with the latest timestamp given proves it for that lane.
+        """
+        stamp = self.timestamps.last
+        self._since_marks = 0
+        if stamp == 0 or stamp == self._marked_at or not self._partitions:
+            return
+        self._marked_at = stamp
+        for topic in self.names.inputs():
+            for p in range(self._partitions):
+                future = await self._kafka.send(
+                    topic,
+                    b"",
+                    key=None,
+                    partition=p,
+                    timestamp_ms=stamp,
+                    headers=[(MARK_HEADER, b"1")],
+                )
+                self._pending_marks.append(future)
+                self.report.marks += 1
+
+    async def _held(self, waiting: Awaitable[None]) -> None:
+        """Await a pace, sending lane watermarks while it holds the next step."""
+        task = asyncio.ensure_future(waiting)
+        try:
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=self.mark_interval)
+                if not done:
+                    await self.send_marks()
+            task.result()
+        finally:
+            task.cancel()
 
     async def send_step(self, step: Step) -> None:
         """Send one step's records with one timestamp (awaited later, at a flush)."""
@@ -371,12 +512,14 @@ class LogProducer:
         self.report.raw += step.kind == "raw"
         self.report.sync_ticks += step.kind == "sync_tick"
         self.report.as_of_tick |= step.kind == "as_of_tick"
-        if len(self._pending) >= 10_000:
+        if len(self._pending) + len(self._pending_marks) >= 10_000:
             await self.flush()
 
     async def flush(self) -> Produced:
         """Wait until everything sent is acknowledged; return the last offset per partition."""
         pending, self._pending = self._pending, []
+        marks, self._pending_marks = self._pending_marks, []
+        await asyncio.gather(*marks)
         for meta in await asyncio.gather(*pending):
             key = (meta.topic, meta.partition)
             self.report.produced[key] = max(self.report.produced.get(key, -1), meta.offset)

@@ -23,11 +23,10 @@ class TopicNames:
     # The ledger's verdicts on the loans' lifecycle (a closure it accepted), keyed by loan_id:
     # what downstream services act on instead of the raw, unvalidated ``loan.accounts``.
     status: str = "loan.status"
-    exposures: str = "loanwatch.borrower-exposures"  # internal: keyed by borrower_id
-    commands: str = "loanwatch.loan-commands"  # internal: keyed by loan_id
+    commands: str = "loanwatch.loan-commands"  # internal: the wall clock's ticks per partition
 
     def inputs(self) -> tuple[str, ...]:
-        """The input topics, all co-partitioned by key."""
+        """The input topics, co-partitioned by borrower (streams.partitioning)."""
         return (self.accounts, self.payments, self.collections, self.signals, self.clock)
 
     def with_prefix(self, prefix: str) -> TopicNames:

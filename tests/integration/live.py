@@ -1,8 +1,9 @@
 """Helpers for tests that run real `loanwatch worker` processes against the real broker.
 
-A worker runs as a subprocess on its own topics (a unique prefix), app id and data dir; the
-log is produced with a barrier after every event that waits until the workers have processed
-it and everything it caused on the internal topics, so a run is deterministic.
+A worker runs as a subprocess on its own topics (a unique prefix), app id and data dir, with
+the SPEC's default policy (no clock-jump guard, as the replay it is compared with). Logs are
+produced the way users produce them: `loanwatch produce`'s publisher at full speed, no barrier
+between events; the tests then wait until the workers have processed everything produced.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from loanwatch.stack import services
 from loanwatch.stack import topics as scratch_topics
 from loanwatch.stack.manager import StackInfo
-from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress
+from loanwatch.streams.producer import LogProducer, ensure_topics, read_progress, scan_directory
 from loanwatch.streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +60,18 @@ def delete_scratch_topics(prefixes: list[str]) -> None:
         log.warning("could not delete the test's topics: %r", exc)
 
 
+def spec_config(folder: Path) -> Path:
+    """The shipped policy with the SPEC's defaults: no clock-jump guard (replay's Policy())."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
+    lines = [
+        "max_clock_jump_days: null" if line.startswith("max_clock_jump_days:") else line
+        for line in text.splitlines()
+    ]
+    (folder / "policy.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -74,6 +88,7 @@ class WorkerProcess:
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
+    config_dir: Path | None = None  # None: the shipped policy with the SPEC defaults
 
     @property
     def url(self) -> str:
@@ -81,6 +96,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.config_dir or spec_config(self.data_dir / "config")
         self.log_path = self.data_dir / f"worker-{self.port}.log"
         env = {
             **os.environ,
@@ -104,6 +120,8 @@ class WorkerProcess:
             str(self.data_dir),
             "--partitions",
             str(PARTITIONS),
+            "--config",
+            str(config),
             "--loglevel",
             os.environ.get("LOANWATCH_TEST_WORKER_LOGLEVEL", "warning"),
             *self.extra_args,
@@ -154,35 +172,27 @@ async def wait_ready(workers: Iterable[WorkerProcess], timeout: float = 90) -> N
             await asyncio.sleep(0.3)
 
 
-class Barrier:
-    """Wait until the workers processed what was produced and what that caused internally."""
+class Processed:
+    """Waits until the workers processed what was produced (their /progress, or the group's
+    committed offsets for a worker that died or lost the partition meanwhile)."""
 
-    def __init__(self, bootstrap: str, names: TopicNames, workers: list[WorkerProcess]) -> None:
-        self.names = names
+    def __init__(self, bootstrap: str, workers: list[WorkerProcess]) -> None:
         self.workers = workers
         self.group = workers[0].app_id
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        self.internal = [
-            TopicPartition(t, p)
-            for t in (names.exposures, names.commands)
-            for p in range(PARTITIONS)
-        ]
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
         self.session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Barrier:
-        await self.consumer.start()
+    async def __aenter__(self) -> Processed:
         await self.admin.start()
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.consumer.stop()
         await self.admin.close()
         if self.session is not None:
             await self.session.close()
 
-    async def _wait(self, produced: Mapping[tuple[str, int], int], timeout: float = 120) -> None:
+    async def __call__(self, produced: Mapping[tuple[str, int], int], timeout: float = 300) -> None:
         assert self.session is not None
         deadline = time.monotonic() + timeout
         polls = 0
@@ -196,8 +206,6 @@ class Barrier:
                     pass  # a restarting worker: keep waiting
             behind = {tp: off for tp, off in produced.items() if seen.get(tp, -1) < off}
             if behind and polls % 20 == 19:
-                # A worker that died (or lost the partition) may have processed and committed
-                # it: the group's committed offset counts as processed too.
                 committed = await self.admin.list_consumer_group_offsets(self.group)
                 done = {(tp.topic, tp.partition): meta.offset for tp, meta in committed.items()}
                 behind = {tp: off for tp, off in behind.items() if done.get(tp, -1) <= off}
@@ -206,15 +214,23 @@ class Barrier:
             polls += 1
             if time.monotonic() > deadline:
                 raise TimeoutError(f"workers still behind on {behind}")
-            await asyncio.sleep(0.003)
+            await asyncio.sleep(0.05)
 
-    async def __call__(self, produced: Mapping[tuple[str, int], int]) -> None:
-        await self._wait(produced)
-        for _ in range(2):  # exposures -> borrower -> commands -> ledger
-            ends = await self.consumer.end_offsets(self.internal)
-            await self._wait(
-                {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
-            )
+
+async def publish_log(
+    bootstrap: str, names: TopicNames, lines: list[bytes], as_of: Any = None
+) -> Mapping[tuple[str, int], int]:
+    """`loanwatch produce`'s publisher at full speed (borrowers scanned first, lane marks)."""
+    await ensure_topics(bootstrap, names, PARTITIONS)
+    async with LogProducer(bootstrap, names) as producer:
+        report = await producer.publish(lines, as_of=as_of, directory=scan_directory(lines))
+    return dict(report.produced)
+
+
+async def send_events(bootstrap: str, names: TopicNames, events: list[dict[str, Any]]) -> None:
+    """A few events as our producers send them (borrower's partition, lane marks), no ticks."""
+    async with LogProducer(bootstrap, names, sync_clock=False) as producer:
+        await producer.publish(events)
 
 
 async def produce_log(
@@ -223,15 +239,12 @@ async def produce_log(
     lines: list[bytes],
     workers: list[WorkerProcess],
     as_of: Any = None,
+    timeout: float = 300,
 ) -> None:
-    """Publish a log in order with a barrier after every event (deterministic runs)."""
-    await ensure_topics(bootstrap, names, PARTITIONS)
-    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    async with (
-        Barrier(bootstrap, names, workers) as wait,
-        LogProducer(bootstrap, names, barrier=wait, kafka=kafka) as producer,
-    ):
-        await producer.publish(lines, as_of=as_of)
+    """Publish a log at full speed, then wait until the workers processed all of it."""
+    produced = await publish_log(bootstrap, names, lines, as_of=as_of)
+    async with Processed(bootstrap, workers) as processed:
+        await processed(produced, timeout)
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
@@ -270,35 +283,44 @@ async def progress_of(worker: WorkerProcess) -> dict[tuple[str, int], int]:
         return await read_progress(session, f"{worker.url}/progress")
 
 
-BORROWER_KINDS = {"cross_default", "cross_default_cleared"}
+async def forced_releases(worker: WorkerProcess) -> float:
+    """The worker's ``loanwatch_alignment_forced_total`` (the merge gave up on a lane)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{worker.url}/metrics") as resp:
+        text = await resp.text()
+    for line in text.splitlines():
+        if line.startswith("loanwatch_alignment_forced_total "):
+            return float(line.split()[1])
+    raise AssertionError("no loanwatch_alignment_forced_total in /metrics")
 
 
-class BorrowerEffects:
-    """Tells the alerts caused through the borrower stage (floors, borrower-keyed signals)."""
+async def assert_live_equals_replay(
+    bootstrap: str, names: TopicNames, workers: list[WorkerProcess], expected: Any
+) -> Counter[str]:
+    """States, alerts (ids included) and dead letters of the workers are exactly replay's.
 
-    def __init__(self, lines: list[bytes]) -> None:
-        self.by_borrower: set[tuple[str, str]] = set()
-        self.by_loan: set[tuple[str, str]] = set()
-        for line in lines:
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(obj, dict) and obj.get("type") == "risk_signal":
-                if obj.get("loan_id"):
-                    self.by_loan.add((str(obj["loan_id"]), str(obj.get("signal"))))
-                else:
-                    self.by_borrower.add((str(obj.get("borrower_id")), str(obj.get("signal"))))
+    A record processed again after a crash or rebalance writes its outputs again with the
+    same ids and source: duplicates are folded (and their count returned), never missing.
+    """
+    from ..contract.scenario_compare import alert_mismatches
 
-    def __call__(self, alert: dict[str, Any]) -> bool:
-        if alert["kind"] in BORROWER_KINDS:
-            return True
-        signal = str(alert.get("signal"))
-        return (
-            alert["kind"] == "risk_signal"
-            and (alert["borrower_id"], signal) in self.by_borrower
-            and (alert["loan_id"], signal) not in self.by_loan
-        )
+    letters = await read_topic(bootstrap, names.dead_letters)
+    by_source = {
+        (d["topic"], d["partition"], d["offset"], d["reason"], orjson.dumps(d.get("event")))
+        for d in letters
+    }
+    got = Counter(key[3] for key in by_source)
+    assert got == Counter(r.reason for r in expected.rejects), workers[0].log_tail()
+    raw_alerts = await read_topic(bootstrap, names.alerts)
+    alerts = list({a["alert_id"]: a for a in raw_alerts}.values())
+    replayed = [a.to_json() for a in expected.alerts]
+    mismatches = alert_mismatches(replayed, alerts)
+    assert mismatches == [], "\n".join(mismatches[:20])
+    assert sorted(a["alert_id"] for a in alerts) == sorted(a["alert_id"] for a in replayed)
+    states = await loan_states(workers, [v.loan_id for v in expected.states])
+    want = [v.to_json() for v in expected.states]
+    wrong = [(s, w) for s, w in zip(states, want, strict=True) if s != w]
+    assert not wrong, wrong[:5]
+    return Counter({"duplicate_alerts": len(raw_alerts) - len(alerts)})
 
 
 async def end_offsets(bootstrap: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
 from collections.abc import Awaitable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from loanwatch.ledger.policy import Policy
@@ -40,20 +38,17 @@ from loanwatch.simulate.writer import write_jsonl
 from loanwatch.streams.producer import LogProducer, ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from ..contract.scenario_compare import alert_mismatches
 from .live import (
-    Barrier,
-    BorrowerEffects,
+    Processed,
     WorkerProcess,
+    assert_live_equals_replay,
     end_offsets,
     loan_states,
     produce_log,
-    read_topic,
     wait_ready,
 )
 
 FAULTS = Path(__file__).resolve().parent / "faults"
-FLOOR_FIELDS = ("classification", "ifrs9_stage", "cross_default")
 
 
 def _log(path: Path) -> list[bytes]:
@@ -93,36 +88,12 @@ async def _drain_and_compare(
     lines: list[bytes],
     expected: ReplayResult,
 ) -> None:
-    """Wait until the worker processed the whole backlog; its outputs are replay's."""
+    """Wait until the worker processed the whole backlog; its outputs are exactly replay's."""
     produced = await end_offsets(bootstrap, names.inputs())
-    async with Barrier(bootstrap, names, [worker]) as barrier:
-        await _while_alive(worker, barrier._wait(produced, timeout=60))
-        await _while_alive(worker, barrier(produced))
-
-    letters = await read_topic(bootstrap, names.dead_letters)
-    # One per source record and event (a batch processed again after the start-up rebalance
-    # writes its dead letters again, with the same source).
-    by_source = {
-        (d["topic"], d["partition"], d["offset"], d["reason"], orjson.dumps(d.get("event")))
-        for d in letters
-    }
-    assert Counter(key[3] for key in by_source) == Counter(r.reason for r in expected.rejects)
-    alerts = list({a["alert_id"]: a for a in await read_topic(bootstrap, names.alerts)}.values())
-    replayed = [a.to_json() for a in expected.alerts]
-    borrower_effect = BorrowerEffects(lines)
-    own = [a for a in alerts if not borrower_effect(a)]
-    own_expected = [a for a in replayed if not borrower_effect(a)]
-    assert alert_mismatches(own_expected, own) == []
-    assert {a["alert_id"] for a in own} == {a["alert_id"] for a in own_expected}
-    effect_keys = {(a["kind"], a["loan_id"], a["business_date"]) for a in replayed}
-    for alert in filter(borrower_effect, alerts):  # each one live is one of replay's
-        assert (alert["kind"], alert["loan_id"], alert["business_date"]) in effect_keys
-    assert own_expected and expected.rejects  # the log exercises both
-
-
-def _without_floors(state: dict[str, Any]) -> dict[str, Any]:
-    # Borrower floors may land a day later live than in replay (docs/design.md, "backlog").
-    return {k: v for k, v in state.items() if k not in FLOOR_FIELDS}
+    async with Processed(bootstrap, [worker]) as processed:
+        await _while_alive(worker, processed(produced, timeout=120))
+    await assert_live_equals_replay(bootstrap, names, [worker], expected)
+    assert expected.alerts and expected.rejects  # the log exercises both
 
 
 def _assert_clean_log(worker: WorkerProcess) -> None:
@@ -189,9 +160,7 @@ async def test_changelogs_listed_without_partitions_at_start_are_waited_for(
         last = date.fromisoformat(expected.states[0].to_json()["as_of"])
         await produce_log(kafka_bootstrap, names, [], [first, second], as_of=last)
         states = await loan_states([second, first], [v.loan_id for v in expected.states])
-        assert list(map(_without_floors, states)) == [
-            _without_floors(v.to_json()) for v in expected.states
-        ]
+        assert states == [v.to_json() for v in expected.states]
         _assert_clean_log(second)
         assert first.proc is not None and first.proc.poll() is None, first.log_tail()
     finally:

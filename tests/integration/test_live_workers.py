@@ -19,7 +19,15 @@ from loanwatch.replay.runner import ReplayResult, iter_lines, replay
 from loanwatch.streams.topics import TopicNames
 
 from ..contract.scenario_compare import SCENARIOS, alert_mismatches
-from .live import WorkerProcess, loan_states, produce_log, read_topic, wait_ready
+from .live import (
+    Processed,
+    WorkerProcess,
+    loan_states,
+    produce_log,
+    publish_log,
+    read_topic,
+    wait_ready,
+)
 
 SCENARIO = SCENARIOS / "portfolio-101"
 
@@ -77,21 +85,17 @@ async def test_sigkill_mid_run_loses_no_state_and_adds_no_alert_id(
     first = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=tmp_path / "first")
     # The replacement starts with an empty data dir: everything comes from the changelogs.
     second = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=tmp_path / "second")
-    workers = [first]
     first.start()
     try:
-        await wait_ready(workers)
+        await wait_ready([first])
         lines, as_of, expected = _log()
-
-        async def crash_and_replace() -> None:
-            await asyncio.sleep(6)
-            first.kill(signal.SIGKILL)
-            second.start()
-            workers.append(second)
-
-        crash = asyncio.create_task(crash_and_replace())
-        await produce_log(kafka_bootstrap, names, lines, workers, as_of=as_of)
-        await crash
+        produced = await publish_log(kafka_bootstrap, names, lines, as_of=as_of)
+        await asyncio.sleep(0.3)  # the drain is under way
+        first.kill(signal.SIGKILL)
+        second.start()
+        await wait_ready([second])
+        async with Processed(kafka_bootstrap, [second]) as processed:
+            await processed(produced, timeout=120)
         assert first.proc is not None and first.proc.returncode == -signal.SIGKILL
         duplicates = await _check_against_replay(kafka_bootstrap, names, [second], expected)
         print(f"alerts re-sent with an existing id after the crash: {sum(duplicates.values())}")

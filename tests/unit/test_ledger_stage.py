@@ -4,7 +4,7 @@
   acked): the partition's next owner, or this worker after a seek, reads them again;
 - a revoke drops what the revoked partitions hold, keeps the others' held records, and tells
   the ledger to forget the revoked partitions' engines;
-- both agents use the same filter.
+- lane watermarks are acked at once and only move what the aligner may release.
 """
 
 from __future__ import annotations
@@ -76,8 +76,17 @@ def event(topic: str, partition: int, offset: int, generation: int) -> Any:
         generation_id=generation,
         key=b"k",
         value=b"{}",
+        headers=None,
     )
     return FakeEvent(message)
+
+
+def mark(topic: str, partition: int, offset: int, stamp: float, generation: int = 7) -> Any:
+    found = event(topic, partition, offset, generation)
+    found.message.timestamp = stamp
+    found.message.value = b""
+    found.message.headers = [("loanwatch.mark", b"1")]
+    return found
 
 
 class FakeEvent:
@@ -95,7 +104,9 @@ def stage(generation: int = 7) -> tuple[LedgerStage, FakeConsumer, FakeLedger]:
     worker = SimpleNamespace(
         app=app,
         names=NAMES,
-        settings=SimpleNamespace(align_max_idle=60.0, align_buffer=1000, batch_size=1000),
+        settings=SimpleNamespace(
+            align_max_idle=60.0, align_mark_max_idle=60.0, align_buffer=1000, batch_size=1000
+        ),
         metrics=register_pipeline_metrics(CollectorRegistry()),
         ledger=ledger,
     )
@@ -148,33 +159,24 @@ class FakeBulk:
         return len(self.keyed)
 
 
-async def test_a_bad_exposure_reaches_the_dead_letters_with_its_source_and_bytes() -> None:
-    import orjson
-
-    from loanwatch.agents.borrower import BorrowerProcessor
-    from loanwatch.agents.borrower_stage import BorrowerStage
-    from loanwatch.ledger.policy import Policy
-
-    bulk = FakeBulk()
-    worker = SimpleNamespace(
-        app=SimpleNamespace(consumer_generation_id=7),
-        names=NAMES,
-        metrics=register_pipeline_metrics(CollectorRegistry()),
-        borrowers=BorrowerProcessor({}, Policy().cross_default_share),
-        ledger=SimpleNamespace(progress={}),
-    )
-    bad = event(NAMES.exposures, 3, 41, 7)
-    bad.message.value = b'{"kind": "exposure", "not": "an exposure"'
+async def test_marks_release_the_records_they_prove_safe_and_are_acked_after_them() -> None:
+    s, _consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
     stream = FakeStream()
-    await BorrowerStage(worker, bulk).take(stream, [bad])  # type: ignore[arg-type]
-    ((topic, key, value),) = bulk.keyed
-    letter = orjson.loads(value or b"")
-    assert topic == NAMES.dead_letters and key == b"k"
-    assert letter["reason"] == "bad_exposure"
-    assert (letter["topic"], letter["partition"], letter["offset"]) == (NAMES.exposures, 3, 41)
-    assert letter["raw"] == '{"kind": "exposure", "not": "an exposure"'
-    assert stream.acked == [bad]  # dead-lettered, not retried forever
-    assert worker.ledger.progress == {f"{NAMES.exposures}:3": 41}
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    records = [event(NAMES.payments, 0, i, 7) for i in range(3)]  # stamped 1000..1002
+    await s.take(stream, records)
+    assert ledger.handled == [] and stream.acked == []  # highwaters far ahead: no proof
+    others = [t for t in (*NAMES.inputs(), NAMES.commands) if t != NAMES.payments]
+    marks = [mark(t, 0, 0, 1001.0) for t in others if t != NAMES.commands]
+    await s.take(stream, marks)
+    assert ledger.handled == [0, 1]  # the third is later than the marks
+    assert [e.message.offset for e in stream.acked[:2]] == [0, 1]
+    assert stream.acked[2:] == marks  # their lanes held nothing before them
+    late = mark(NAMES.payments, 0, 3, 5000.0)  # behind the held record at offset 2
+    await s.take(stream, [late])
+    assert late not in stream.acked  # acked now, Faust would commit past offset 2
 
 
 async def test_a_lane_the_aligner_waits_for_is_fetched_even_if_faust_paused_it() -> None:
@@ -225,6 +227,7 @@ class RecordingLedger(FakeLedger):
     def __init__(self) -> None:
         super().__init__()
         self.flushed_outputs = 0
+        self.commits = []
 
     def ensure(self, partitions: Any) -> None:
         pass
@@ -237,6 +240,12 @@ class RecordingLedger(FakeLedger):
 
     def outputs_flushed(self) -> None:
         self.flushed_outputs += 1
+
+    def commit_state(self) -> None:
+        self.commits.append(self.stream_acked())
+
+    commits: list[int]
+    stream_acked: Any = staticmethod(lambda: -1)
 
 
 class CountingBulk:
@@ -254,15 +263,17 @@ class CountingBulk:
 
 async def test_a_large_release_is_processed_sent_and_acked_a_batch_at_a_time() -> None:
     """Thousands of records ready at once must not hold the event loop in one go."""
-    s, consumer, _ = stage()
+    s, _consumer, _ = stage()
     ledger = RecordingLedger()
     s.worker.ledger = ledger
     stream = FakeStream()
     bulk = CountingBulk(stream)
     s.bulk = bulk  # type: ignore[assignment]
+    ledger.stream_acked = lambda: len(stream.acked)
     s.release_limit = 2
-    consumer.highwaters = {tp: 0 for tp in consumer.assigned}  # every other lane caught up
-    consumer.highwaters[TP(NAMES.payments, 0)] = 5
+    marks = [mark(t, 0, 0, 2000.0) for t in NAMES.inputs() if t != NAMES.payments]
+    await s.take(stream, marks)  # every other lane is proven later than the records
+    stream.acked.clear()
     turns = 0
 
     async def count_turns() -> None:
@@ -276,6 +287,7 @@ async def test_a_large_release_is_processed_sent_and_acked_a_batch_at_a_time() -
     counter.cancel()
     assert ledger.handled == [0, 1, 2, 3, 4]  # in order
     assert bulk.sends == [0, 2, 4]  # three sends, each before its own records' acks
+    assert ledger.commits == [0, 2, 4]  # the store takes a batch after its send, before acks
     assert [e.message.offset for e in stream.acked] == [0, 1, 2, 3, 4]
     assert ledger.flushed_outputs == 3
     assert turns >= 1  # other tasks ran between the batches (none could without the yield)

@@ -7,6 +7,7 @@ names that key and shows the bad value, so an operator can fix the file from the
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ BAD: list[tuple[str, tuple[str, ...], Any, str]] = [
     ("cross_default_share", ("cross_default_share",), "NaN", "NaN"),
     ("orphan_ttl_days", ("orphan_ttl_days",), -1, "-1"),
     ("orphan_ttl_days", ("orphan_ttl_days",), "7d", "'7d'"),
+    ("max_clock_jump_days", ("max_clock_jump_days",), 0, "0"),
+    ("max_clock_jump_days", ("max_clock_jump_days",), "31d", "'31d'"),
     ("ifrs9", ("ifrs9",), 5, "5"),
     ("ifrs9.stage2_dpd_over", ("ifrs9", "stage2_dpd_over"), -1, "-1"),
     ("ifrs9.stage3_dpd_over", ("ifrs9", "stage3_dpd_over"), "x", "'x'"),
@@ -75,8 +78,12 @@ def _broken(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return doc
 
 
-def test_shipped_policy_is_the_spec_default() -> None:
-    assert load_policy() == Policy()
+def test_shipped_policy_is_the_spec_default_but_the_clock_jump_guard() -> None:
+    assert load_policy() == replace(Policy(), max_clock_jump_days=31)
+
+
+def test_a_null_clock_jump_guard_means_no_limit() -> None:
+    assert policy_from_mapping({"max_clock_jump_days": None}).max_clock_jump_days is None
 
 
 def test_every_key_of_the_shipped_file_has_a_bad_value_case() -> None:

@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loanwatch.streams.producer import Step, Timestamps, plan, prefixed, topic_list
+from loanwatch.streams.partitioning import partition_for
+from loanwatch.streams.producer import (
+    Step,
+    Timestamps,
+    looking_ahead,
+    plan,
+    prefixed,
+    scan_directory,
+    topic_list,
+)
 from loanwatch.streams.topics import TopicNames
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -54,7 +63,9 @@ def test_every_type_goes_to_its_topic_with_its_key(
 ) -> None:
     (step,) = steps([event])
     (rec,) = step.records
-    assert (rec.topic, rec.key, rec.partition) == (topic, key, None)
+    # A borrower-keyed signal names its borrower: its partition is chosen, not the key's.
+    part = partition_for(event["borrower_id"], 4) if "borrower_id" in event else None
+    assert (rec.topic, rec.key, rec.partition) == (topic, key, part)
     assert json.loads(rec.value) == event
 
 
@@ -163,3 +174,64 @@ def test_timestamps_strictly_increase_and_never_fall_behind_the_clock() -> None:
     assert stamps.next() == 5000
     now[0] = 10  # the wall clock stepping back never makes a stamp go back
     assert stamps.next() == 5001
+
+
+def test_loan_events_go_to_their_borrowers_partition_even_before_the_opening() -> None:
+    opened = ev("loan_opened", "2026-01-02T09:00:00+08:00", loan_id="A", borrower_id="B-1")
+    early = ev("payment_received", "2026-01-01T09:00:00+08:00", loan_id="A")  # an orphan
+    later = ev("payment_received", "2026-01-03T09:00:00+08:00", loan_id="A")
+    other = ev("payment_received", "2026-01-03T09:00:00+08:00", loan_id="never-opened")
+    items = [early, opened, later, other]
+    want = partition_for("B-1", 16)
+    assert want != partition_for("A", 16)  # else the test proves nothing
+    for directory in (scan_directory(items), None):
+        source = items if directory is not None else looking_ahead(items, {}, 10)
+        out = steps(list(source), partitions=16, directory=directory)
+        parts = [s.records[0].partition for s in out]
+        # without a scan, the plan learns the opening when it meets it: the orphan is late
+        if directory is not None:
+            assert parts == [want, want, want, None]
+        else:
+            assert parts[1:] == [want, want, None]
+
+
+def test_looking_ahead_learns_openings_before_their_orphans_are_planned() -> None:
+    opened = ev("loan_opened", "2026-01-02T09:00:00+08:00", loan_id="A", borrower_id="B-1")
+    early = ev("payment_received", "2026-01-01T09:00:00+08:00", loan_id="A")
+    directory: dict[str, str] = {}
+    out = steps(
+        list(looking_ahead([early, opened], directory, 5)), partitions=16, directory=directory
+    )
+    assert [s.records[0].partition for s in out] == [partition_for("B-1", 16)] * 2
+
+
+def test_a_duplicate_opening_follows_the_first_borrower_so_the_worker_says_duplicate() -> None:
+    first = ev("loan_opened", loan_id="A", borrower_id="B-1")
+    again = {**ev("loan_opened", loan_id="A", borrower_id="B-2"), "event_id": "other"}
+    out = steps([first, again], partitions=16)
+    assert {s.records[0].partition for s in out} == {partition_for("B-1", 16)}
+
+
+def test_the_clock_jump_guard_makes_no_sync_tick_for_a_mistyped_year() -> None:
+    items = [
+        ev("payment_received", "2026-01-01T10:00:00+08:00", loan_id="A"),
+        ev("payment_received", "2062-01-01T10:00:00+08:00", loan_id="A"),  # mistyped
+        ev("payment_received", "2026-01-20T10:00:00+08:00", loan_id="A"),
+    ]
+    out = steps(items, sync_clock=True, max_clock_jump_days=31)
+    ticks = [s.business_date for s in out if s.kind == "sync_tick"]
+    assert ticks == [date(2026, 1, 1), date(2026, 1, 20)]
+    unguarded = steps(items, sync_clock=True)
+    assert [s.business_date for s in unguarded if s.kind == "sync_tick"] == [
+        date(2026, 1, 1),
+        date(2062, 1, 1),
+    ]
+
+
+def test_a_clock_tick_is_never_guarded_and_a_duplicate_id_moves_no_clock() -> None:
+    first = ev("payment_received", "2026-01-01T10:00:00+08:00", loan_id="A")
+    dup = {**first, "occurred_at": "2026-01-05T10:00:00+08:00"}  # same id, later date
+    tick = {"event_id": "t", "type": "clock_tick", "business_date": "2027-01-01"}
+    out = steps([first, dup, tick], sync_clock=True, max_clock_jump_days=31)
+    assert [s.business_date for s in out if s.kind == "sync_tick"] == [date(2026, 1, 1)]
+    assert out[-1].new_day and out[-1].business_date == date(2027, 1, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loanwatch.streams.producer import LogProducer, Produced, Timestamps
+from loanwatch.streams.producer import LogProducer, Produced, Step, Timestamps
 from loanwatch.streams.topics import TopicNames
 
 SCENARIO = (
@@ -37,6 +37,8 @@ class FakeKafka:
         default_factory=list
     )
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (records sent before it, topic, partition, timestamp) of every mark
+    marks: list[tuple[int, str, int, int]] = field(default_factory=list)
 
     async def start(self) -> None:
         pass
@@ -54,8 +56,15 @@ class FakeKafka:
         key: bytes | None = None,
         partition: int | None = None,
         timestamp_ms: int | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future[Any]:
         part = partition if partition is not None else (len(key or b"") % self.partitions)
+        if headers:  # a lane watermark: kept apart, in the order sent among the records
+            assert partition is not None and timestamp_ms is not None and value == b""
+            self.marks.append((len(self.sent), topic, part, timestamp_ms))
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(Meta(topic, part, -1))
+            return done
         offset = self.offsets.get((topic, part), -1) + 1
         self.offsets[(topic, part)] = offset
         assert timestamp_ms is not None
@@ -119,3 +128,43 @@ async def test_barrier_every_event() -> None:
     async with producer(kafka, barrier=barrier, sync_clock=False) as out:
         await out.publish(SCENARIO.read_bytes().splitlines())
     assert len(calls) == 10 + 1  # after each event, then the final flush
+
+
+def lanes_of(kafka: FakeKafka) -> set[tuple[str, int]]:
+    return {(t, p) for t in TopicNames().inputs() for p in range(kafka.partitions)}
+
+
+async def test_every_lane_ends_with_a_mark_no_earlier_than_any_record_sent_to_it() -> None:
+    kafka = FakeKafka()
+    async with producer(kafka, mark_every=4) as out:
+        report = await out.publish(SCENARIO.read_bytes().splitlines())
+    assert report.marks == len(kafka.marks) > 0
+    lanes = lanes_of(kafka)
+    # a mark proves its lane holds nothing earlier still to come
+    for before, _topic, _part, stamp in kafka.marks:
+        assert stamp >= max(s[3] for s in kafka.sent[:before])
+        assert all(s[3] > stamp for s in kafka.sent[before:])
+    last_round = {(t, p) for b, t, p, _ in kafka.marks if b == len(kafka.sent)}
+    assert last_round == lanes
+    # every 4 steps a round: more than the final one
+    assert len({b for b, *_ in kafka.marks}) > 2
+    assert report.produced == {tp: off for tp, off in kafka.offsets.items()}
+
+
+async def test_a_pace_that_holds_a_step_sends_marks_meanwhile() -> None:
+    kafka = FakeKafka()
+    held = 0
+    sent_when_held = -1
+
+    async def pace(step: Step) -> None:
+        nonlocal held, sent_when_held
+        held += 1
+        if held == 3:
+            sent_when_held = len(kafka.sent)
+            await asyncio.sleep(0.05)
+
+    async with producer(kafka, mark_every=10_000, mark_interval=0.01) as out:
+        await out.publish(SCENARIO.read_bytes().splitlines(), pace=pace)
+    rounds = {b for b, *_ in kafka.marks}
+    assert rounds == {sent_when_held, len(kafka.sent)}
+    assert len(kafka.marks) == 2 * len(lanes_of(kafka))  # same stamp: one round while held

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 
 from loanwatch.cli import main
 
@@ -117,6 +118,18 @@ def test_benchmark_history_moved_to_docs() -> None:
     assert current < history
     assert "Why the pipeline is far below 0.25" in text[history:]
     assert "Why the pipeline is far below 0.25" not in README
+
+
+def test_every_worker_setting_and_policy_key_is_in_the_configuration_reference() -> None:
+    from loanwatch.agents.settings import WorkerSettings
+    from loanwatch.ledger.policy_file import DEFAULT_POLICY_PATH
+
+    reference = _section("Configuration")
+    for name in WorkerSettings.model_fields:
+        assert f"`{name.upper()}`" in reference or f"{name.upper()}`" in reference, name
+    policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+    for key in policy:
+        assert f"`{key}" in reference, key
 
 
 @pytest.mark.parametrize("link", re.findall(r"\]\(([^)#]+)\)", README))

@@ -1,23 +1,23 @@
-"""The worker's stages without Kafka: the ledger and borrower processors over in-memory tables.
+"""The worker's ledger processor without Kafka, over in-memory tables.
 
 The Faust agents only group batches, set the current event and send the outbox; everything
 they decide is here, so these tests pin it: outputs, dead letters with their source, a
-restart from the tables alone, and the borrower round trip through commands.
+restart from the tables alone, cross-default inside a borrower's partition, misplaced records.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry
 
-from loanwatch.agents.borrower import BorrowerProcessor
 from loanwatch.agents.ledger import Inbound, LedgerProcessor, Outbox
 from loanwatch.ledger.policy import Policy
 from loanwatch.metrics.catalog import register_pipeline_metrics
-from loanwatch.streams.partitioning import partition_for
+from loanwatch.streams.partitioning import learn, owner_key, partition_for
 from loanwatch.streams.topics import TopicNames, route_event
 
 from .ledger_helpers import event, opened, paid, tick
@@ -31,12 +31,11 @@ class Tables:
     loans: dict[str, bytes] = field(default_factory=dict)
     seen: dict[str, bytes] = field(default_factory=dict)
     meta: dict[str, bytes] = field(default_factory=dict)
-    borrowers: dict[str, bytes] = field(default_factory=dict)
     orphans: dict[str, bytes] = field(default_factory=dict)
 
 
 class Pipeline:
-    """Drives the processors the way the agents do, with the commands fed back."""
+    """Drives the processor the way the agent does, records placed as our producer places them."""
 
     def __init__(self, tables: Tables) -> None:
         self.tables = tables
@@ -45,9 +44,10 @@ class Pipeline:
         self.ledger = LedgerProcessor(
             Policy(), NAMES, tables, self.metrics, partitions=N, clock_follows_events=True
         )
-        self.borrowers = BorrowerProcessor(tables.borrowers, Policy().cross_default_share)
         self.alerts: list[dict[str, Any]] = []
         self.letters: list[dict[str, Any]] = []
+        self.status: list[dict[str, Any]] = []
+        self.directory: dict[str, str] = {}
         self.offset = 0
 
     def _run(self, partition: int, topic: str, key: str | None, value: bytes | None) -> None:
@@ -60,19 +60,17 @@ class Pipeline:
         self.ledger.outputs_flushed()
         self.alerts += [orjson.loads(v) for _, v in out.alerts]
         self.letters += [orjson.loads(v) for _, v in out.dead_letters]
-        for _, value_, _stamp in out.exposures:
-            commands: list[tuple[str, bytes]] = []
-            assert self.borrowers.handle(value_, commands) is None
-            for loan_id, command in commands:
-                self._run(partition_for(loan_id, N), NAMES.commands, loan_id, command)
+        self.status += [orjson.loads(v) for _, v in out.status]
 
-    def send(self, obj: dict[str, Any] | bytes) -> None:
+    def send(self, obj: dict[str, Any] | bytes, partition: int | None = None) -> None:
         if isinstance(obj, bytes):
-            self._run(0, NAMES.payments, None, obj)
+            self._run(partition or 0, NAMES.payments, None, obj)
             return
         route = route_event(obj, NAMES)
-        parts = range(N) if route.key is None else [partition_for(route.key, N)]
-        for p in parts:
+        learn(obj, self.directory)
+        owner = owner_key(obj, self.directory) or route.key
+        parts = range(N) if owner is None else [partition_for(owner, N)]
+        for p in parts if partition is None else [partition]:
             self._run(p, route.topic, route.key, orjson.dumps(obj))
 
 
@@ -80,7 +78,7 @@ SHORT = [("2026-01-31", "100.00", "0.00", "0.00")]
 LONG = [("2027-01-31", "800.00", "0.00", "0.00")]
 
 
-def test_alerts_and_cross_default_through_the_borrower_round_trip() -> None:
+def test_alerts_and_cross_default_inside_the_borrowers_partition() -> None:
     pipe = Pipeline(Tables())
     pipe.send(opened("S", "2026-01-01", SHORT, borrower="G"))
     pipe.send(opened("L", "2026-01-01", LONG, borrower="G"))
@@ -91,6 +89,96 @@ def test_alerts_and_cross_default_through_the_borrower_round_trip() -> None:
     assert ("cross_default", "L", "2026-05-02") in kinds
     cross_l = next(a for a in pipe.alerts if a["kind"] == "cross_default" and a["loan_id"] == "L")
     assert cross_l["borrower_npl_share"] == "0.1111" and cross_l["dpd"] == 0
+    # the same step as the cause, as in replay: the floor and its own class together
+    cross_s = next(a for a in pipe.alerts if a["kind"] == "cross_default" and a["loan_id"] == "S")
+    assert cross_s["classification"] == "substandard"
+
+
+def test_the_borrower_book_is_rebuilt_from_the_loans_after_a_restart() -> None:
+    tables = Tables()
+    first = Pipeline(tables)
+    first.send(opened("S", "2026-01-01", SHORT, borrower="G"))
+    first.send(opened("L", "2026-01-01", LONG, borrower="G"))
+    second = Pipeline(tables)
+    second.directory = dict(first.directory)
+    second.send(tick("2026-05-02"))
+    assert {(a["kind"], a["loan_id"]) for a in second.alerts if "cross" in a["kind"]} == {
+        ("cross_default", "S"),
+        ("cross_default", "L"),
+    }
+
+
+def test_a_record_naming_a_borrower_of_another_partition_is_wrong_partition() -> None:
+    pipe = Pipeline(Tables())
+    home = partition_for("G", N)
+    away = (home + 1) % N
+    pipe.send(opened("S", "2026-01-01", SHORT, borrower="G"), partition=away)
+    signal = event("risk_signal", None, "2026-01-02", borrower_id="G", signal="x", severity="high")
+    pipe.send(signal, partition=away)
+    assert [d["reason"] for d in pipe.letters] == ["wrong_partition"] * 2
+    assert pipe.letters[0]["partition"] == away and "partition" in pipe.letters[0]["message"]
+    assert pipe.ledger.views() == []
+    # the same opening on its borrower's partition is applied
+    pipe.send(opened("S", "2026-01-01", SHORT, borrower="G"))
+    assert [v.loan_id for v in pipe.ledger.views()] == ["S"]
+    assert (
+        pipe.registry.get_sample_value(
+            "loanwatch_dead_letters_total", {"reason": "wrong_partition"}
+        )
+        == 2
+    )
+
+
+def test_an_accepted_closure_is_published_on_the_status_topic_a_rejected_one_is_not() -> None:
+    pipe = Pipeline(Tables())
+    pipe.send(opened("A", "2026-01-01", SHORT, borrower="G"))
+    bad = event("loan_closed", "A", "2026-01-02", reason="stolen")
+    pipe.send(bad)
+    assert pipe.status == [] and [d["reason"] for d in pipe.letters] != []
+    good = event("loan_closed", "A", "2026-01-03", reason="sold")
+    pipe.send(good)
+    assert pipe.status == [
+        {
+            "kind": "loan_closed",
+            "event_id": good["event_id"],
+            "loan_id": "A",
+            "borrower_id": "G",
+            "status": "sold",
+            "reason": "sold",
+            "business_date": "2026-01-03",
+        }
+    ]
+    pipe.send(good)  # a duplicate delivery publishes nothing more
+    assert len(pipe.status) == 1
+
+
+def test_an_expired_orphan_keeps_the_source_of_its_record() -> None:
+    pipe = Pipeline(Tables())
+    pipe.send(paid("Z", "2026-01-03", "1.00"))
+    parked_at = pipe.offset
+    pipe.send(tick("2026-01-20"))
+    (letter,) = pipe.letters
+    assert letter["reason"] == "unknown_loan"
+    assert (letter["topic"], letter["partition"], letter["offset"]) == (
+        NAMES.payments,
+        partition_for("Z", N),
+        parked_at,
+    )
+
+
+def test_an_oversized_input_makes_a_bounded_dead_letter_with_its_length_and_digest() -> None:
+    import hashlib
+
+    pipe = Pipeline(Tables())
+    huge = b'{"event_id":"h","type":"payment_received","detail":"' + b"x" * 2_000_000 + b'"}'
+    pipe.send(huge)
+    pipe.send(b"[" * 100_000)  # deep nesting
+    assert len(pipe.letters) == 2
+    first = pipe.letters[0]
+    assert first["raw_length"] == len(huge) and first["raw_truncated"] is True
+    assert first["raw_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert len(orjson.dumps(first)) < 64 * 1024
+    assert pipe.letters[1]["reason"] == "malformed_json"
 
 
 def test_bad_input_is_dead_lettered_with_its_source_and_bytes() -> None:
@@ -186,3 +274,47 @@ def test_kept_promises_are_counted_and_closed_loans_leave_the_active_views() -> 
     assert kept == 1
     pipe.send(event("loan_closed", "A", "2026-02-12", reason="repaid"))
     assert [v.status for v in pipe.ledger.views() if v.loan_id == "A"] == ["closed"]
+
+
+def test_a_restart_from_a_state_cut_between_two_loans_of_a_step_repairs_the_floor() -> None:
+    """A crash stored the NPL loan's step but not its sibling's floor: the restart sets it."""
+    from loanwatch.ledger.loan import set_cross_default
+    from loanwatch.streams.codecs import decode_loan, encode_loan
+
+    tables = Tables()
+    first = Pipeline(tables)
+    first.send(opened("S", "2026-01-01", SHORT, borrower="G"))
+    first.send(opened("L", "2026-01-01", LONG, borrower="G"))
+    first.send(tick("2026-05-02"))
+    assert decode_loan(tables.loans["L"]).cross_default
+    tables.loans["L"] = encode_loan(set_cross_default(decode_loan(tables.loans["L"]), False))
+    second = Pipeline(tables)
+    second.directory = dict(first.directory)
+    second.ledger.ensure(range(N))
+    view = next(v for v in second.ledger.views() if v.loan_id == "L")
+    assert view.cross_default and view.classification == "substandard"
+    second.send(tick("2026-05-03"))  # the repair is stored with the next flush, silently
+    assert decode_loan(tables.loans["L"]).cross_default
+    assert not [a for a in second.alerts if a["kind"] == "cross_default"]
+
+
+def test_an_orphan_kept_parked_by_a_crash_after_its_loan_opened_is_not_dead_lettered() -> None:
+    from loanwatch.agents.state import encode_parked
+    from loanwatch.ledger.orphans import Parked
+    from loanwatch.ledger.parse import parse_event
+    from loanwatch.ledger.records import LoanEvent
+
+    tables = Tables()
+    pipe = Pipeline(tables)
+    pay = paid("A", "2026-01-03", "10.00")
+    pipe.send(pay)
+    pipe.send(opened("A", "2026-01-04", SHORT))
+    assert "A" not in tables.orphans
+    event = parse_event(pay, Policy().tz)
+    assert isinstance(event, LoanEvent)
+    p = partition_for("B1", N)
+    tables.orphans["A"] = encode_parked([Parked(pay, event, date(2026, 1, 3))], p)  # the crash
+    later = Pipeline(tables)
+    later.directory = dict(pipe.directory)
+    later.send(tick("2026-01-20"))
+    assert [d["reason"] for d in later.letters] == []
