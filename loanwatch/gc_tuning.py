@@ -1,11 +1,9 @@
 """Garbage-collector settings for the long-running, allocation-heavy commands.
 
-The engine allocates many small objects per event (parsed events, snapshots, views) that die
-young, while a worker or a replay holds hundreds of thousands of long-lived loan states. With
-CPython's default thresholds (700, 10, 10) the collector runs a young-generation pass every 700
-net allocations and regularly rescans the old objects: measured at 22 % of a 100k-loan replay.
-Raising the first threshold makes young collections rarer (each still cheap), and freezing what
-start-up built keeps it out of every later scan. Reference cycles are still collected.
+The engine allocates many short-lived objects per event while a worker or a replay holds many
+long-lived loan states: a higher first threshold makes young collections rarer, and freezing
+what start-up built keeps it out of every later scan (docs/benchmarks.md has the figures).
+It must never disable the collector: reference cycles are still collected.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Shared pytest configuration: the tier marker of every test comes from its folder.
 
-tests/unit -> ``unit``, tests/contract -> ``contract``, tests/agents -> ``agents``,
-tests/integration -> ``integration``; select tiers with ``-m``. Fixtures that need the real
-stack live in tests/integration/conftest.py.
+tests/unit -> ``unit``, tests/contract -> ``contract``, tests/integration -> ``integration``;
+select tiers with ``-m``. Fixtures that need the real stack live in tests/integration/conftest.py.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ TESTS_DIR = Path(__file__).resolve().parent
 TIER_BY_FOLDER = {
     "unit": "unit",
     "contract": "contract",
-    "agents": "agents",
     "integration": "integration",
 }
 

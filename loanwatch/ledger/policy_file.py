@@ -23,10 +23,17 @@ class PolicyError(ValueError):
     """The policy file is invalid: fix the key named in the message and restart."""
 
 
-def _int(data: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
+_MISSING: Any = object()
+
+
+def _int(
+    data: dict[str, Any], key: str, default: int, minimum: int = 0, *, parent: str = ""
+) -> int:
     value = data.pop(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise PolicyError(f"policy key {key!r}: expected an integer >= {minimum}, got {value!r}")
+        raise PolicyError(
+            f"policy key {parent + key!r}: expected an integer >= {minimum}, got {value!r}"
+        )
     return value
 
 
@@ -41,8 +48,8 @@ def _optional_int(data: dict[str, Any], key: str, minimum: int) -> int | None:
 def _ladder(
     data: dict[str, Any], key: str, default: tuple[tuple[str, int], ...]
 ) -> tuple[tuple[str, int], ...]:
-    raw = data.pop(key, None)
-    if raw is None:
+    raw = data.pop(key, _MISSING)
+    if raw is _MISSING:
         return default
     if not isinstance(raw, dict) or not raw:
         raise PolicyError(f"policy key {key!r}: expected a mapping name -> lowest DPD, got {raw!r}")
@@ -52,7 +59,7 @@ def _ladder(
         raise PolicyError(f"policy key {key!r}: every lowest DPD must be an integer, got {raw!r}")
     if lows[0] != 0 or lows != sorted(set(lows)):
         raise PolicyError(
-            f"policy key {key!r}: DPD bounds must start at 0 and increase, got {lows}"
+            f"policy key {key!r}: DPD bounds must start at 0 and increase, got {raw!r}"
         )
     return ladder
 
@@ -69,31 +76,44 @@ def policy_from_mapping(data: dict[str, Any]) -> Policy:
     clock = data.pop("clock", base.clock)
     if clock not in ("event", "wall"):
         raise PolicyError(f"policy key 'clock': expected 'event' or 'wall', got {clock!r}")
+    raw_tolerance = data.pop("tolerance", "0.00")
     try:
-        tolerance = parse_money(str(data.pop("tolerance", "0.00")))
+        tolerance = parse_money(str(raw_tolerance))
     except MoneyError as exc:
         raise PolicyError(f"policy key 'tolerance': {exc}") from exc
-    order = tuple(data.pop("allocation_order", base.allocation_order))
-    if sorted(order) != sorted(ALLOCATION_PARTS):
+    if tolerance < 0:
+        raise PolicyError(f"policy key 'tolerance': expected an amount >= 0, got {raw_tolerance!r}")
+    raw_order = data.pop("allocation_order", list(base.allocation_order))
+    if not isinstance(raw_order, list) or sorted(map(str, raw_order)) != sorted(ALLOCATION_PARTS):
         raise PolicyError(
             "policy key 'allocation_order': expected fee, interest, principal in some order, "
-            f"got {list(order)}"
+            f"got {raw_order!r}"
         )
+    order = tuple(raw_order)
     buckets = _ladder(data, "buckets", base.buckets)
     classes = _ladder(data, "class_dpd_floors", base.class_dpd_floors)
     if tuple(name for name, _ in classes) != CLASSES:
         raise PolicyError(
-            f"policy key 'class_dpd_floors': expected the classes {list(CLASSES)} in order"
+            f"policy key 'class_dpd_floors': expected the classes {list(CLASSES)} in order, "
+            f"got {[name for name, _ in classes]}"
         )
+    raw_share = data.pop("cross_default_share", base.cross_default_share)
     try:
-        share = Decimal(str(data.pop("cross_default_share", base.cross_default_share)))
+        share = Decimal(str(raw_share))
     except InvalidOperation as exc:
-        raise PolicyError("policy key 'cross_default_share': not a decimal") from exc
+        raise PolicyError(
+            f"policy key 'cross_default_share': expected a decimal, got {raw_share!r}"
+        ) from exc
+    if not share.is_finite():
+        raise PolicyError(
+            f"policy key 'cross_default_share': expected a decimal, got {raw_share!r}"
+        )
     if not Decimal(0) <= share < Decimal(1):
         raise PolicyError(f"policy key 'cross_default_share': expected 0 <= share < 1, got {share}")
-    ifrs9 = data.pop("ifrs9", {}) or {}
+    ifrs9 = data.pop("ifrs9", {})
     if not isinstance(ifrs9, dict):
         raise PolicyError(f"policy key 'ifrs9': expected a mapping, got {ifrs9!r}")
+    ifrs9 = dict(ifrs9)  # popped below: never the caller's mapping
     policy = Policy(
         business_timezone=tz,
         clock=clock,
@@ -107,8 +127,8 @@ def policy_from_mapping(data: dict[str, Any]) -> Policy:
         cross_default_share=share,
         orphan_ttl_days=_int(data, "orphan_ttl_days", 7, 0),
         max_clock_jump_days=_optional_int(data, "max_clock_jump_days", 1),
-        stage2_dpd_over=_int(ifrs9, "stage2_dpd_over", 30),
-        stage3_dpd_over=_int(ifrs9, "stage3_dpd_over", 90),
+        stage2_dpd_over=_int(ifrs9, "stage2_dpd_over", 30, parent="ifrs9."),
+        stage3_dpd_over=_int(ifrs9, "stage3_dpd_over", 90, parent="ifrs9."),
     )
     if ifrs9:
         raise PolicyError(f"policy key 'ifrs9': unknown keys {sorted(ifrs9)}")

@@ -5,6 +5,7 @@ Importing this package creates no metric; the composition root calls
 """
 
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.labels import DEFAULT_LABELS, OTHER, LabelAllowList, load_labels
 from loanwatch.metrics.portfolio import (
     BUCKETS,
     CLASSES,
@@ -17,10 +18,14 @@ from loanwatch.metrics.portfolio import (
 __all__ = [
     "BUCKETS",
     "CLASSES",
+    "DEFAULT_LABELS",
+    "OTHER",
     "STAGES",
+    "LabelAllowList",
     "PipelineMetrics",
     "PortfolioCollector",
     "PortfolioSnapshot",
     "aggregate",
+    "load_labels",
     "register_pipeline_metrics",
 ]

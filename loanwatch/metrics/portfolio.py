@@ -2,9 +2,11 @@
 
 :class:`PortfolioCollector` is a custom ``prometheus_client`` collector: each scrape calls the
 ``views`` callable (which yields the :class:`LoanView` of every loan in the partitions the
-worker actively owns), aggregates the *active* loans by product and region, and exposes loan
-counts and balances per bucket, risk class and IFRS 9 stage. Because nothing is cached, a
-rebalance cannot leave stale series behind, and summing over all workers gives the portfolio.
+worker actively owns), aggregates the *active* loans by product and region (bounded by a
+:class:`~loanwatch.metrics.labels.LabelAllowList`: unlisted values count as ``other``), and
+exposes loan counts and balances per bucket, risk class and IFRS 9 stage. Because nothing is
+cached, a rebalance cannot leave stale series behind, and summing over all workers gives the
+portfolio.
 
 Balances are summed as ``Decimal`` and converted to ``float`` only when exposed. Every bucket,
 class and stage is emitted for every product x region seen (zeros included), so ratios built
@@ -25,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from loanwatch.ledger.view import LoanView
+from loanwatch.metrics.labels import DEFAULT_LABELS, LabelAllowList
 
 # Defaults of SPEC §4/§5; the worker passes the configured ones when the policy differs.
 BUCKETS: Final = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
@@ -66,8 +69,12 @@ def aggregate(
     buckets: Sequence[str] = BUCKETS,
     classes: Sequence[str] = CLASSES,
     stages: Sequence[str] = STAGES,
+    labels: LabelAllowList = DEFAULT_LABELS,
 ) -> PortfolioSnapshot:
-    """Tally the active loans; every known bucket/class/stage starts at zero per cell."""
+    """Tally the active loans; every known bucket/class/stage starts at zero per cell.
+
+    Products and regions outside ``labels`` are tallied together under ``other``.
+    """
     snapshot = PortfolioSnapshot(by_bucket={}, by_class={}, by_stage={})
     dims = (
         (snapshot.by_bucket, buckets),
@@ -77,7 +84,7 @@ def aggregate(
     for view in views:
         if view.status != "active":
             continue
-        key = (view.product, view.region)
+        key = (labels.product(view.product), labels.region(view.region))
         values = (view.bucket, view.classification, str(view.ifrs9_stage))
         for (cells, known), value in zip(dims, values, strict=True):
             cell = cells.get(key)
@@ -98,8 +105,10 @@ class PortfolioCollector(Collector):
         buckets: Sequence[str] = BUCKETS,
         classes: Sequence[str] = CLASSES,
         stages: Sequence[str] = STAGES,
+        labels: LabelAllowList = DEFAULT_LABELS,
     ) -> None:
         self._views = views
+        self._labels = labels
         self._buckets = tuple(buckets)
         self._classes = tuple(classes)
         self._stages = tuple(stages)
@@ -109,7 +118,9 @@ class PortfolioCollector(Collector):
         return list(_families(PortfolioSnapshot({}, {}, {})))
 
     def collect(self) -> Iterable[Metric]:
-        snapshot = aggregate(self._views(), self._buckets, self._classes, self._stages)
+        snapshot = aggregate(
+            self._views(), self._buckets, self._classes, self._stages, self._labels
+        )
         return list(_families(snapshot))
 
 

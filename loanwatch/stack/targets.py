@@ -6,10 +6,9 @@ Prometheus config watches (``StackPaths.prometheus_targets`` for workers, job ``
 file removes it when the process it names stops. A process killed with SIGKILL cannot: the
 writer records the scraped process beside the file (``<name>.pid``, which Prometheus ignores:
 ``<pid> <start time> <pid namespace>``) and :func:`prune_dead` removes the files of processes
-that are gone (called before registering a new target and by ``loanwatch stack up``), so a
-dead router does not stay a target with ``up == 0`` forever. The start time tells a reused pid
-from the process that had it; a file written in another pid namespace (a container sharing the
-folder) is left alone, its pid means nothing here.
+that are gone (called before registering a new target and by ``loanwatch stack up``). The start
+time tells a reused pid from the process that had it; a file written in another pid namespace
+(a container sharing the folder) is left alone, its pid means nothing here.
 
 This module only writes and removes the one file it is given (callers log it); it never
 starts anything.

@@ -1,11 +1,11 @@
 """Delete the local broker's topics by name prefix: what tests and benchmarks leave behind.
 
 Every integration test and benchmark run creates its own topics (a unique prefix, plus Faust's
-changelog and repartition topics named after its app id). Left on the local broker they pile up
-(thousands of partitions after a few days of runs), and the broker's start-up, which loads every
-partition's log, outgrows ``loanwatch stack up``'s readiness wait. Tests delete their topics
-when they pass (a failed test's are kept to look at); ``loanwatch stack prune-topics`` clears
-the rest.
+changelog and repartition topics named after its app id); ``loanwatch stack prune-topics``
+deletes those left behind, since a broker holding thousands of partitions starts slowly.
+
+It must never delete a topic whose name a test or benchmark could not have made, unless the
+operator names its prefix.
 """
 
 from __future__ import annotations

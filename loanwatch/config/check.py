@@ -1,0 +1,109 @@
+"""Validate every file of a configuration folder and collect all problems, not just the first.
+
+Each domain file is checked by the loader its owner uses at start-up, so this check and the
+process agree: ``policy.yaml`` key by key (every bad key is listed); ``routing.yaml``,
+``compliance.yaml`` and ``metrics.yaml`` by their loaders (the first problem of each); every
+other YAML file under the folder (Prometheus, Alertmanager, rules) must at least parse. It must
+never write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loanwatch.ledger.policy_file import PolicyError, policy_from_mapping
+from loanwatch.metrics.labels import LabelsError, load_labels
+from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing to fix: the file (relative to the folder) and what is wrong in it."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def _read_yaml(path: Path) -> tuple[Any, str | None]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")), None
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}"
+    except yaml.YAMLError as exc:
+        return None, f"not valid YAML: {exc}"
+
+
+def check_policy(path: Path) -> list[str]:
+    """Every bad key of ``policy.yaml`` (each key is checked alone, the others at defaults)."""
+    doc, error = _read_yaml(path)
+    if error:
+        return [error]
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return [f"expected a mapping at the top level, got {type(doc).__name__}"]
+    problems = []
+    for key, value in doc.items():
+        try:
+            policy_from_mapping({key: value})
+        except PolicyError as exc:
+            problems.append(str(exc))
+    if not problems:
+        try:
+            policy_from_mapping(doc)
+        except PolicyError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _first_error(load: Callable[[Path], object]) -> Callable[[Path], list[str]]:
+    def check(path: Path) -> list[str]:
+        try:
+            load(path)
+        except (ConfigError, LabelsError) as exc:
+            # The loaders prefix the path; the report already names the file.
+            return [str(exc).removeprefix(f"{path}: ")]
+        return []
+
+    return check
+
+
+#: The files a loanwatch process reads, by name inside the folder, and how each is checked.
+DOMAIN_FILES: dict[str, Callable[[Path], list[str]]] = {
+    "policy.yaml": check_policy,
+    "routing.yaml": _first_error(load_routing),
+    "compliance.yaml": _first_error(load_compliance),
+    "metrics.yaml": _first_error(load_labels),
+}
+
+
+def check_dir(config_dir: Path) -> tuple[list[str], list[Problem]]:
+    """(files checked, problems) for ``config_dir``; no problems means every file is valid."""
+    if not config_dir.is_dir():
+        return [], [Problem(str(config_dir), "not a folder")]
+    checked, problems = [], []
+    for name, check in DOMAIN_FILES.items():
+        path = config_dir / name
+        checked.append(name)
+        if not path.is_file():
+            problems.append(Problem(name, "missing"))
+            continue
+        problems.extend(Problem(name, message) for message in check(path))
+    for path in sorted([*config_dir.rglob("*.yml"), *config_dir.rglob("*.yaml")]):
+        name = path.relative_to(config_dir).as_posix()
+        if name in DOMAIN_FILES:
+            continue
+        checked.append(name)
+        _, error = _read_yaml(path)
+        if error:
+            problems.append(Problem(name, error))
+    return checked, problems
