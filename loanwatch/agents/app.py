@@ -34,6 +34,7 @@ from loanwatch.agents.web import register_views
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
 from loanwatch.streams.topics import TopicNames
 
@@ -59,6 +60,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     eager_message_delivery()  # see faust_fixes: no tasks per fetched message
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
+    labels = load_labels(settings.config_dir)  # bounded product / region label values
     clock = settings.clock or policy.clock
     names = settings.topic_names()
     n = settings.partitions
@@ -124,8 +126,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         clock_follows_events=clock == "event",
         loan_cache=settings.loan_cache,
         sinks=sinks,
+        labels=labels,
     )
-    registry.register(PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets]))
+    registry.register(
+        PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)
+    )
     # Faust's Prometheus sensor is not installed: it updates labelled series for every message
     # and table access (~6 % of a drain's samples); rebalances are counted below instead.
     worker = Worker(app, settings, policy, names, registry, metrics, ledger, tables)

@@ -32,6 +32,7 @@ from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.catalog import PipelineMetrics
+from loanwatch.metrics.labels import DEFAULT_LABELS, UNKNOWN, LabelAllowList
 from loanwatch.streams.codecs import decode_loan
 from loanwatch.streams.partitioning import partition_for
 from loanwatch.streams.topics import TopicNames
@@ -72,8 +73,10 @@ class LedgerProcessor:
         clock_follows_events: bool,
         loan_cache: int = 2000,
         sinks: TableSinks | None = None,
+        labels: LabelAllowList = DEFAULT_LABELS,
     ) -> None:
         self.policy = policy
+        self.labels = labels  # product and region label values, bounded (config/metrics.yaml)
         self.sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.names = names
         self.tables = tables
@@ -170,7 +173,8 @@ class LedgerProcessor:
             self._emit_alert(alert, out)
         for loan_id in result.kept_promises:
             seen = runtime.engine.views.get(loan_id)
-            self._child(self.metrics.promises, "kept", seen.product if seen else "unknown").inc()
+            product = self.labels.product(seen.product) if seen else UNKNOWN
+            self._child(self.metrics.promises, "kept", product).inc()
         for letter in result.rejects:
             self._dead_letter(letter, None, out)
         if result.alerts:
@@ -284,7 +288,8 @@ class LedgerProcessor:
 
     def _emit_alert(self, alert: Alert, out: Outbox) -> None:
         out.alerts.append((alert.loan_id, orjson.dumps(alert.to_json())))
-        m, extra, product, child = self.metrics, alert.extra, alert.view.product, self._child
+        m, extra, child = self.metrics, alert.extra, self._child
+        product = self.labels.product(alert.view.product)
         child(m.alerts, alert.kind, alert.severity).inc()
         if alert.kind == "overdue":
             child(m.bucket_transitions, "M0", alert.view.bucket, product).inc()
@@ -313,8 +318,8 @@ class LedgerProcessor:
     def _count_applied(self, runtime: PartitionRuntime, kind: str, obj: dict[str, Any]) -> None:
         m, child = self.metrics, self._child
         loan = runtime.engine.views.get(str(obj.get("loan_id")))
-        product = loan.product if loan else "unknown"
-        region = loan.region if loan else "unknown"
+        product = self.labels.product(loan.product) if loan else UNKNOWN
+        region = self.labels.region(loan.region) if loan else UNKNOWN
         if kind == "payment_received":
             child(m.payments, product, region).inc()
             currency = loan.currency if loan else "unknown"

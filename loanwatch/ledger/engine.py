@@ -236,6 +236,9 @@ class Engine:
         assert not isinstance(event, ClockTick)
         loan = self.loans.get(event.loan_id)
         if isinstance(event, LoanOpened):
+            if loan is not None and self._already_had(loan):
+                out.result = "duplicate"  # read again after a crash: it opened this loan
+                return
             if loan is not None:
                 out.rejects.append(
                     DeadLetter("duplicate_loan", f"loan {event.loan_id!r} is already open", obj)

@@ -72,6 +72,8 @@ def spec_config(folder: Path) -> Path:
     expectations, and replay's ``Policy()``. The shipped file sets the guard to 31 days."""
     repo = Path(__file__).resolve().parents[2]
     folder.mkdir(parents=True, exist_ok=True)
+    for shipped in (repo / "config").glob("*.yaml"):  # metrics.yaml, routing.yaml, ...
+        (folder / shipped.name).write_bytes(shipped.read_bytes())
     text = (repo / "config" / "policy.yaml").read_text(encoding="utf-8")
     lines = [
         "max_clock_jump_days: null" if line.startswith("max_clock_jump_days:") else line

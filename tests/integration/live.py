@@ -305,7 +305,8 @@ async def assert_live_equals_replay(
         for d in letters
     }
     got = Counter(key[3] for key in by_source)
-    assert got == Counter(r.reason for r in expected.rejects), workers[0].log_tail()
+    want = Counter(r.reason for r in expected.rejects)
+    assert got == want, f"live, not replay: {got - want}; replay, not live: {want - got}"
     raw_alerts = await read_topic(bootstrap, names.alerts)
     alerts = list({a["alert_id"]: a for a in raw_alerts}.values())
     replayed = [a.to_json() for a in expected.alerts]

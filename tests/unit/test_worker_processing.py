@@ -370,3 +370,17 @@ def test_a_record_read_again_after_a_crash_does_nothing_where_its_effect_is_stor
         )
         == 1
     )
+
+
+def test_product_and_region_labels_of_the_counters_are_bounded() -> None:
+    pipe = Pipeline(Tables())
+    pipe.send(opened("W", "2026-01-01", SHORT, product="weird-1", region="mars"))
+    pipe.send(paid("W", "2026-01-02", "10.00"))
+    labels = {"product": "other", "region": "other"}
+    assert pipe.registry.get_sample_value("loanwatch_payments_total", labels) == 1
+    assert (
+        pipe.registry.get_sample_value(
+            "loanwatch_payments_total", {"product": "weird-1", "region": "mars"}
+        )
+        is None
+    )
