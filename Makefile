@@ -12,7 +12,7 @@ STAMP := $(VENV)/.loanwatch-setup.stamp
 LINT_PATHS := loanwatch tests
 PYTEST_ARGS ?=
 
-.PHONY: help setup test run lint typecheck unit integration stack-up stack-down stack-status bench clean-run
+.PHONY: help setup test run lint typecheck unit integration chaos stack-up stack-down stack-status bench clean-run
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -51,6 +51,17 @@ unit: setup ## Only the fast tiers (no stack needed)
 
 integration: stack-up ## Only the integration tier (real broker, Redis, Prometheus)
 	$(BIN)/pytest tests -m integration $(PYTEST_ARGS)
+
+CHAOS_TESTS := tests/integration/test_live_kill_loop.py tests/integration/test_live_broker_restart.py \
+	tests/integration/test_live_bad_input.py tests/integration/test_live_scenarios.py
+
+chaos: stack-up ## The long fault suite (more kills, bigger backlog, rounds); prints one table
+	set -o pipefail; for round in $$(seq $${CHAOS_ROUNDS:-2}); do \
+	LOANWATCH_KILL_LOOP_LOANS=$${LOANWATCH_KILL_LOOP_LOANS:-30000} \
+	LOANWATCH_KILL_LOOP_KILLS=$${LOANWATCH_KILL_LOOP_KILLS:-15} \
+	LOANWATCH_FUZZ_MESSAGES=$${LOANWATCH_FUZZ_MESSAGES:-50000} \
+	$(BIN)/pytest -s -q -p no:cacheprovider $(CHAOS_TESTS) -k "kill or broker or fuzz or starved"; \
+	done 2>&1 | $(BIN)/python bench/chaos_table.py
 
 run: stack-up ## Setup, stack up, then run loanwatch (workers + simulator)
 	$(BIN)/loanwatch run

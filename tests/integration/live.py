@@ -279,6 +279,21 @@ async def progress_of(worker: WorkerProcess) -> dict[tuple[str, int], int]:
         return await read_progress(session, f"{worker.url}/progress")
 
 
+def chaos_row(
+    fault: str, events: int, counts: Counter[str], letters: Counter[str], recover_s: float
+) -> None:
+    """One row of `make chaos`'s table (printed; `bench/chaos_table.py` collects them).
+
+    Only a run that passed prints: states equal replay and no alert lost are asserted first.
+    """
+    reasons = ",".join(f"{r}={n}" for r, n in sorted(letters.items()))
+    print(
+        f"CHAOS\t{fault}\t{events}\tyes\t0\t{counts['duplicate_alerts']}\t{reasons}"
+        f"\t{recover_s:.1f}",
+        flush=True,
+    )
+
+
 async def forced_releases(worker: WorkerProcess) -> float:
     """The worker's ``loanwatch_alignment_forced_total`` (the merge gave up on a lane)."""
     async with aiohttp.ClientSession() as session, session.get(f"{worker.url}/metrics") as resp:
@@ -314,8 +329,8 @@ async def assert_live_equals_replay(
     assert mismatches == [], "\n".join(mismatches[:20])
     assert sorted(a["alert_id"] for a in alerts) == sorted(a["alert_id"] for a in replayed)
     states = await loan_states(workers, [v.loan_id for v in expected.states])
-    want = [v.to_json() for v in expected.states]
-    wrong = [(s, w) for s, w in zip(states, want, strict=True) if s != w]
+    want_states = [v.to_json() for v in expected.states]
+    wrong = [(s, w) for s, w in zip(states, want_states, strict=True) if s != w]
     assert not wrong, wrong[:5]
     return Counter({"duplicate_alerts": len(raw_alerts) - len(alerts)})
 

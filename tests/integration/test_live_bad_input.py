@@ -10,8 +10,11 @@ shipped policy (clock-jump guard 31 days).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,16 @@ from hypothesis import strategies as st
 from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from .live import PARTITIONS, REPO, WorkerProcess, loan_states, read_topic, send_events, wait_ready
+from .live import (
+    PARTITIONS,
+    REPO,
+    WorkerProcess,
+    chaos_row,
+    loan_states,
+    read_topic,
+    send_events,
+    wait_ready,
+)
 
 OPEN = {
     "event_id": "ok-1",
@@ -40,7 +52,7 @@ OPEN = {
     ],
 }
 TICK = {"event_id": "t-0", "type": "clock_tick", "business_date": "2026-01-01"}
-FUZZED = 10_000
+FUZZED = int(os.environ.get("LOANWATCH_FUZZ_MESSAGES", "10000"))
 INTS = st.integers(-(2**63), 2**63 - 1)  # JSON integers orjson can write
 
 json_values = st.recursive(
@@ -198,7 +210,9 @@ async def test_ten_thousand_fuzzed_messages_are_each_one_dead_letter(
         finally:
             await producer.stop()
         await send_events(kafka_bootstrap, names, [OPEN])  # then a good event, and marks
+        sent = time.monotonic()
         letters = await _wait_letters(kafka_bootstrap, names.dead_letters, FUZZED, worker)
+        took = time.monotonic() - sent
         assert len(letters) == FUZZED, worker.log_tail()
         assert all(d.get("reason") and d.get("message") for d in letters)
         assert all(len(orjson.dumps(d)) < 200_000 for d in letters)  # bounded, sendable
@@ -208,6 +222,8 @@ async def test_ten_thousand_fuzzed_messages_are_each_one_dead_letter(
         states = await loan_states([worker], ["GOOD"])
         assert states[0]["outstanding_principal"] == "100.00"
         assert worker.proc is not None and worker.proc.poll() is None
+        by_reason = Counter(d["reason"] for d in letters)
+        chaos_row(f"{FUZZED} fuzzed messages", FUZZED, Counter(), by_reason, took)
     except BaseException:
         print(worker.log_tail())
         raise

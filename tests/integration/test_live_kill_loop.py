@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .live import (
     Processed,
     WorkerProcess,
     assert_live_equals_replay,
+    chaos_row,
     end_offsets,
     publish_log,
     wait_ready,
@@ -64,6 +66,7 @@ async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
     worker = WorkerProcess(prefix.rstrip("."), prefix, tmp_path / "w")
     rnd = random.Random(7)
     kills = 0
+    recoveries: list[float] = []
     started = time.monotonic()
     try:
         worker.start()
@@ -73,8 +76,10 @@ async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
                 break
             worker.kill(signal.SIGKILL)
             kills += 1
+            restarted = time.monotonic()
             worker.start()  # the same data dir: RocksDB as the kill left it
             await wait_ready([worker])
+            recoveries.append(time.monotonic() - restarted)
         assert await _drained(kafka_bootstrap, worker, produced, 300), worker.log_tail()
         counts = await assert_live_equals_replay(kafka_bootstrap, names, [worker], expected)
         print(
@@ -83,6 +88,9 @@ async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
             f"with an existing id, {len(expected.alerts)} replay alerts all present"
         )
         assert kills >= 1, "the backlog drained before the first kill: make it larger"
+        letters = Counter(r.reason for r in expected.rejects)
+        mean = sum(recoveries) / len(recoveries)
+        chaos_row(f"SIGKILL x{kills}, same data dir", len(lines), counts, letters, mean)
     except BaseException:
         print(worker.log_tail())
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from ..contract.scenario_compare import alert_mismatches, scenario_dirs
 from .live import (
     WorkerProcess,
     assert_live_equals_replay,
+    chaos_row,
     forced_releases,
     loan_states,
     produce_log,
@@ -105,9 +107,13 @@ async def test_live_pipeline_gives_the_replay_results_on_starved_cores(
         as_of = date.fromisoformat((scenario / "as_of").read_text().strip())
         expected = replay(lines, Policy(), as_of=as_of)
         with busy_cores():
+            started = time.monotonic()
             await produce_log(kafka_bootstrap, names, lines, [worker], as_of=as_of)
-            await assert_live_equals_replay(kafka_bootstrap, names, [worker], expected)
+            took = time.monotonic() - started
+            counts = await assert_live_equals_replay(kafka_bootstrap, names, [worker], expected)
         assert await forced_releases(worker) == 0
+        letters = Counter(r.reason for r in expected.rejects)
+        chaos_row(f"2 busy cores: {scenario.name}", len(lines), counts, letters, took)
     except BaseException:
         print(worker.log_tail())
         raise
