@@ -221,6 +221,8 @@ async def test_ten_thousand_fuzzed_messages_are_each_one_dead_letter(
         assert {"malformed_json", "future_date"} <= reasons, reasons
         states = await loan_states([worker], ["GOOD"])
         assert states[0]["outstanding_principal"] == "100.00"
+        # the guard: no mistyped year aged the partition (the clock is still in January 2026)
+        assert states[0]["as_of"].startswith("2026-01") and states[0]["dpd"] == 0, states[0]
         assert worker.proc is not None and worker.proc.poll() is None
         by_reason = Counter(d["reason"] for d in letters)
         chaos_row(f"{FUZZED} fuzzed messages", FUZZED, Counter(), by_reason, took)
