@@ -590,9 +590,16 @@ async def read_directory(bootstrap: str, topic: str, timeout: float = 60.0) -> d
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        await consumer.topics()  # fresh metadata (a topic created a moment ago)
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [KafkaTP(topic, p) for p in parts]
+        if topic not in await consumer.topics():
+            return {}  # no directory yet: nothing published before
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+        await admin.start()
+        try:
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        parts = {int(p["partition"]) for t in described for p in t.get("partitions", [])}
+        tps = [KafkaTP(topic, p) for p in sorted(parts)]
         if not tps:
             return {}
         consumer.assign(tps)

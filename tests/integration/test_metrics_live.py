@@ -210,7 +210,12 @@ def live(
             targets_dir=stack_paths.prometheus_router_targets,
             work_dir=data_root / "router",
         ) as router:
-            asyncio.run(produce_log(kafka_bootstrap, names, lines, [first], as_of=as_of))
+            # In two halves with a scrape between: produced at full speed, one half is
+            # processed within a scrape interval, and a rate() needs two samples that differ.
+            half = len(lines) // 2
+            asyncio.run(produce_log(kafka_bootstrap, names, lines[:half], [first]))
+            wait_scraped_after(prometheus_url, portfolio, time.time(), targets=1)
+            asyncio.run(produce_log(kafka_bootstrap, names, lines[half:], [first], as_of=as_of))
             yield Live(
                 portfolio,
                 prefix,

@@ -20,12 +20,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from click.testing import CliRunner
 
 from loanwatch.cli import main
-from loanwatch.streams.partitioning import partition_for
+from loanwatch.streams.partitioning import MARK_HEADER, partition_for
 from loanwatch.streams.producer import (
     LogProducer,
     ProgressTimeout,
     ensure_topics,
     prefixed,
+    scan_directory,
     topic_list,
     wait_processed,
 )
@@ -42,7 +43,10 @@ PARTITIONS = 3
 
 
 async def read_all(bootstrap: str, topics: list[str]) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of ``topics`` up to their current end offsets (no group, no commit)."""
+    """Every event record of ``topics`` up to their end offsets (no group, no commit).
+
+    Lane marks (header ``loanwatch.mark``, empty value) are left out: they carry no event.
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -57,14 +61,19 @@ async def read_all(bootstrap: str, topics: list[str]) -> list[ConsumerRecord[byt
             if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
                 break
             batches = await consumer.getmany(timeout_ms=300)
-            out += [rec for recs in batches.values() for rec in recs]
+            out += [rec for recs in batches.values() for rec in recs if not _is_mark(rec)]
         return out
     finally:
         await consumer.stop()
 
 
+def _is_mark(rec: ConsumerRecord[bytes, bytes]) -> bool:
+    return any(name == MARK_HEADER for name, _ in rec.headers or ())
+
+
 def check_log(records: list[ConsumerRecord[bytes, bytes]], names: TopicNames) -> None:
     lines = SCENARIO.read_bytes().splitlines()
+    borrowers = scan_directory(lines)
     by_time = sorted(records, key=lambda r: (r.timestamp, r.topic, r.partition))
     clock = [r for r in by_time if r.topic == names.clock]
     events = [r for r in by_time if r.topic != names.clock or b"sync-" not in r.value]
@@ -82,7 +91,8 @@ def check_log(records: list[ConsumerRecord[bytes, bytes]], names: TopicNames) ->
             assert rec.key is None
             continue
         assert rec.key == obj["loan_id"].encode()
-        assert rec.partition == partition_for(obj["loan_id"], PARTITIONS)
+        # keyed by loan, on the borrower's partition (the log's loans all have borrower B1..)
+        assert rec.partition == partition_for(borrowers[obj["loan_id"]], PARTITIONS)
         topic = {"loan_opened": names.accounts, "promise_to_pay": names.collections}
         assert rec.topic == topic.get(obj["type"], names.payments)
     # 7 sync ticks + the log's own tick, each on every partition, sharing one stamp
@@ -186,3 +196,39 @@ async def test_as_of_and_raw_lines_and_barrier_with_progress(
     assert json.loads(last.value)["event_id"] == "as-of-2026-02-14"
     assert len([r for r in records if b"as-of-" in r.value]) == PARTITIONS
     assert not any(b'"h7"' in r.value for r in records)  # 02-15: after as-of
+
+
+async def test_a_later_log_finds_the_borrower_of_a_loan_opened_by_an_earlier_one(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    """Two files, two runs: the payment of the second lands on the borrower's partition,
+    learnt from the loan.directory topic the first run wrote."""
+    from loanwatch.streams.partitioning import partition_for
+
+    names = prefixed(unique_name("dir") + ".")
+    await ensure_topics(kafka_bootstrap, names, PARTITIONS)
+    opening = {
+        "event_id": "d-1",
+        "type": "loan_opened",
+        "occurred_at": "2026-01-01T09:00:00+08:00",
+        "loan_id": "LD-1",
+        "borrower_id": "BD-7",
+    }
+    payment = {
+        "event_id": "d-2",
+        "type": "payment_received",
+        "occurred_at": "2026-01-02T09:00:00+08:00",
+        "loan_id": "LD-1",
+        "payment_id": "p",
+        "amount": "1.00",
+    }
+    want = partition_for("BD-7", PARTITIONS)
+    assert want != partition_for("LD-1", PARTITIONS)  # else this proves nothing
+    for item in (opening, payment):  # a new producer each time: nothing kept in memory
+        async with LogProducer(kafka_bootstrap, names) as out:
+            await out.publish([item])
+    records = await read_all(kafka_bootstrap, [names.accounts, names.payments])
+    assert {(r.topic, r.partition) for r in records} == {
+        (names.accounts, want),
+        (names.payments, want),
+    }
