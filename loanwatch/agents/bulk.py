@@ -37,6 +37,14 @@ from aiokafka.partitioner import murmur2
 from faust.types import TP
 from rocksdict import WriteBatch
 
+from loanwatch.agents.faust_internals import (
+    batch_builder,
+    is_rocksdb,
+    kafka_producer,
+    key_index,
+    partition_db,
+)
+
 log = logging.getLogger("loanwatch.worker")
 
 # Well below Kafka's default 1 MB message.max.bytes; a first record always fits, whatever its size.
@@ -113,7 +121,7 @@ class BulkProducer:
         """Send everything queued, wait until Kafka has it all; return the records sent."""
         if not self.pending and not self._keyed:
             return 0
-        producer = self.app.producer._ensure_producer()
+        producer = kafka_producer(self.app)
         # Take what is queued before the first await: records added meanwhile go next time.
         queued, keyed = self.pending, self._keyed
         self.pending, self._keyed = {}, {}
@@ -212,11 +220,7 @@ class BulkProducer:
             yield count, batch
 
     def _new_batch(self, producer: Any) -> Any:
-        acc = producer._message_accumulator
-        builder = acc.create_builder()
-        if self.batch_bytes != acc._batch_size:  # larger batches than Faust's per-message ones
-            builder = type(builder)(self.batch_bytes, acc._compression_type)
-        return builder
+        return batch_builder(producer, self.batch_bytes)
 
 
 async def partitions_of(client: Any, topic: str, timeout: float = METADATA_TIMEOUT) -> set[int]:
@@ -261,9 +265,7 @@ class TableWriter:
         self._key_type, self._key_serializer = table.key_type, table.key_serializer
         self._dumps_value = serializers.dumps_value
         self._value_type, self._value_serializer = table.value_type, table.value_serializer
-        self._rocksdb = hasattr(table.data, "_db_for_partition") and hasattr(
-            table.data, "_key_index"
-        )
+        self._rocksdb = is_rocksdb(table)
         self._batched = batched and self._rocksdb
         self._writes: dict[int, Any] = {}  # partition -> rocksdict.WriteBatch
 
@@ -274,7 +276,7 @@ class TableWriter:
             # What RocksDB's Store._set does for a table write, without finding the partition
             # from the current event and serializing the key again: the same bytes, same DB.
             self._db(partition).put(key_bytes, value_bytes)
-            self.table.data._key_index[key_bytes] = partition
+            key_index(self.table)[key_bytes] = partition
         else:
             self.table.data[key] = value
         self.bulk.add(
@@ -285,7 +287,7 @@ class TableWriter:
         key_bytes = self._key(key)
         if self._rocksdb:
             self._db(partition).delete(key_bytes)
-            self.table.data._key_index.pop(key_bytes, None)
+            key_index(self.table).pop(key_bytes, None)
         elif key in self.table.data:
             del self.table.data[key]
         # A tombstone, like Faust's ``del table[key]``.
@@ -296,7 +298,7 @@ class TableWriter:
         if self._writes:
             writes, self._writes = self._writes, {}
             for partition, batch in writes.items():
-                self.table.data._db_for_partition(partition).write(batch)
+                partition_db(self.table, partition).write(batch)
 
     def _key(self, key: str) -> bytes:
         key_bytes: bytes = self._dumps_key(self._key_type, key, serializer=self._key_serializer)
@@ -304,7 +306,7 @@ class TableWriter:
 
     def _db(self, partition: int) -> Any:
         if not self._batched:
-            return self.table.data._db_for_partition(partition)
+            return partition_db(self.table, partition)
         batch = self._writes.get(partition)
         if batch is None:
             batch = self._writes[partition] = WriteBatch(raw_mode=True)

@@ -27,16 +27,15 @@ import asyncio
 import logging
 import os
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from faust.streams import _current_event
 from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
 from loanwatch.agents.bulk import BulkProducer, OutputsNotAcknowledged
+from loanwatch.agents.faust_internals import buffer_stopped, read_offset, set_current_event
 from loanwatch.agents.ledger import Inbound, Outbox
 from loanwatch.streams.partitioning import MARK_HEADER
 
@@ -51,7 +50,7 @@ EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 def set_current(event: EventT[Any]) -> None:
     """Point Faust's table writes (store and changelog partition) at ``event``'s partition."""
-    _current_event.set(weakref.ref(event))
+    set_current_event(event)
 
 
 def of_current_generation(app: Any, events: list[EventT[Any]]) -> list[EventT[Any]]:
@@ -277,7 +276,7 @@ class LedgerStage:
             # Nothing received since the assignment: Faust's read offset is then the committed
             # offset it seeked to (None for 0); once it reads a record it is that record's
             # offset, which is < end, so a record still on its way is waited for.
-            read = getattr(consumer, "_read_offset", {}).get(tp)
+            read = read_offset(consumer, tp)
             next_offset = read if read is not None else 0
         return bool(next_offset >= end)
 
@@ -299,7 +298,7 @@ class LedgerStage:
         something else).
         """
         consumer = self.worker.app.consumer
-        stopped: set[TP] = getattr(consumer, "_buffered_partitions", set())
+        stopped = buffer_stopped(consumer)
         for topic, partition in list(self.aligner.lanes):
             if topic == self.commands:
                 continue

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 from faust.types import TP
 from prometheus_client import Gauge
 
+from loanwatch.agents.faust_internals import metric_name_and_help
+
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
 
@@ -61,11 +63,7 @@ def wire_metrics(worker: Worker) -> None:
     # The ledger keeps setting a gauge to each event's occurred_at; give it a private one.
     ledger.metrics = dataclasses.replace(
         metrics,
-        last_event=Gauge(
-            metrics.last_event._name,
-            metrics.last_event._documentation,
-            registry=None,
-        ),
+        last_event=Gauge(*metric_name_and_help(metrics.last_event), registry=None),
     )
     lag_series: set[tuple[str, str]] = set()
     last_progress: dict[str, int] = {}

@@ -51,6 +51,8 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from loanwatch.agents.faust_internals import consumer_client, kafka_producer
+
 log = logging.getLogger("loanwatch.worker")
 
 READY_TIMEOUT = 60.0  # seconds for the worker's topics to appear in the metadata
@@ -196,12 +198,12 @@ async def wait_for_metadata(
 
 def app_views(app: Any) -> tuple[ClientMetadata, ConsumerThreadMetadata | None]:
     """The producer's and (once started) the consumer's metadata views of a Faust app."""
-    producer = ClientMetadata("producer", app.producer._ensure_producer().client)
-    thread = getattr(app.consumer, "_thread", None)
-    consumer = getattr(thread, "_consumer", None)
-    if thread is None or consumer is None:
+    producer = ClientMetadata("producer", kafka_producer(app).client)
+    found = consumer_client(app)
+    if found is None:
         return producer, None
-    return producer, ConsumerThreadMetadata("consumer", thread, consumer._client)
+    thread, client = found
+    return producer, ConsumerThreadMetadata("consumer", thread, client)
 
 
 async def wait_for_topics(
