@@ -32,6 +32,7 @@ from loanwatch.routing.workitems import WorkItems, item_json
 COLLECTOR = web.RequestKey("collector", str)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
 FUTURE_SKEW = timedelta(minutes=5)  # client clocks run a little ahead; a contact is not foretold
 
 
@@ -63,13 +64,18 @@ def build_app(
     clock: Callable[[], datetime],
     rules: ComplianceConfig | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
+    health: Callable[[], dict[str, Any]] | None = None,
 ) -> web.Application:
-    """The API; with ``metrics``, also ``GET /metrics`` (no token: Prometheus scrapes it)."""
+    """The API; with ``metrics``, also ``GET /metrics`` (no token: Prometheus scrapes it);
+    with ``health``, ``GET /healthz`` (no token): 200 when ok, 503 with the reasons when
+    degraded."""
     book = ContactBook(store.r, store.p)
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if metrics is not None and request.path == METRICS_PATH:
+        if (metrics is not None and request.path == METRICS_PATH) or (
+            health is not None and request.path == HEALTH_PATH
+        ):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         collector = (
@@ -187,9 +193,16 @@ def build_app(
         assert metrics is not None
         return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def healthz(_request: web.Request) -> web.Response:
+        assert health is not None
+        report = health()
+        return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+
     app = web.Application(middlewares=[auth])
     if metrics is not None:
         app.router.add_get(METRICS_PATH, scrape)
+    if health is not None:
+        app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get("/queue", queue)
     app.router.add_post("/items/{item_id}/{action:claim|ack|resolve}", item_action)
     app.router.add_post("/loans/{loan_id}/contacts", contacts)

@@ -11,14 +11,15 @@ only module that does wiring.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +28,10 @@ from prometheus_client import CollectorRegistry
 
 from loanwatch.routing.api import build_app
 from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.deadletters import KafkaDeadLetters
+from loanwatch.routing.faults import redis_fault
+from loanwatch.routing.health import Backoff, Health
+from loanwatch.routing.kafka_topics import ensure_topics
 from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
@@ -37,6 +42,8 @@ from loanwatch.routing.notify.senders import (
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.router import Router
 from loanwatch.routing.settings import RouterSettings
+from loanwatch.routing.supervise import pause, supervise
+from loanwatch.routing.wire import Limits
 from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.stack import targets
 from loanwatch.stack.log import JsonFormatter
@@ -59,20 +66,30 @@ def configure_logging() -> None:
     log.propagate = False
 
 
-async def _timer(router: Router, worker: NotifyWorker, every: float, stop: asyncio.Event) -> None:
-    while not stop.is_set():
+def _timer_step(
+    router: Router, worker: NotifyWorker, every: float, stop: asyncio.Event
+) -> Callable[[], Awaitable[None]]:
+    async def step() -> None:
         now = wall_clock()
         await router.escalate(now)
         await worker.pump_deferred(now)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+        await pause(stop, every)
+
+    return step
 
 
-async def _notifier(worker: NotifyWorker, stop: asyncio.Event) -> None:
-    await worker.ensure_group()
+def _notifier_step(worker: NotifyWorker) -> Callable[[], Awaitable[None]]:
     consumer = f"{socket.gethostname()}-notifier"
-    while not stop.is_set():
+    ready = False
+
+    async def step() -> None:
+        nonlocal ready
+        if not ready:
+            await worker.ensure_group()
+            ready = True
         await worker.run_once(consumer, block_ms=500)
+
+    return step
 
 
 def target_labels(settings: RouterSettings) -> dict[str, str]:
@@ -102,14 +119,26 @@ def register_target(settings: RouterSettings) -> Path:
     return path
 
 
+async def check_redis_persistence(redis: Any) -> None:
+    """Warn when Redis may forget acknowledged writes; never stop start-up over it (Redis may
+    be down right now, or the ACL user may not be allowed CONFIG: the loops then degrade)."""
+    try:
+        aof = await redis.config_get("appendonly")
+    except Exception as exc:
+        if redis_fault(exc) is None:
+            raise
+        log.warning("could not check redis appendonly", extra={"error": str(exc)[:300]})
+        return
+    if aof.get("appendonly") != "yes":
+        log.warning("redis appendonly is off: a Redis restart may lose the last writes")
+
+
 async def run_service(settings: RouterSettings) -> None:
     configure_logging()
     setup = load_routing(settings.routing_config)
     rules = load_compliance(settings.compliance_config)
     redis = connect(settings.redis_url)
-    aof = await redis.config_get("appendonly")
-    if aof.get("appendonly") != "yes":
-        log.warning("redis appendonly is off: a Redis restart may lose the last writes")
+    await check_redis_persistence(redis)
     store = WorkItems(
         redis,
         setup,
@@ -117,14 +146,23 @@ async def run_service(settings: RouterSettings) -> None:
         closed_ttl=timedelta(days=settings.closed_loan_ttl_days),
     )
     metrics = RouterMetrics(CollectorRegistry(), store)
+    store.on_dead = metrics.dead_letter
+    health = Health(wall_clock, metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        [settings.router_dead_letter_topic],
+        settings.topic_partitions,
+        settings.topic_replication_factor,
+    )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
     )
     await producer.start()
+    retry = (settings.redis_retry_initial_seconds, settings.redis_retry_max_seconds)
     async with aiohttp.ClientSession() as session:
         senders = Senders(
             sms=SmsGateway(
@@ -155,9 +193,21 @@ async def run_service(settings: RouterSettings) -> None:
                 settings.notify_backoff_seconds,
                 settings.notify_backoff_max_seconds,
             ),
+            metrics=metrics,
         )
         router = Router(
-            store, setup, wall_clock, settings.alerts_topic, settings.accounts_topic or None
+            store,
+            setup,
+            wall_clock,
+            settings.alerts_topic,
+            settings.status_topic or None,
+            dead_letters=KafkaDeadLetters(
+                producer, settings.router_dead_letter_topic, settings.record_max_bytes
+            ),
+            health=health,
+            metrics=metrics,
+            limits=Limits(settings.record_max_bytes, settings.record_max_depth),
+            backoff=retry,
         )
         app = build_app(
             store,
@@ -167,6 +217,7 @@ async def run_service(settings: RouterSettings) -> None:
             wall_clock,
             rules,
             metrics=metrics.exposition,
+            health=health.report,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -175,26 +226,31 @@ async def run_service(settings: RouterSettings) -> None:
             "router started", extra={"api_port": settings.api_port, "topic": settings.alerts_topic}
         )
         target = register_target(settings) if settings.register_target else None
+
+        async def route() -> None:
+            await router.run(settings.kafka_bootstrap, settings.consumer_group, stop)
+
+        loops = {
+            "router": route,
+            "notifier": _notifier_step(worker),
+            "timer": _timer_step(router, worker, settings.escalation_interval_seconds, stop),
+        }
         tasks = [
             asyncio.create_task(
-                router.run(settings.kafka_bootstrap, settings.consumer_group, stop)
-            ),
-            asyncio.create_task(_notifier(worker, stop)),
-            asyncio.create_task(_timer(router, worker, settings.escalation_interval_seconds, stop)),
+                supervise(name, step, stop, health, Backoff(*retry), metrics), name=name
+            )
+            for name, step in loops.items()
         ]
         try:
-            done, _ = await asyncio.wait(
-                [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in done:
-                if task in tasks and task.exception():
-                    raise task.exception()  # type: ignore[misc]
+            await stop.wait()
         finally:
             if target is not None:
                 targets.remove_target(target)
                 log.info("prometheus target removed", extra={"file": str(target)})
             stop.set()
-            for task in tasks:
+            # The loops see ``stop`` and finish their step (a send, a commit); then cancel.
+            _, late = await asyncio.wait(tasks, timeout=15)
+            for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await runner.cleanup()

@@ -21,8 +21,31 @@ class RouterSettings(BaseSettings):
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers")
     alerts_topic: str = Field(default="loan.alerts", description="alerts consumed (SPEC §6)")
-    accounts_topic: str | None = Field(
-        default="loan.accounts", description="loan_closed events resolve items; empty to disable"
+    status_topic: str | None = Field(
+        default="loan.status",
+        description="the ledger's verdicts (accepted loan_closed) resolve items; empty to disable",
+    )
+    router_dead_letter_topic: str = Field(
+        default="loan.router-dead-letters",
+        description="records the router cannot act on, with a reason (created when missing)",
+    )
+    record_max_bytes: int = Field(
+        default=65_536, ge=256, description="largest record the router decodes; bigger: dead"
+    )
+    record_max_depth: int = Field(
+        default=16, ge=2, le=512, description="deepest JSON nesting the router accepts"
+    )
+    redis_retry_initial_seconds: float = Field(
+        default=0.2, gt=0, description="first retry delay while Redis is down/refusing; doubles"
+    )
+    redis_retry_max_seconds: float = Field(
+        default=5.0, gt=0, description="cap of the Redis retry delay"
+    )
+    topic_partitions: int = Field(
+        default=6, ge=1, description="partitions of the topics the router creates"
+    )
+    topic_replication_factor: int = Field(
+        default=1, ge=1, description="replication factor of the topics the router creates"
     )
     collections_topic: str = Field(
         default="loan.collections", description="contacts/promises published"

@@ -25,6 +25,7 @@ from loanwatch.routing.alert import AlertRecord
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.episodes import Plan, item_id_for, plan
 from loanwatch.routing.errors import WorkItemError
+from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.routes import Route
 
 log = logging.getLogger("loanwatch.routing.workitems")
@@ -64,7 +65,9 @@ class WorkItems:
         setup: RoutingSetup,
         prefix: str = "lw:",
         closed_ttl: timedelta = CLOSED_LOAN_TTL,
+        on_dead: Callable[[str, str], None] | None = None,
     ) -> None:
+        self.on_dead = on_dead  # (source, reason) of each dead letter, for the metric
         self.r = redis
         self.setup = setup
         self.p = prefix
@@ -72,6 +75,10 @@ class WorkItems:
 
     def k(self, *parts: str) -> str:
         return self.p + ":".join(parts)
+
+    async def probe(self) -> None:
+        """One small write: raises the Redis error while Redis is down or refusing writes."""
+        await self.r.set(self.k("health", "probe"), "1", px=60_000)
 
     async def get(self, item_id: str) -> dict[str, str]:
         item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))
@@ -415,9 +422,35 @@ class WorkItems:
                 self._add_outbox(pipe, outbox(iid, who or None, item | changed))
                 out.append(Escalated(iid, level, who or None))
 
-            await self._transition(item_id, change)
+            try:
+                await self._transition(item_id, change)
+            except Exception as exc:
+                if redis_fault(exc) is not None:
+                    raise
+                await self._dead_escalation(item_id, exc, now)
+                continue
             done.extend(result)
         return done
+
+    async def _dead_escalation(self, item_id: str, exc: Exception, now: datetime) -> None:
+        """An item whose escalation cannot be computed loses its deadline (else it would be
+        retried, and fail, on every tick) and is recorded in the ``dead`` stream."""
+        log.exception("escalation failed; item dead-lettered", extra={"item_id": item_id})
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.k("esc"), item_id)
+            pipe.xadd(
+                self.k("dead"),
+                {
+                    "source": "timer",
+                    "reason": "handler_error",
+                    "item_id": item_id,
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "at": now.isoformat(),
+                },
+            )
+            await pipe.execute()
+        if self.on_dead is not None:
+            self.on_dead("timer", "handler_error")
 
     async def queue(self, collector: str) -> list[dict[str, str]]:
         """The collector's open items, oldest first."""

@@ -191,7 +191,7 @@ def serve_router(
     kafka_bootstrap: str,
     redis_url: str,
     alerts_topic: str,
-    accounts_topic: str,
+    status_topic: str,
     portfolio: str,
     targets_dir: Path,
     work_dir: Path,
@@ -212,7 +212,9 @@ def serve_router(
     env = {
         "LOANWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LOANWATCH_ALERTS_TOPIC": alerts_topic,
-        "LOANWATCH_ACCOUNTS_TOPIC": accounts_topic,
+        "LOANWATCH_STATUS_TOPIC": status_topic,
+        # Named after the alerts topic, so the test's topic clean-up deletes it too.
+        "LOANWATCH_ROUTER_DEAD_LETTER_TOPIC": f"{alerts_topic}.router-dead-letters",
         "LOANWATCH_CONSUMER_GROUP": group,
         "LOANWATCH_REDIS_URL": redis_url,
         "LOANWATCH_REDIS_PREFIX": prefix,
@@ -302,7 +304,7 @@ def router(
         kafka_bootstrap=kafka_bootstrap,
         redis_url=redis_url,
         alerts_topic=alerts,
-        accounts_topic="",
+        status_topic="",
         portfolio=name,
         targets_dir=stack_paths.prometheus_router_targets,
         work_dir=tmp_path / "router",

@@ -205,7 +205,7 @@ def live(
             kafka_bootstrap=kafka_bootstrap,
             redis_url=redis_url,
             alerts_topic=names.alerts,
-            accounts_topic=names.accounts,
+            status_topic=names.status,
             portfolio=portfolio,
             targets_dir=stack_paths.prometheus_router_targets,
             work_dir=data_root / "router",

@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
 
 from loanwatch.routing.compliance import ComplianceConfig, ContactRecord, Deferred, check
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.contacts import ContactBook
+from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.notify.retry import with_retries
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
@@ -34,6 +35,10 @@ from loanwatch.routing.templates import MessageContext, render
 
 log = logging.getLogger("loanwatch.routing.notify")
 GROUP = "notifier"
+
+
+class DeadLetterMetrics(Protocol):
+    def dead_letter(self, source: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +81,13 @@ class NotifyWorker:
         clock: Callable[[], datetime],
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        metrics: DeadLetterMetrics | None = None,
     ) -> None:
         self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
         self.senders, self.clock, self.retry = senders, clock, retry
         self.book = ContactBook(redis, prefix)
         self.sleep = sleep
+        self.metrics = metrics
 
     def k(self, name: str) -> str:
         return self.p + name
@@ -105,18 +112,40 @@ class NotifyWorker:
             )
             for _stream, entries in reply or []:
                 for entry_id, fields in entries:
-                    await self.handle(fields)
+                    if fields:  # an entry trimmed away while pending comes back empty
+                        await self.handle_isolated(fields)
                     await self.r.xack(self.k("outbox"), GROUP, entry_id)
                     handled += 1
         return handled
+
+    async def handle_isolated(self, e: dict[str, str]) -> None:
+        """Handle one entry; an error that is not Redis's dead-letters the entry (never a
+        crash loop: the entry is acknowledged after its dead letter). Redis errors propagate:
+        the entry stays pending and the supervisor retries it once Redis is back."""
+        try:
+            await self.handle(e)
+        except Exception as exc:
+            if redis_fault(exc) is not None:
+                raise
+            log.exception("outbox entry failed; dead-lettered", extra={"key": e.get("key")})
+            await self._dead(e, 0, f"{type(exc).__name__}: {exc}", reason="handler_error")
 
     async def pump_deferred(self, now: datetime) -> int:
         """Put deferred sends whose allowed instant has come back on the outbox."""
         due = await self.r.zrangebyscore(self.k("deferred"), "-inf", now.timestamp())
         for member in due:
+            try:
+                entry = json.loads(member)
+                if not isinstance(entry, dict):
+                    raise ValueError("deferred entry is not a JSON object")
+                fields = {str(k): str(v) for k, v in entry.items()} | {"deferred": "1"}
+            except ValueError as exc:
+                await self.r.zrem(self.k("deferred"), member)
+                await self._dead({"raw": member[:2000]}, 0, str(exc), reason="bad_deferred")
+                continue
             async with self.r.pipeline(transaction=True) as pipe:
                 pipe.zrem(self.k("deferred"), member)
-                pipe.xadd(self.k("outbox"), json.loads(member) | {"deferred": "1"})
+                pipe.xadd(self.k("outbox"), fields)
                 await pipe.execute()
         return len(due)
 
@@ -154,7 +183,7 @@ class NotifyWorker:
                 mail, to = self.senders.email, debtor.email or ""
                 send = lambda: mail.send(to, message, key)  # noqa: E731
             else:
-                await self._dead(e, 0, f"no {channel} sender configured")
+                await self._dead(e, 0, f"no {channel} sender configured", reason="no_sender")
                 return
         elif target == "oncall" or channel in ("sms", "email"):
             collector = self.setup.collectors.get(e.get("oncall", ""))
@@ -164,12 +193,14 @@ class NotifyWorker:
                 else (collector.phone if channel == "sms" else collector.email)
             )
             if collector is None or address is None:
-                await self._dead(e, 0, f"on-call collector has no {channel} contact point")
+                await self._dead(
+                    e, 0, f"on-call collector has no {channel} contact point", reason="no_contact"
+                )
                 return
             message = render(_context(e), "oncall", collector.locale)
             sender = self.senders.sms if channel == "sms" else self.senders.email
             if sender is None:
-                await self._dead(e, 0, f"no {channel} sender configured")
+                await self._dead(e, 0, f"no {channel} sender configured", reason="no_sender")
                 return
             send = lambda: sender.send(address, message, key)  # noqa: E731
         elif channel == "webhook" and self.senders.webhook:
@@ -186,7 +217,7 @@ class NotifyWorker:
             }
             send = lambda: am.send(labels, notes)  # noqa: E731
         else:
-            await self._dead(e, 0, f"no sender for channel {channel!r}")
+            await self._dead(e, 0, f"no sender for channel {channel!r}", reason="no_sender")
             return
         ok, tries, error = await with_retries(
             send,
@@ -239,11 +270,22 @@ class NotifyWorker:
             extra={k: record[k] for k in ("key", "loan_id", "channel", "rule", "reason", "until")},
         )
 
-    async def _dead(self, e: dict[str, str], tries: int, error: str) -> None:
+    async def _dead(
+        self, e: dict[str, str], tries: int, error: str, reason: str = "delivery_failed"
+    ) -> None:
         await self.r.xadd(
             self.k("dead"),
-            e | {"tries": str(tries), "error": error, "at": self.clock().isoformat()},
+            e
+            | {
+                "source": "outbox",
+                "reason": reason,
+                "tries": str(tries),
+                "error": error[:500],
+                "at": self.clock().isoformat(),
+            },
         )
+        if self.metrics is not None:
+            self.metrics.dead_letter("outbox", reason)
         log.warning(
             "notification dead-lettered",
             extra={
@@ -251,7 +293,8 @@ class NotifyWorker:
                 "loan_id": e.get("loan_id"),
                 "channel": e.get("channel"),
                 "tries": tries,
-                "error": error,
+                "reason": reason,
+                "error": error[:300],
             },
         )
 
