@@ -5,11 +5,12 @@ Published to a Kafka topic (``LOANWATCH_ROUTER_DEAD_LETTER_TOPIC``, default
 refuses writes. Each letter is one JSON object: the source topic, partition, offset and key, the
 machine-readable ``reason``, a human ``error`` and the original payload (as text when it is
 UTF-8, else base64; cut at ``max_payload`` bytes, with its full size and SHA-256). The router
-commits a record's offset only after its dead letter is acknowledged.
+commits a record's offset only after its dead letter is acknowledged (:meth:`flush`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from dataclasses import dataclass
@@ -31,7 +32,11 @@ class DeadLetter:
 
 
 class DeadLetterSink(Protocol):
-    async def send(self, letter: DeadLetter) -> None: ...
+    async def send(self, letter: DeadLetter) -> None:
+        """Queue ``letter``; it is durable only once :meth:`flush` returned."""
+
+    async def flush(self) -> None:
+        """Wait until every letter sent so far is acknowledged (raises if one failed)."""
 
 
 def encode(letter: DeadLetter, max_payload: int = 65_536) -> bytes:
@@ -57,15 +62,23 @@ def encode(letter: DeadLetter, max_payload: int = 65_536) -> bytes:
 
 
 class KafkaDeadLetters:
-    """Sends each letter with ``send_and_wait`` (acks=all on the producer passed in)."""
+    """Publishes letters (acks as the producer passed in says: ``all`` in the service);
+    :meth:`flush` waits for their acknowledgements, so a batch's letters travel together."""
 
     def __init__(self, producer: Any, topic: str, max_payload: int = 65_536) -> None:
         self.producer, self.topic, self.max_payload = producer, topic, max_payload
+        self.pending: list[asyncio.Future[Any]] = []
 
     async def send(self, letter: DeadLetter) -> None:
-        await self.producer.send_and_wait(
+        future = await self.producer.send(
             self.topic, encode(letter, self.max_payload), key=letter.key
         )
+        self.pending.append(future)
+
+    async def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if pending:
+            await asyncio.gather(*pending)
 
 
 class RecordingDeadLetters:
@@ -76,3 +89,6 @@ class RecordingDeadLetters:
 
     async def send(self, letter: DeadLetter) -> None:
         self.letters.append(letter)
+
+    async def flush(self) -> None:
+        return None

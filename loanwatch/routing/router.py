@@ -148,6 +148,7 @@ class Router:
                     break
                 done += 1
             if done:
+                await self.dead_letters.flush()  # a dead letter is durable before its commit
                 await consumer.commit({tp: messages[done - 1].offset + 1})
             if fault is not None:
                 consumer.seek(tp, messages[done].offset)

@@ -43,14 +43,14 @@ class LoanClosed:
 def parse_status(doc: Mapping[str, Any]) -> LoanClosed:
     """A decoded ``loan.status`` record -> :class:`LoanClosed`; anything else is refused."""
     kind = doc.get("kind")
-    if kind != "loan_closed":
+    if not isinstance(kind, str) or kind != "loan_closed":
         raise RecordError("unknown_status_kind", f"status kind {kind!r} is not 'loan_closed'")
     for key in _STRINGS:
         value = doc.get(key)
         if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
             raise RecordError("bad_status", f"status field {key!r} missing or not a short string")
     status = doc.get("status")
-    if status not in CLOSED_STATUSES:
+    if not isinstance(status, str) or status not in CLOSED_STATUSES:
         raise RecordError(
             "bad_status", f"status {status!r} is not one of {sorted(CLOSED_STATUSES)}"
         )
