@@ -8,14 +8,22 @@ the record away. Pure: only classifies.
 
 from __future__ import annotations
 
-from redis.exceptions import AuthenticationError, ResponseError
+import re
+
+from redis.exceptions import (
+    AuthenticationError,
+    NoPermissionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Reason labels of a Redis fault (bounded: they are metric label values).
 FAULT_REASONS = ("unavailable", "timeout", "oom", "misconf", "readonly", "auth", "refused")
 
-_RESPONSE_PREFIXES = (
+_CODES = (
     ("OOM", "oom"),
     ("MISCONF", "misconf"),
     ("READONLY", "readonly"),
@@ -24,9 +32,17 @@ _RESPONSE_PREFIXES = (
     ("NOPERM", "auth"),
     ("LOADING", "unavailable"),
     ("MASTERDOWN", "unavailable"),
-    ("BUSY ", "unavailable"),
+    ("BUSY", "unavailable"),
     ("TRYAGAIN", "unavailable"),
     ("CLUSTERDOWN", "unavailable"),
+)
+# redis-py strips the code of the errors it maps to a class (OOM -> OutOfMemoryError, ...) and
+# rewrites a pipeline's error message ("Command # 1 (...) of pipeline caused error: ..."), so
+# the class is asked first, then the code it kept, then the code anywhere in the text.
+_CLASSES = (
+    (OutOfMemoryError, "oom"),
+    (ReadOnlyError, "readonly"),
+    (NoPermissionError, "auth"),
 )
 
 
@@ -43,9 +59,13 @@ def redis_fault(exc: BaseException) -> str | None:
     if isinstance(exc, RedisConnectionError | ConnectionError | OSError):
         return "unavailable"
     if isinstance(exc, ResponseError):
-        text = str(exc).lstrip()
-        for prefix, reason in _RESPONSE_PREFIXES:
-            if text.startswith(prefix):
+        for cls, reason in _CLASSES:
+            if isinstance(exc, cls):
+                return reason
+        code = str(getattr(exc, "status_code", "") or "")
+        text = f"{code} {exc}"
+        for prefix, reason in _CODES:
+            if re.search(rf"\b{prefix}\b", text):
                 return reason
         return "refused"
     return None
