@@ -80,6 +80,7 @@ class ContactBook:
         await self.r.zremrangebyscore(
             key, "-inf", (rec.at - timedelta(days=HISTORY_DAYS)).timestamp()
         )
+        await self.r.expire(key, HISTORY_DAYS * 86400)  # a borrower not contacted again: gone
 
     async def history(self, debtor_id: str, now: datetime) -> list[ContactRecord]:
         since = (now - timedelta(days=HISTORY_DAYS)).timestamp()

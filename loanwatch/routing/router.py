@@ -66,7 +66,9 @@ class Router:
         limits: Limits = DEFAULT_LIMITS,
         backoff: tuple[float, float] = (0.2, 5.0),
         consumer_options: dict[str, Any] | None = None,
+        max_outbox_backlog: int = 0,
     ) -> None:
+        self.max_outbox_backlog = max_outbox_backlog  # 0: no limit
         self.store, self.setup, self.clock = store, setup, clock
         self.alerts_topic, self.status_topic = alerts_topic, status_topic
         self.dead_letters, self.metrics, self.limits = dead_letters, metrics, limits
@@ -179,6 +181,22 @@ class Router:
             self.health.recover(COMPONENT)
             return
 
+    async def hold_while_backlogged(self, consumer: Any, stop: asyncio.Event) -> None:
+        """Back-pressure: while the notifier is more than ``max_outbox_backlog`` entries
+        behind, consume nothing (partitions paused, polls kept up), so a slow notifier makes
+        the backlog wait in Kafka, not in Redis memory."""
+        held = False
+        while not stop.is_set() and await self.store.outbox_backlog() > self.max_outbox_backlog:
+            if not held:
+                log.info("outbox backlog over its limit: consuming paused")
+                held = True
+            consumer.pause(*consumer.assignment())
+            stray = await consumer.getmany(timeout_ms=100)
+            for tp, messages in stray.items():
+                consumer.seek(tp, messages[0].offset)
+        if held:
+            consumer.resume(*consumer.assignment())
+
     def topics(self) -> list[str]:
         return [self.alerts_topic] + ([self.status_topic] if self.status_topic else [])
 
@@ -195,6 +213,8 @@ class Router:
         await consumer.start()
         try:
             while not stop.is_set():
+                if self.max_outbox_backlog:
+                    await self.hold_while_backlogged(consumer, stop)
                 batch = await consumer.getmany(timeout_ms=500)
                 fault = await self.process(consumer, batch)
                 if fault is not None:

@@ -31,6 +31,7 @@ from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.deadletters import KafkaDeadLetters
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.health import Backoff, Health
+from loanwatch.routing.housekeeping import Horizons, Housekeeper
 from loanwatch.routing.kafka_topics import ensure_topics
 from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.notify.senders import (
@@ -67,18 +68,23 @@ def configure_logging() -> None:
 
 
 def _timer_step(
-    router: Router, worker: NotifyWorker, every: float, stop: asyncio.Event
+    router: Router,
+    worker: NotifyWorker,
+    housekeeper: Housekeeper,
+    every: float,
+    stop: asyncio.Event,
 ) -> Callable[[], Awaitable[None]]:
     async def step() -> None:
         now = wall_clock()
         await router.escalate(now)
         await worker.pump_deferred(now)
+        await housekeeper.run_once(now)
         await pause(stop, every)
 
     return step
 
 
-def _notifier_step(worker: NotifyWorker) -> Callable[[], Awaitable[None]]:
+def _notifier_step(worker: NotifyWorker, housekeeper: Housekeeper) -> Callable[[], Awaitable[None]]:
     consumer = f"{socket.gethostname()}-notifier"
     ready = False
 
@@ -87,7 +93,8 @@ def _notifier_step(worker: NotifyWorker) -> Callable[[], Awaitable[None]]:
         if not ready:
             await worker.ensure_group()
             ready = True
-        await worker.run_once(consumer, block_ms=500)
+        if await worker.run_once(consumer, block_ms=500, count=200):
+            await housekeeper.trim_outbox()  # what was just acknowledged leaves Redis
 
     return step
 
@@ -139,11 +146,18 @@ async def run_service(settings: RouterSettings) -> None:
     rules = load_compliance(settings.compliance_config)
     redis = connect(settings.redis_url)
     await check_redis_persistence(redis)
+    horizons = Horizons(
+        seen_ttl=timedelta(hours=settings.seen_ttl_hours),
+        sent_ttl=timedelta(hours=settings.sent_ttl_hours),
+        resolved_retention=timedelta(hours=settings.resolved_retention_hours),
+        stream_max_len=settings.stream_max_len,
+    )
     store = WorkItems(
         redis,
         setup,
         settings.redis_prefix,
         closed_ttl=timedelta(days=settings.closed_loan_ttl_days),
+        horizons=horizons,
     )
     metrics = RouterMetrics(CollectorRegistry(), store)
     store.on_dead = metrics.dead_letter
@@ -154,7 +168,7 @@ async def run_service(settings: RouterSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await ensure_topics(
         settings.kafka_bootstrap,
-        [settings.router_dead_letter_topic],
+        [settings.router_dead_letter_topic, settings.archive_topic],
         settings.topic_partitions,
         settings.topic_replication_factor,
     )
@@ -194,6 +208,10 @@ async def run_service(settings: RouterSettings) -> None:
                 settings.notify_backoff_max_seconds,
             ),
             metrics=metrics,
+            horizons=horizons,
+        )
+        housekeeper = Housekeeper(
+            redis, settings.redis_prefix, producer, settings.archive_topic, horizons
         )
         router = Router(
             store,
@@ -208,6 +226,7 @@ async def run_service(settings: RouterSettings) -> None:
             metrics=metrics,
             limits=Limits(settings.record_max_bytes, settings.record_max_depth),
             backoff=retry,
+            max_outbox_backlog=settings.max_outbox_backlog,
         )
         app = build_app(
             store,
@@ -232,8 +251,10 @@ async def run_service(settings: RouterSettings) -> None:
 
         loops = {
             "router": route,
-            "notifier": _notifier_step(worker),
-            "timer": _timer_step(router, worker, settings.escalation_interval_seconds, stop),
+            "notifier": _notifier_step(worker, housekeeper),
+            "timer": _timer_step(
+                router, worker, housekeeper, settings.escalation_interval_seconds, stop
+            ),
         }
         tasks = [
             asyncio.create_task(

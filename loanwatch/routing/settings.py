@@ -41,6 +41,34 @@ class RouterSettings(BaseSettings):
     redis_retry_max_seconds: float = Field(
         default=5.0, gt=0, description="cap of the Redis retry delay"
     )
+    archive_topic: str = Field(
+        default="loan.router-archive",
+        description="resolved work items, published before Redis forgets them (created when "
+        "missing; key = loan_id)",
+    )
+    seen_ttl_hours: float = Field(
+        default=14 * 24,
+        gt=0,
+        description="how long an alert_id is remembered (make it longer than the alerts "
+        "topic's retention: a re-delivered alert older than this would apply again)",
+    )
+    sent_ttl_hours: float = Field(
+        default=30 * 24, gt=0, description="how long a delivered notification key is remembered"
+    )
+    resolved_retention_hours: float = Field(
+        default=24, gt=0, description="a resolved item stays in Redis this long, then archived"
+    )
+    max_outbox_backlog: int = Field(
+        default=20_000,
+        ge=0,
+        description="the router stops consuming while the notifier is this many outbox entries "
+        "behind (the backlog waits in Kafka, not in Redis memory); 0: no limit",
+    )
+    stream_max_len: int = Field(
+        default=100_000,
+        ge=1_000,
+        description="cap (MAXLEN ~) of the dead/suppressions/held streams",
+    )
     topic_partitions: int = Field(
         default=6, ge=1, description="partitions of the topics the router creates"
     )
@@ -91,7 +119,7 @@ class RouterSettings(BaseSettings):
         description="how long a loan_closed is remembered: its alerts read later open nothing",
     )
     escalation_interval_seconds: float = Field(
-        default=15.0, gt=0, description="escalation scan period"
+        default=15.0, gt=0, description="period of the escalation scan, deferred sends, archive"
     )
     register_target: bool = Field(
         default=False,

@@ -5,8 +5,10 @@ apply once (idempotent by ``alert_id``: a re-fired or re-delivered alert changes
 ``loan:<loan_id>`` the loan's open item; ``closed:<loan_id>`` (with a TTL) a loan closed on
 ``loan.accounts``, so an alert of that loan read after its ``loan_closed`` (the topics are not
 ordered against each other) leaves a resolved item and sends nothing; ``open:<team>`` and
-``mine:<collector>`` sorted sets (queues); ``esc`` the escalation deadlines; ``outbox`` the
-notification stream. Each change,
+``mine:<collector>`` sorted sets (queues); ``esc`` the escalation deadlines; ``resolved`` the
+resolved items by resolution time (archived to Kafka and deleted after their retention, see
+:mod:`loanwatch.routing.housekeeping`); ``outbox`` the notification stream. ``seen:*`` keys
+expire after ``horizons.seen_ttl``. Each change,
 with the notifications it causes, is one MULTI/EXEC under WATCH, so a crash leaves all or none.
 Never stores names, phone numbers or message texts.
 """
@@ -26,6 +28,7 @@ from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.episodes import Plan, item_id_for, plan
 from loanwatch.routing.errors import WorkItemError
 from loanwatch.routing.faults import redis_fault
+from loanwatch.routing.housekeeping import Horizons, seconds
 from loanwatch.routing.routes import Route
 
 log = logging.getLogger("loanwatch.routing.workitems")
@@ -37,6 +40,7 @@ WORKITEMS_OPEN_METRIC = "loanwatch_workitems_open"
 Pipeline = Any
 Redis = Any
 CLOSED_LOAN_TTL = timedelta(days=30)
+DEFAULT_HORIZONS = Horizons()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,9 @@ class WorkItems:
         prefix: str = "lw:",
         closed_ttl: timedelta = CLOSED_LOAN_TTL,
         on_dead: Callable[[str, str], None] | None = None,
+        horizons: Horizons = DEFAULT_HORIZONS,
     ) -> None:
+        self.horizons = horizons
         self.on_dead = on_dead  # (source, reason) of each dead letter, for the metric
         self.r = redis
         self.setup = setup
@@ -79,6 +85,22 @@ class WorkItems:
     async def probe(self) -> None:
         """One small write: raises the Redis error while Redis is down or refusing writes."""
         await self.r.set(self.k("health", "probe"), "1", px=60_000)
+
+    async def outbox_backlog(self, group: str = "notifier") -> int:
+        """Outbox entries not yet acknowledged by the notifier (unread + pending)."""
+        try:
+            groups = await self.r.xinfo_groups(self.k("outbox"))
+        except Exception as exc:
+            if "no such key" in str(exc).lower():
+                return 0
+            raise
+        for info in groups:
+            if info["name"] == group:
+                lag = info.get("lag")
+                if lag is None:  # Redis cannot tell (after a deletion): count it all
+                    lag = await self.r.xlen(self.k("outbox"))
+                return int(lag) + int(info.get("pending") or 0)
+        return int(await self.r.xlen(self.k("outbox")))
 
     async def get(self, item_id: str) -> dict[str, str]:
         item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))
@@ -115,7 +137,7 @@ class WorkItems:
                     else:
                         action = "closed"
                         item_id = self._queue_closed(pipe, decision, alert, item, closed, now)
-                    pipe.set(seen, item_id or "-")
+                    pipe.set(seen, item_id or "-", ex=seconds(self.horizons.seen_ttl))
                     await pipe.execute()
                     log.info(
                         "alert applied",
@@ -183,6 +205,7 @@ class WorkItems:
                 "resolution": reason,
             },
         )
+        pipe.zadd(self.k("resolved"), {item_id: now.timestamp()})
         return item_id
 
     @staticmethod
@@ -289,6 +312,7 @@ class WorkItems:
             pipe.zrem(self.k("mine", item["assignee"]), item_id)
         pipe.zrem(self.k("esc"), item_id)
         pipe.delete(self.k("loan", item["loan_id"]))
+        pipe.zadd(self.k("resolved"), {item_id: now.timestamp()})  # archived after retention
 
     async def _transition(
         self, item_id: str, change: Callable[[Pipeline, dict[str, str]], None]
@@ -440,7 +464,9 @@ class WorkItems:
             pipe.zrem(self.k("esc"), item_id)
             pipe.xadd(
                 self.k("dead"),
-                {
+                maxlen=self.horizons.stream_max_len,
+                approximate=True,
+                fields={
                     "source": "timer",
                     "reason": "handler_error",
                     "item_id": item_id,

@@ -3,9 +3,9 @@
 Outbox entries are read through a consumer group (claim/ack), each delivered at least once and
 deduplicated by its key. A borrower contact first passes :func:`compliance.check`: a deferred
 one is parked in ``deferred`` (sorted by the allowed instant) and pumped back when due, a
-do-not-contact one in ``held``; each suppression is appended to ``suppressions`` with its rule
-and reason. A send that fails after its retries goes to the ``dead`` stream. It never logs a
-phone number, address or message body.
+do-not-contact one (or one without contact details) in the ``held`` stream (capped); each
+suppression is appended to ``suppressions`` with its rule and reason. A send that fails after
+its retries goes to the ``dead`` stream. It never logs a phone number, address or message body.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from loanwatch.routing.compliance import ComplianceConfig, ContactRecord, Deferr
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.faults import redis_fault
+from loanwatch.routing.housekeeping import Horizons, seconds
 from loanwatch.routing.notify.retry import with_retries
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
@@ -35,6 +36,7 @@ from loanwatch.routing.templates import MessageContext, render
 
 log = logging.getLogger("loanwatch.routing.notify")
 GROUP = "notifier"
+DEFAULT_HORIZONS = Horizons()
 
 
 class DeadLetterMetrics(Protocol):
@@ -82,7 +84,9 @@ class NotifyWorker:
         retry: RetryPolicy = RetryPolicy(),
         sleep: Callable[[float], Awaitable[None]] | None = None,
         metrics: DeadLetterMetrics | None = None,
+        horizons: Horizons = DEFAULT_HORIZONS,
     ) -> None:
+        self.horizons = horizons
         self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
         self.senders, self.clock, self.retry = senders, clock, retry
         self.book = ContactBook(redis, prefix)
@@ -229,7 +233,7 @@ class NotifyWorker:
         if not ok:
             await self._dead(e, tries, error)
             return
-        await self.r.set(self.k(f"sent:{key}"), now.isoformat(), ex=30 * 86400)
+        await self.r.set(self.k(f"sent:{key}"), now.isoformat(), ex=seconds(self.horizons.sent_ttl))
         if target == "borrower":
             await self.book.record(
                 ContactRecord(
@@ -258,10 +262,11 @@ class NotifyWorker:
             "until": until.isoformat() if until else "",
             "at": now.isoformat(),
         }
+        cap = self.horizons.stream_max_len
         async with self.r.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.k("suppressions"), record)
-            if until is None:
-                pipe.hset(self.k("held"), e.get("key", ""), json.dumps(e, sort_keys=True))
+            pipe.xadd(self.k("suppressions"), record, maxlen=cap, approximate=True)
+            if until is None:  # never sendable as it stands: kept for the operators, capped
+                pipe.xadd(self.k("held"), e, maxlen=cap, approximate=True)
             else:
                 pipe.zadd(self.k("deferred"), {json.dumps(e, sort_keys=True): until.timestamp()})
             await pipe.execute()
@@ -275,7 +280,9 @@ class NotifyWorker:
     ) -> None:
         await self.r.xadd(
             self.k("dead"),
-            e
+            maxlen=self.horizons.stream_max_len,
+            approximate=True,
+            fields=e
             | {
                 "source": "outbox",
                 "reason": reason,
