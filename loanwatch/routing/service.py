@@ -144,7 +144,11 @@ async def run_service(settings: RouterSettings) -> None:
     configure_logging()
     setup = load_routing(settings.routing_config)
     rules = load_compliance(settings.compliance_config)
-    redis = connect(settings.redis_url)
+    redis = connect(
+        settings.redis_url,
+        settings.redis_username,
+        settings.redis_password.get_secret_value() or None,
+    )
     await check_redis_persistence(redis)
     horizons = Horizons(
         seen_ttl=timedelta(hours=settings.seen_ttl_hours),

@@ -80,6 +80,13 @@ class RouterSettings(BaseSettings):
     )
     consumer_group: str = Field(default="loanwatch-router", description="router consumer group")
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="work items and queues")
+    redis_username: str | None = Field(
+        default=None, description="Redis ACL user (none: the default user / requirepass)"
+    )
+    redis_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="Redis password (requirepass, or the ACL user's); empty: no AUTH",
+    )
     redis_prefix: str = Field(
         default="lw:", description="prefix of every Redis key the router owns"
     )

@@ -489,11 +489,13 @@ class WorkItems:
         return {team: int(await self.r.zcard(self.k("open", team))) for team in self.setup.teams}
 
 
-def connect(url: str) -> Redis:
-    """A redis asyncio client that decodes replies to ``str``."""
+def connect(url: str, username: str | None = None, password: str | None = None) -> Redis:
+    """A redis asyncio client that decodes replies to ``str``; ``username``/``password`` (an
+    ACL user, or ``requirepass`` with no user) override what the URL carries."""
     from redis.asyncio import Redis as AsyncRedis
 
-    return AsyncRedis.from_url(url, decode_responses=True)
+    auth: dict[str, Any] = {k: v for k, v in (("username", username), ("password", password)) if v}
+    return AsyncRedis.from_url(url, decode_responses=True, **auth)
 
 
 def item_json(item: Mapping[str, str]) -> dict[str, Any]:

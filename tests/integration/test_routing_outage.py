@@ -277,3 +277,37 @@ async def test_redis_oom_degrades_then_recovers(
         await admin.aclose()
     assert proc.alive(), proc.tail()
     print(json.dumps(dict(Counter(rec.keys).most_common(3))))
+
+
+async def test_serve_authenticates_to_a_redis_with_an_acl_user(
+    kafka_bootstrap: str,
+    private_redis: PrivateRedis,
+    hooks: tuple[Hooks, str],
+    serve: tuple[ServeProcess, dict[str, str]],
+) -> None:
+    proc, env = serve
+    rec = hooks[0]
+    admin = connect(private_redis.url)
+    try:
+        # A user allowed only the router's keys and the commands it runs; no default user.
+        await admin.execute_command(
+            "ACL", "SETUSER", "router", "on", ">router-pass", "~out:*", "&*", "+@all", "-@dangerous"
+        )
+        await admin.execute_command("ACL", "SETUSER", "default", "off")
+    finally:
+        await admin.aclose()
+    port = int(env["LOANWATCH_API_PORT"])
+    alerts = env["LOANWATCH_ALERTS_TOPIC"]
+    await make_topic(kafka_bootstrap, alerts)
+    await produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(5)])
+    proc.env |= {"LOANWATCH_REDIS_USERNAME": "router", "LOANWATCH_REDIS_PASSWORD": "router-pass"}
+    proc.start()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        await routed(proc, rec, session, port, 5)
+        assert (await health(session, port))[0] == 200
+    assert "router-pass" not in proc.tail(100_000)  # the secret is never logged
+    user = connect(private_redis.url, "router", "router-pass")
+    try:
+        assert len([k async for k in user.scan_iter(match="out:seen:*")]) == 5
+    finally:
+        await user.aclose()
