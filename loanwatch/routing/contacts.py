@@ -68,6 +68,12 @@ class ContactBook:
         await self.r.hset(f"{self.p}debtor:{borrower_id}", mapping=fields)
 
     async def record(self, rec: ContactRecord) -> None:
+        async with self.r.pipeline(transaction=True) as pipe:
+            self.queue_record(pipe, rec)
+            await pipe.execute()
+
+    def queue_record(self, pipe: Any, rec: ContactRecord) -> None:
+        """Queue the contact on ``pipe`` (part of the caller's transaction)."""
         doc = {
             "at": rec.at.isoformat(),
             "loan_id": rec.loan_id,
@@ -76,11 +82,9 @@ class ContactBook:
             "number": rec.number,
         }
         key = f"{self.p}contacts:{rec.debtor_id}"
-        await self.r.zadd(key, {json.dumps(doc, sort_keys=True): rec.at.timestamp()})
-        await self.r.zremrangebyscore(
-            key, "-inf", (rec.at - timedelta(days=HISTORY_DAYS)).timestamp()
-        )
-        await self.r.expire(key, HISTORY_DAYS * 86400)  # a borrower not contacted again: gone
+        pipe.zadd(key, {json.dumps(doc, sort_keys=True): rec.at.timestamp()})
+        pipe.zremrangebyscore(key, "-inf", (rec.at - timedelta(days=HISTORY_DAYS)).timestamp())
+        pipe.expire(key, HISTORY_DAYS * 86400)  # a borrower not contacted again: gone
 
     async def history(self, debtor_id: str, now: datetime) -> list[ContactRecord]:
         since = (now - timedelta(days=HISTORY_DAYS)).timestamp()

@@ -16,7 +16,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 log = logging.getLogger("loanwatch.routing.health")
-COMPONENTS = ("router", "notifier", "timer")
+COMPONENTS = (
+    "router",
+    "notifier",
+    "timer",
+    *(f"notify-{c}" for c in ("sms", "email", "webhook", "alertmanager", "other")),
+)
 
 
 class HealthMetrics(Protocol):

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from loanwatch.routing.outbox_streams import all_streams
+
 log = logging.getLogger("loanwatch.routing.housekeeping")
 
 # KEYS: wi:<id>, resolved zset, closed:<loan>; ARGV: item id, updated_at read before archiving.
@@ -55,6 +57,7 @@ class Housekeeper:
         self, redis: Any, prefix: str, producer: Any, archive_topic: str, horizons: Horizons
     ) -> None:
         self.r, self.p, self.producer = redis, prefix, producer
+        self.streams = all_streams(prefix)
         self.topic, self.h = archive_topic, horizons
         self.delete = redis.register_script(_DELETE_IF_UNCHANGED)
 
@@ -102,8 +105,11 @@ class Housekeeper:
         return done
 
     async def trim_outbox(self) -> int:
-        """Drop outbox entries older than the oldest the notifier has not acknowledged."""
-        stream = self.k("outbox")
+        """Trim the outbox and every lane (see :meth:`trim_stream`); entries dropped."""
+        return sum([await self.trim_stream(stream) for stream in self.streams])
+
+    async def trim_stream(self, stream: str) -> int:
+        """Drop entries older than the oldest the notifier has not acknowledged."""
         try:
             groups = await self.r.xinfo_groups(stream)
         except Exception as exc:

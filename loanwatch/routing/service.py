@@ -41,6 +41,7 @@ from loanwatch.routing.notify.senders import (
     WebhookSender,
 )
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
+from loanwatch.routing.outbox_streams import LANES, OTHER
 from loanwatch.routing.router import Router
 from loanwatch.routing.settings import RouterSettings
 from loanwatch.routing.supervise import pause, supervise
@@ -84,19 +85,29 @@ def _timer_step(
     return step
 
 
-def _notifier_step(worker: NotifyWorker, housekeeper: Housekeeper) -> Callable[[], Awaitable[None]]:
+def _notifier_steps(
+    worker: NotifyWorker, housekeeper: Housekeeper
+) -> dict[str, Callable[[], Awaitable[None]]]:
+    """The dispatcher (outbox -> lanes) and one loop per channel lane: a dead gateway holds
+    up its own channel only."""
     consumer = f"{socket.gethostname()}-notifier"
-    ready = False
+    ready = asyncio.Event()
 
-    async def step() -> None:
-        nonlocal ready
-        if not ready:
+    async def dispatch() -> None:
+        if not ready.is_set():
             await worker.ensure_group()
-            ready = True
-        if await worker.run_once(consumer, block_ms=500, count=200):
+            ready.set()
+        if await worker.dispatch_once(consumer, block_ms=500):
             await housekeeper.trim_outbox()  # what was just acknowledged leaves Redis
 
-    return step
+    def lane(channel: str) -> Callable[[], Awaitable[None]]:
+        async def step() -> None:
+            await ready.wait()
+            await worker.run_lane(channel, consumer, block_ms=500)
+
+        return step
+
+    return {"notifier": dispatch} | {f"notify-{c}": lane(c) for c in (*LANES, OTHER)}
 
 
 def target_labels(settings: RouterSettings) -> dict[str, str]:
@@ -213,6 +224,7 @@ async def run_service(settings: RouterSettings) -> None:
             ),
             metrics=metrics,
             horizons=horizons,
+            concurrency=settings.notify_concurrency,
         )
         housekeeper = Housekeeper(
             redis, settings.redis_prefix, producer, settings.archive_topic, horizons
@@ -255,7 +267,7 @@ async def run_service(settings: RouterSettings) -> None:
 
         loops = {
             "router": route,
-            "notifier": _notifier_step(worker, housekeeper),
+            **_notifier_steps(worker, housekeeper),
             "timer": _timer_step(
                 router, worker, housekeeper, settings.escalation_interval_seconds, stop
             ),

@@ -120,6 +120,10 @@ class RouterSettings(BaseSettings):
     notify_backoff_max_seconds: float = Field(
         default=60.0, gt=0, description="cap of the retry delay"
     )
+    notify_concurrency: dict[str, int] = Field(
+        default_factory=dict,
+        description='sends in flight per channel lane, e.g. {"sms": 16} (JSON; default 8 each)',
+    )
     closed_loan_ttl_days: float = Field(
         default=30.0,
         gt=0,

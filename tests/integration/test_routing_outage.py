@@ -25,13 +25,14 @@ import pytest
 import yaml
 from aiohttp import web
 
-from loanwatch.routing.config import DEFAULT_ROUTING
-from loanwatch.routing.workitems import connect
+from loanwatch.routing.config import DEFAULT_ROUTING, load_routing
+from loanwatch.routing.workitems import WorkItems, connect
 
 from .routing_support import ServeProcess, wait_until
 from .test_routing_redis_durability import PrivateRedis
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
+SETUP = load_routing()
 OUTAGE_SECONDS = 30.0  # the issue's figure; the router's retry cap is 1 s, so it does not matter
 SECRET = "outage-test-webhook-secret"
 
@@ -116,14 +117,10 @@ async def degraded_gauge(session: aiohttp.ClientSession, port: int, component: s
 
 
 async def outbox_settled(redis_url: str) -> bool:
-    """Every outbox entry read and acknowledged by the notifier (nothing in flight)."""
+    """Every outbox and lane entry read and acknowledged by the notifier (nothing in flight)."""
     client = connect(redis_url)
     try:
-        pending = await client.xpending("out:outbox", "notifier")
-        length = await client.xlen("out:outbox")
-        groups = await client.xinfo_groups("out:outbox")
-        read = groups[0]["entries-read"] if groups else 0
-        return bool(pending["pending"] == 0 and read == length)
+        return await WorkItems(client, SETUP, "out:").outbox_backlog() == 0
     finally:
         await client.aclose()
 

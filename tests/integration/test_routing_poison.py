@@ -109,8 +109,9 @@ async def test_a_poison_outbox_entry_is_dead_lettered_and_never_re_read(
         "outbox",
     )
     assert "InvalidOperation" in dead["error"]
-    pending = await r.xpending(p + "outbox", GROUP)
-    assert pending["pending"] == 0  # acknowledged after its dead letter
+    for stream in (p + "outbox", p + "lane:email", p + "lane:webhook"):
+        pending = await r.xpending(stream, GROUP)
+        assert pending["pending"] == 0, stream  # acknowledged after its dead letter
     assert await worker.run_once("c1", block_ms=10) == 0  # a restart re-reads nothing
     assert (
         env["metrics"].registry.get_sample_value(

@@ -10,6 +10,7 @@ its retries goes to the ``dead`` stream. It never logs a phone number, address o
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -18,7 +19,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from loanwatch.routing.compliance import ComplianceConfig, ContactRecord, Deferred, check
 from loanwatch.routing.config import RoutingSetup
@@ -32,10 +33,13 @@ from loanwatch.routing.notify.senders import (
     SmsGateway,
     WebhookSender,
 )
+from loanwatch.routing.outbox_streams import LANES, OTHER, all_streams, lane
 from loanwatch.routing.templates import MessageContext, render
 
 log = logging.getLogger("loanwatch.routing.notify")
 GROUP = "notifier"
+DEFAULT_CONCURRENCY = 8
+RESERVED = "reserved:"
 DEFAULT_HORIZONS = Horizons()
 
 
@@ -85,8 +89,10 @@ class NotifyWorker:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         metrics: DeadLetterMetrics | None = None,
         horizons: Horizons = DEFAULT_HORIZONS,
+        concurrency: Mapping[str, int] | None = None,
     ) -> None:
         self.horizons = horizons
+        self.concurrency = dict(concurrency or {})
         self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
         self.senders, self.clock, self.retry = senders, clock, retry
         self.book = ContactBook(redis, prefix)
@@ -96,30 +102,77 @@ class NotifyWorker:
     def k(self, name: str) -> str:
         return self.p + name
 
-    async def ensure_group(self) -> None:
-        try:
-            await self.r.xgroup_create(self.k("outbox"), GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    def lane(self, channel: str) -> str:
+        return lane(self.p, channel)
 
-    async def run_once(self, consumer: str, block_ms: int = 1000, count: int = 50) -> int:
-        """Handle pending (crashed earlier) then new entries; returns how many were handled."""
-        handled = 0
+    def streams(self) -> list[str]:
+        """The outbox and every lane (what housekeeping trims and back-pressure counts)."""
+        return all_streams(self.p)
+
+    async def ensure_group(self) -> None:
+        for stream in self.streams():
+            try:
+                await self.r.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def _read(
+        self, stream: str, consumer: str, count: int, block_ms: int | None
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Pending entries first (read before a crash, never acknowledged), then new ones."""
+        out: list[tuple[str, dict[str, str]]] = []
         for start in ("0", ">"):
             reply = await self.r.xreadgroup(
                 GROUP,
                 consumer,
-                {self.k("outbox"): start},
+                {stream: start},
                 count=count,
-                block=None if start == "0" else block_ms,
+                block=None if start == "0" or out else block_ms,
             )
             for _stream, entries in reply or []:
+                out.extend(entries)
+        return out
+
+    async def dispatch_once(self, consumer: str, block_ms: int = 1000, count: int = 200) -> int:
+        """Move outbox entries to their channel's lane (atomically: added there and
+        acknowledged here in one transaction); returns how many were moved."""
+        entries = await self._read(self.k("outbox"), consumer, count, block_ms)
+        if entries:
+            async with self.r.pipeline(transaction=True) as pipe:
                 for entry_id, fields in entries:
                     if fields:  # an entry trimmed away while pending comes back empty
-                        await self.handle_isolated(fields)
-                    await self.r.xack(self.k("outbox"), GROUP, entry_id)
-                    handled += 1
+                        pipe.xadd(self.lane(fields.get("channel", "")), fields)
+                    pipe.xack(self.k("outbox"), GROUP, entry_id)
+                await pipe.execute()
+        return len(entries)
+
+    async def run_lane(
+        self, channel: str, consumer: str, block_ms: int | None = 1000, count: int = 50
+    ) -> int:
+        """Handle a batch of one channel's entries, at most ``concurrency`` sends at a time;
+        each entry is acknowledged once handled. A slow or dead gateway holds up its own lane
+        only."""
+        stream = self.lane(channel)
+        entries = await self._read(stream, consumer, count, block_ms)
+        limit = asyncio.Semaphore(self.concurrency.get(channel, DEFAULT_CONCURRENCY))
+
+        async def one(entry_id: str, fields: dict[str, str]) -> None:
+            async with limit:
+                if fields:
+                    await self.handle_isolated(fields)
+                await self.r.xack(stream, GROUP, entry_id)
+
+        await asyncio.gather(*(one(i, f) for i, f in entries))
+        return len(entries)
+
+    async def run_once(self, consumer: str, block_ms: int = 1000, count: int = 50) -> int:
+        """Dispatch, then handle every lane once; returns how many entries were handled (the
+        service runs the dispatcher and each lane as loops of their own instead)."""
+        await self.dispatch_once(consumer, block_ms, count)
+        handled = 0
+        for channel in (*LANES, OTHER):
+            handled += await self.run_lane(channel, consumer, None, count)
         return handled
 
     async def handle_isolated(self, e: dict[str, str]) -> None:
@@ -155,8 +208,11 @@ class NotifyWorker:
 
     async def handle(self, e: dict[str, str]) -> None:
         key = e.get("key", "")
-        if key and await self.r.exists(self.k(f"sent:{key}")):
-            return  # delivered before a crash, not yet acked
+        state: str | None = await self.r.get(self.k(f"sent:{key}")) if key else None
+        if state is not None and not state.startswith(RESERVED):
+            return  # sent before a crash, not yet acknowledged
+        resend = state is not None  # reserved, then the process died before confirming
+        contact: ContactRecord | None = None
         channel, target = e.get("channel", ""), e.get("target", "")
         meta = {
             "key": key,
@@ -173,12 +229,20 @@ class NotifyWorker:
                 await self._suppress(e, None, "no_contact_details", "no contact point on file")
                 return
             request = debtor.request(e.get("loan_id", ""), channel)
-            decision = check(
-                self.rules, request, await self.book.history(debtor.borrower_id, now), now
+            # A re-send was checked (and counted) when it was reserved: not again.
+            decision = (
+                None
+                if resend
+                else check(
+                    self.rules, request, await self.book.history(debtor.borrower_id, now), now
+                )
             )
             if isinstance(decision, Deferred):
                 await self._suppress(e, decision.until, decision.rule, decision.reason)
                 return
+            contact = ContactRecord(
+                now, e.get("loan_id", ""), debtor.borrower_id, channel, "sent", request.number
+            )
             message = render(_context(e), "borrower", debtor.locale)
             if channel == "sms" and self.senders.sms:
                 sms, phone = self.senders.sms, debtor.phone or ""
@@ -223,6 +287,16 @@ class NotifyWorker:
         else:
             await self._dead(e, 0, f"no sender for channel {channel!r}", reason="no_sender")
             return
+        if not key:
+            pass  # an entry without a key (none are made) cannot be made idempotent
+        elif resend:
+            log.warning(
+                "re-sending a reserved notification (crash before its confirmation); the "
+                "receiver sees the same Idempotency-Key",
+                extra=meta,
+            )
+        elif not await self._reserve(key, contact, now):
+            return  # another notifier reserved it first
         ok, tries, error = await with_retries(
             send,
             self.retry.attempts,
@@ -231,21 +305,37 @@ class NotifyWorker:
             **({"sleep": self.sleep} if self.sleep else {}),
         )
         if not ok:
+            # Never delivered: drop the reservation, so that re-driving the dead letter (or a
+            # re-delivery after a crash) may try again. The contact stays counted: the caps err
+            # on the side of the borrower.
+            if key:
+                await self.r.delete(self.k(f"sent:{key}"))
             await self._dead(e, tries, error)
             return
-        await self.r.set(self.k(f"sent:{key}"), now.isoformat(), ex=seconds(self.horizons.sent_ttl))
-        if target == "borrower":
-            await self.book.record(
-                ContactRecord(
-                    now,
-                    e.get("loan_id", ""),
-                    e.get("borrower_id", ""),
-                    channel,
-                    "sent",
-                    request.number,
-                )
+        if key:
+            await self.r.set(
+                self.k(f"sent:{key}"), f"sent:{now.isoformat()}", ex=seconds(self.horizons.sent_ttl)
             )
         log.info("notification sent", extra=meta | {"tries": tries})
+
+    async def _reserve(self, key: str, contact: ContactRecord | None, now: datetime) -> bool:
+        """Reserve ``key`` before sending, with the borrower's contact counted in the same
+        transaction (the frequency caps see it even if the process dies mid-send). False when
+        another notifier reserved it first."""
+        sent_key = self.k(f"sent:{key}")
+        async with self.r.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(sent_key)
+                if await pipe.exists(sent_key):
+                    return False
+                pipe.multi()
+                pipe.set(sent_key, RESERVED + now.isoformat(), ex=seconds(self.horizons.sent_ttl))
+                if contact is not None:
+                    self.book.queue_record(pipe, contact)
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
 
     async def _suppress(
         self, e: dict[str, str], until: datetime | None, rule: str, reason: str
