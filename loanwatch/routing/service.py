@@ -27,20 +27,28 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from loanwatch.routing.api import build_app
-from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.auth import parse_clients
+from loanwatch.routing.config import RoutingSetup, load_compliance, load_routing
 from loanwatch.routing.deadletters import KafkaDeadLetters
+from loanwatch.routing.errors import ConfigError
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.health import Backoff, Health
 from loanwatch.routing.housekeeping import Horizons, Housekeeper
 from loanwatch.routing.kafka_topics import ensure_topics
 from loanwatch.routing.metrics import RouterMetrics
+from loanwatch.routing.notify.lanes import Lane
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
     EmailSender,
     SmsGateway,
     WebhookSender,
 )
-from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
+from loanwatch.routing.notify.worker import (
+    DEFAULT_CONCURRENCY,
+    NotifyWorker,
+    RetryPolicy,
+    Senders,
+)
 from loanwatch.routing.outbox_streams import LANES, OTHER
 from loanwatch.routing.router import Router
 from loanwatch.routing.settings import RouterSettings
@@ -86,11 +94,11 @@ def _timer_step(
 
 
 def _notifier_steps(
-    worker: NotifyWorker, housekeeper: Housekeeper
+    worker: NotifyWorker, housekeeper: Housekeeper, lanes: list[Lane]
 ) -> dict[str, Callable[[], Awaitable[None]]]:
     """The dispatcher (outbox -> lanes) and one loop per channel lane: a dead gateway holds
     up its own channel only."""
-    consumer = f"{socket.gethostname()}-notifier"
+    consumer = lanes[0].consumer
     ready = asyncio.Event()
 
     async def dispatch() -> None:
@@ -100,14 +108,14 @@ def _notifier_steps(
         if await worker.dispatch_once(consumer, block_ms=500):
             await housekeeper.trim_outbox()  # what was just acknowledged leaves Redis
 
-    def lane(channel: str) -> Callable[[], Awaitable[None]]:
+    def lane_step(lane: Lane) -> Callable[[], Awaitable[None]]:
         async def step() -> None:
             await ready.wait()
-            await worker.run_lane(channel, consumer, block_ms=500)
+            await lane.step()
 
         return step
 
-    return {"notifier": dispatch} | {f"notify-{c}": lane(c) for c in (*LANES, OTHER)}
+    return {"notifier": dispatch} | {f"notify-{lane.channel}": lane_step(lane) for lane in lanes}
 
 
 def target_labels(settings: RouterSettings) -> dict[str, str]:
@@ -151,10 +159,43 @@ async def check_redis_persistence(redis: Any) -> None:
         log.warning("redis appendonly is off: a Redis restart may lose the last writes")
 
 
+MIN_SECRET_CHARS = 16
+
+
+def check_secrets(settings: RouterSettings, setup: RoutingSetup) -> None:
+    """Refuse to start with a secret that is missing or too short where it is needed."""
+    hooks = sorted(
+        f"{route.name} -> {ch}"
+        for route in (*setup.table.routes, setup.table.default)
+        for ch in route.channels
+        if ch.kind == "webhook"
+    )
+    if hooks and len(settings.webhook_secret.get_secret_value()) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"LOANWATCH_WEBHOOK_SECRET: empty or shorter than {MIN_SECRET_CHARS} characters, "
+            f"but routes send signed webhooks ({hooks[0]}, ...): set it to the key the "
+            "receivers verify with (docs/security.md)"
+        )
+    if len(settings.contact_key_secret.get_secret_value()) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            f"LOANWATCH_CONTACT_KEY_SECRET: empty or shorter than {MIN_SECRET_CHARS} characters: "
+            "set a random secret (it keys the phone-number hashes of the contact history; "
+            "changing it resets the frequency counts per number)"
+        )
+    if settings.smtp_username and settings.smtp_security == "none":
+        raise ConfigError(
+            "LOANWATCH_SMTP_USERNAME is set with LOANWATCH_SMTP_SECURITY=none: the password "
+            "would cross the network in clear; use starttls or tls"
+        )
+
+
 async def run_service(settings: RouterSettings) -> None:
     configure_logging()
     setup = load_routing(settings.routing_config)
     rules = load_compliance(settings.compliance_config)
+    check_secrets(settings, setup)
+    clients = parse_clients(settings.api_clients, setup.teams)
+    number_secret = settings.contact_key_secret.get_secret_value().encode()
     redis = connect(
         settings.redis_url,
         settings.redis_username,
@@ -202,7 +243,15 @@ async def run_service(settings: RouterSettings) -> None:
             )
             if settings.sms_gateway_url
             else None,
-            email=EmailSender(settings.smtp_host, settings.smtp_port, settings.smtp_from),
+            email=EmailSender(
+                settings.smtp_host,
+                settings.smtp_port,
+                settings.smtp_from,
+                settings.smtp_security,
+                settings.smtp_username,
+                settings.smtp_password.get_secret_value(),
+                str(settings.smtp_ca_file) if settings.smtp_ca_file else None,
+            ),
             webhook=WebhookSender(
                 session, setup.webhooks, settings.webhook_secret.get_secret_value().encode()
             ),
@@ -225,6 +274,7 @@ async def run_service(settings: RouterSettings) -> None:
             metrics=metrics,
             horizons=horizons,
             concurrency=settings.notify_concurrency,
+            number_secret=number_secret,
         )
         housekeeper = Housekeeper(
             redis, settings.redis_prefix, producer, settings.archive_topic, horizons
@@ -248,11 +298,12 @@ async def run_service(settings: RouterSettings) -> None:
             store,
             producer,
             settings.collections_topic,
-            settings.api_tokens,
+            clients,
             wall_clock,
             rules,
             metrics=metrics.exposition,
             health=health.report,
+            number_secret=number_secret,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -262,12 +313,24 @@ async def run_service(settings: RouterSettings) -> None:
         )
         target = register_target(settings) if settings.register_target else None
 
+        consumer = f"{socket.gethostname()}-notifier"
+        lanes = [
+            Lane(
+                worker,
+                channel,
+                consumer,
+                settings.notify_concurrency.get(channel, DEFAULT_CONCURRENCY),
+                block_ms=500,
+            )
+            for channel in (*LANES, OTHER)
+        ]
+
         async def route() -> None:
             await router.run(settings.kafka_bootstrap, settings.consumer_group, stop)
 
         loops = {
             "router": route,
-            **_notifier_steps(worker, housekeeper),
+            **_notifier_steps(worker, housekeeper, lanes),
             "timer": _timer_step(
                 router, worker, housekeeper, settings.escalation_interval_seconds, stop
             ),
@@ -290,6 +353,8 @@ async def run_service(settings: RouterSettings) -> None:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for lane in lanes:
+                await lane.drain(5)
             await runner.cleanup()
             await producer.stop()
             await redis.aclose()

@@ -7,6 +7,7 @@ in ``loanwatch.routing`` reads ``os.environ``. Secrets are ``SecretStr`` and nev
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,16 +101,35 @@ class RouterSettings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", description="SMTP relay host")
     smtp_port: int = Field(default=25, description="SMTP relay port")
     smtp_from: str = Field(default="loanwatch@localhost", description="envelope and header sender")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        default="none",
+        description="none (a loopback relay), starttls (upgrade, certificate verified) or tls "
+        "(implicit TLS, e.g. port 465)",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the relay's certificate (default: system)"
+    )
+    smtp_username: str = Field(default="", description="SMTP AUTH user (empty: no AUTH)")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP AUTH password")
     webhook_secret: SecretStr = Field(
-        default=SecretStr(""), description="HMAC-SHA256 key of webhooks"
+        default=SecretStr(""),
+        description="HMAC-SHA256 key of webhooks (at least 16 characters); required as soon as "
+        "a route has a webhook channel",
+    )
+    contact_key_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key that turns a phone number into the key compliance counts by "
+        "(at least 16 characters); required by routes serve",
     )
     alertmanager_url: str | None = Field(
         default=None, description="Alertmanager base URL (optional)"
     )
     api_host: str = Field(default="127.0.0.1", description="collector API bind address")
     api_port: int = Field(default=8780, description="collector API port")
-    api_tokens: dict[str, str] = Field(
-        default_factory=dict, description="bearer token -> collector id (JSON in the env)"
+    api_clients: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="collector API clients (JSON): {client_id: {token_sha256, scope "
+        "(collector|supervisor|system), collector, teams}}; see docs/security.md",
     )
     notify_max_attempts: int = Field(
         default=5, ge=1, description="tries before dead-lettering a send"

@@ -106,3 +106,10 @@ class ServeProcess:
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+#: What ``routes serve`` refuses to start without (test values, never a deployment's).
+SERVE_SECRETS = {
+    "LOANWATCH_WEBHOOK_SECRET": "test-webhook-secret-0123456789",
+    "LOANWATCH_CONTACT_KEY_SECRET": "test-contact-key-secret-0123456789",
+}

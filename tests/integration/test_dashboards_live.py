@@ -43,6 +43,7 @@ from loanwatch.routing.config import DEFAULT_ROUTING
 from loanwatch.stack.paths import StackPaths
 
 from ..views import loan_view
+from .routing_support import SERVE_SECRETS
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -226,6 +227,8 @@ def serve_router(
         "LOANWATCH_SMS_GATEWAY_URL": "",
         "LOANWATCH_SMTP_PORT": CLOSED.rsplit(":", 1)[1],
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
+        "LOANWATCH_ARCHIVE_TOPIC": f"{alerts_topic}.router-archive",
+        **SERVE_SECRETS,
     }
     argv = [sys.executable, "-m", "loanwatch.cli", "routes", "serve", "--register-target"]
     argv += ["--targets-dir", str(targets_dir), "--portfolio", portfolio]

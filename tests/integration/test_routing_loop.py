@@ -25,6 +25,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loanwatch.routing.api import build_app
+from loanwatch.routing.auth import ApiClient, ApiClients, token_digest
 from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.deadletters import RecordingDeadLetters
 from loanwatch.routing.router import Router
@@ -34,7 +35,13 @@ from loanwatch.streams.topics import TopicNames
 from .live import PARTITIONS, Barrier, WorkerProcess, free_port, produce_log, read_topic, wait_ready
 
 SETUP = load_routing()
-TOKENS = {"tok-zhao": "c-zhao"}
+CLIENTS = ApiClients(
+    [
+        ApiClient(
+            "c-zhao", token_digest("tok-zhao"), "collector", "c-zhao", frozenset({"consumer-early"})
+        )
+    ]
+)
 AUTH = {"Authorization": "Bearer tok-zhao"}
 
 
@@ -219,7 +226,7 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
 
         # 3. The collector promises 110.00 by 2026-02-05 and logs a call, through the API.
         await producer.start()
-        app = build_app(store, producer, names.collections, TOKENS, clock, load_compliance())
+        app = build_app(store, producer, names.collections, CLIENTS, clock, load_compliance())
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()

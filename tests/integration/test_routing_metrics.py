@@ -5,6 +5,7 @@ the rest of the collector API still asks for one."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
@@ -16,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from loanwatch.routing.auth import token_digest
 from loanwatch.routing.workitems import connect
 
+from .routing_support import SERVE_SECRETS
 from .test_routing_router import (
     alert_doc,
     closed_verdict,
@@ -68,7 +71,17 @@ async def test_serve_exposes_open_work_items_per_team(
         "LOANWATCH_REDIS_URL": redis_url,
         "LOANWATCH_REDIS_PREFIX": prefix,
         "LOANWATCH_API_PORT": str(port),
-        "LOANWATCH_API_TOKENS": '{"tok": "c-li"}',
+        "LOANWATCH_API_CLIENTS": json.dumps(
+            {
+                "c-li": {
+                    "token_sha256": token_digest("tok"),
+                    "scope": "collector",
+                    "collector": "c-li",
+                }
+            }
+        ),
+        "LOANWATCH_ARCHIVE_TOPIC": unique_name("archive"),
+        **SERVE_SECRETS,
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
     }
     log = tmp_path / "router.log"

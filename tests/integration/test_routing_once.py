@@ -26,9 +26,9 @@ from loanwatch.routing.notify.senders import SmsGateway
 from loanwatch.routing.notify.worker import NotifyWorker, Senders
 from loanwatch.routing.templates import Message
 
-from .routing_support import ServeProcess, wait_until
+from .routing_support import SERVE_SECRETS, ServeProcess, wait_until
 from .test_routing_notify import ALERT, env, mailbox, receiver, route_alert  # noqa: F401
-from .test_routing_outage import SECRET, Hooks, hooks, private_redis  # noqa: F401
+from .test_routing_outage import Hooks, hooks, private_redis  # noqa: F401
 from .test_routing_redis_durability import PrivateRedis
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
@@ -190,7 +190,7 @@ async def test_a_dead_sms_gateway_does_not_delay_a_page_on_another_channel(
         "LOANWATCH_REDIS_URL": private_redis.url,
         "LOANWATCH_REDIS_PREFIX": "gw:",
         "LOANWATCH_ROUTING_CONFIG": str(routing),
-        "LOANWATCH_WEBHOOK_SECRET": SECRET,
+        **SERVE_SECRETS,
         "LOANWATCH_API_PORT": str(free_port()),
         "LOANWATCH_SMS_GATEWAY_URL": f"{base}/sms",
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "5",
@@ -207,8 +207,14 @@ async def test_a_dead_sms_gateway_does_not_delay_a_page_on_another_channel(
 
     await wait_until(all_paged, "every webhook page", timeout=60)
     slowest = max(gw.hooks.values()) - started
+
+    async def sms_lane_full() -> bool:
+        return gw.sms_calls >= 4
+
+    await wait_until(sms_lane_full, "4 SMS in flight", timeout=10)
+    await asyncio.sleep(1.0)
     print(f"{n} webhook pages in {slowest:.1f}s while {gw.sms_calls} SMS calls hang")
     # Each SMS hangs for its 10 s timeout, five times: serially that is > 50 s before the
     # second alert's page. With lanes, the pages arrive as fast as the service starts.
     assert slowest < 15.0
-    assert 1 <= gw.sms_calls <= 4  # the SMS lane's concurrency bound
+    assert gw.sms_calls == 4  # the SMS lane's concurrency bound: 4 in flight, no more

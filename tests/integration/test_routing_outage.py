@@ -28,13 +28,12 @@ from aiohttp import web
 from loanwatch.routing.config import DEFAULT_ROUTING, load_routing
 from loanwatch.routing.workitems import WorkItems, connect
 
-from .routing_support import ServeProcess, wait_until
+from .routing_support import SERVE_SECRETS, ServeProcess, wait_until
 from .test_routing_redis_durability import PrivateRedis
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
 SETUP = load_routing()
 OUTAGE_SECONDS = 30.0  # the figure; the router's retry cap is 1 s, so it does not matter
-SECRET = "outage-test-webhook-secret"
 
 
 class Hooks:
@@ -86,7 +85,7 @@ def serve_env(
         "LOANWATCH_REDIS_URL": redis.url,
         "LOANWATCH_REDIS_PREFIX": "out:",
         "LOANWATCH_ROUTING_CONFIG": str(routing),
-        "LOANWATCH_WEBHOOK_SECRET": SECRET,
+        **SERVE_SECRETS,
         "LOANWATCH_API_PORT": str(free_port()),
         "LOANWATCH_ALERTMANAGER_URL": "",
         "LOANWATCH_SMS_GATEWAY_URL": "",

@@ -27,7 +27,7 @@ from loanwatch.routing.deadletters import KafkaDeadLetters
 from loanwatch.routing.router import Router
 from loanwatch.routing.workitems import WorkItems, connect
 
-from .routing_support import dead_letters
+from .routing_support import SERVE_SECRETS, dead_letters
 
 SETUP = load_routing()
 
@@ -230,6 +230,8 @@ async def test_sigkill_mid_way_loses_nothing_and_commits_only_stored(
         "LOANWATCH_API_PORT": str(free_port()),
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
         "LOANWATCH_NOTIFY_BACKOFF_SECONDS": "0.01",
+        "LOANWATCH_ARCHIVE_TOPIC": unique_name("archive"),
+        **SERVE_SECRETS,
     }
     await produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(n)])
     proc = start_router(env, log)

@@ -40,6 +40,7 @@ def alerts_for(loans: int) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.mark.timeout(7200)  # 200,000 alerts take about 10 minutes on two cores
 async def test_soak_16mb_redis_stays_bounded_and_loses_nothing(
     kafka_bootstrap: str,
     private_redis: PrivateRedis,  # noqa: F811

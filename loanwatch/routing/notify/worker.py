@@ -90,12 +90,13 @@ class NotifyWorker:
         metrics: DeadLetterMetrics | None = None,
         horizons: Horizons = DEFAULT_HORIZONS,
         concurrency: Mapping[str, int] | None = None,
+        number_secret: bytes = b"",
     ) -> None:
         self.horizons = horizons
         self.concurrency = dict(concurrency or {})
         self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
         self.senders, self.clock, self.retry = senders, clock, retry
-        self.book = ContactBook(redis, prefix)
+        self.book = ContactBook(redis, prefix, number_secret)
         self.sleep = sleep
         self.metrics = metrics
 
