@@ -25,6 +25,7 @@ import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from loanwatch.routing.api import build_app
 from loanwatch.routing.auth import parse_clients
@@ -34,6 +35,7 @@ from loanwatch.routing.errors import ConfigError
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.health import Backoff, Health
 from loanwatch.routing.housekeeping import Horizons, Housekeeper
+from loanwatch.routing.kafka_settings import KafkaSecurity
 from loanwatch.routing.kafka_topics import ensure_topics
 from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.notify.lanes import Lane
@@ -162,6 +164,15 @@ async def check_redis_persistence(redis: Any) -> None:
 MIN_SECRET_CHARS = 16
 
 
+def kafka_options() -> dict[str, Any]:
+    """The TLS/SASL options of every Kafka client (``LOANWATCH_KAFKA_*``), validated."""
+    try:
+        return KafkaSecurity().client_options()
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise ConfigError(f"Kafka security settings: {problems}") from None
+
+
 def check_secrets(settings: RouterSettings, setup: RoutingSetup) -> None:
     """Refuse to start with a secret that is missing or too short where it is needed."""
     hooks = sorted(
@@ -195,6 +206,7 @@ async def run_service(settings: RouterSettings) -> None:
     rules = load_compliance(settings.compliance_config)
     check_secrets(settings, setup)
     clients = parse_clients(settings.api_clients, setup.teams)
+    kafka = kafka_options()
     number_secret = settings.contact_key_secret.get_secret_value().encode()
     redis = connect(
         settings.redis_url,
@@ -227,9 +239,10 @@ async def run_service(settings: RouterSettings) -> None:
         [settings.router_dead_letter_topic, settings.archive_topic],
         settings.topic_partitions,
         settings.topic_replication_factor,
+        kafka,
     )
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True, **kafka
     )
     await producer.start()
     retry = (settings.redis_retry_initial_seconds, settings.redis_retry_max_seconds)
@@ -293,6 +306,7 @@ async def run_service(settings: RouterSettings) -> None:
             limits=Limits(settings.record_max_bytes, settings.record_max_depth),
             backoff=retry,
             max_outbox_backlog=settings.max_outbox_backlog,
+            consumer_options=kafka,
         )
         app = build_app(
             store,
