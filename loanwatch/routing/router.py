@@ -24,6 +24,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from loanwatch.routing.alert import parse_alert
+from loanwatch.routing.backlog import notification_backlog
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.deadletters import DeadLetter, DeadLetterSink
 from loanwatch.routing.errors import AlertFormatError
@@ -181,12 +182,15 @@ class Router:
             self.health.recover(COMPONENT)
             return
 
+    async def backlog(self) -> int:
+        return await notification_backlog(self.store.r, self.store.p)
+
     async def hold_while_backlogged(self, consumer: Any, stop: asyncio.Event) -> None:
         """Back-pressure: while the notifier is more than ``max_outbox_backlog`` entries
         behind, consume nothing (partitions paused, polls kept up), so a slow notifier makes
         the backlog wait in Kafka, not in Redis memory."""
         held = False
-        while not stop.is_set() and await self.store.outbox_backlog() > self.max_outbox_backlog:
+        while not stop.is_set() and await self.backlog() > self.max_outbox_backlog:
             if not held:
                 log.info("outbox backlog over its limit: consuming paused")
                 held = True

@@ -29,7 +29,6 @@ from loanwatch.routing.episodes import Plan, item_id_for, plan
 from loanwatch.routing.errors import WorkItemError
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.housekeeping import Horizons, seconds
-from loanwatch.routing.outbox_streams import all_streams
 from loanwatch.routing.routes import Route
 
 log = logging.getLogger("loanwatch.routing.workitems")
@@ -86,29 +85,6 @@ class WorkItems:
     async def probe(self) -> None:
         """One small write: raises the Redis error while Redis is down or refusing writes."""
         await self.r.set(self.k("health", "probe"), "1", px=60_000)
-
-    async def outbox_backlog(self, group: str = "notifier") -> int:
-        """Notification entries not yet handled: the outbox's and every lane's unread and
-        pending entries (the notifier's consumer group)."""
-        total = 0
-        for stream in all_streams(self.p):
-            total += await self._stream_backlog(stream, group)
-        return total
-
-    async def _stream_backlog(self, stream: str, group: str) -> int:
-        try:
-            groups = await self.r.xinfo_groups(stream)
-        except Exception as exc:
-            if "no such key" in str(exc).lower():
-                return 0
-            raise
-        for info in groups:
-            if info["name"] == group:
-                lag = info.get("lag")
-                if lag is None:  # Redis cannot tell (after a deletion): count it all
-                    lag = await self.r.xlen(stream)
-                return int(lag) + int(info.get("pending") or 0)
-        return int(await self.r.xlen(stream))
 
     async def get(self, item_id: str) -> dict[str, str]:
         item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))

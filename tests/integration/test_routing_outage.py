@@ -25,14 +25,14 @@ import pytest
 import yaml
 from aiohttp import web
 
-from loanwatch.routing.config import DEFAULT_ROUTING, load_routing
-from loanwatch.routing.workitems import WorkItems, connect
+from loanwatch.routing.backlog import notification_backlog
+from loanwatch.routing.config import DEFAULT_ROUTING
+from loanwatch.routing.workitems import connect
 
 from .routing_support import SERVE_SECRETS, ServeProcess, wait_until
 from .test_routing_redis_durability import PrivateRedis
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
-SETUP = load_routing()
 OUTAGE_SECONDS = 30.0  # the issue's figure; the router's retry cap is 1 s, so it does not matter
 
 
@@ -119,7 +119,7 @@ async def outbox_settled(redis_url: str) -> bool:
     """Every outbox and lane entry read and acknowledged by the notifier (nothing in flight)."""
     client = connect(redis_url)
     try:
-        return await WorkItems(client, SETUP, "out:").outbox_backlog() == 0
+        return await notification_backlog(client, "out:") == 0
     finally:
         await client.aclose()
 

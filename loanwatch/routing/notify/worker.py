@@ -19,13 +19,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from redis.exceptions import ResponseError, WatchError
+from redis.exceptions import ResponseError
 
 from loanwatch.routing.compliance import ComplianceConfig, ContactRecord, Deferred, check
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.housekeeping import Horizons, seconds
+from loanwatch.routing.notify.reserve import RESERVED, Reservations
 from loanwatch.routing.notify.retry import with_retries
 from loanwatch.routing.notify.senders import (
     AlertmanagerSender,
@@ -39,7 +40,6 @@ from loanwatch.routing.templates import MessageContext, render
 log = logging.getLogger("loanwatch.routing.notify")
 GROUP = "notifier"
 DEFAULT_CONCURRENCY = 8
-RESERVED = "reserved:"
 DEFAULT_HORIZONS = Horizons()
 
 
@@ -97,6 +97,7 @@ class NotifyWorker:
         self.r, self.p, self.setup, self.rules = redis, prefix, setup, rules
         self.senders, self.clock, self.retry = senders, clock, retry
         self.book = ContactBook(redis, prefix, number_secret)
+        self.reservations = Reservations(redis, prefix, seconds(horizons.sent_ttl), self.book)
         self.sleep = sleep
         self.metrics = metrics
 
@@ -209,7 +210,7 @@ class NotifyWorker:
 
     async def handle(self, e: dict[str, str]) -> None:
         key = e.get("key", "")
-        state: str | None = await self.r.get(self.k(f"sent:{key}")) if key else None
+        state = await self.reservations.state(key) if key else None
         if state is not None and not state.startswith(RESERVED):
             return  # sent before a crash, not yet acknowledged
         resend = state is not None  # reserved, then the process died before confirming
@@ -296,7 +297,7 @@ class NotifyWorker:
                 "receiver sees the same Idempotency-Key",
                 extra=meta,
             )
-        elif not await self._reserve(key, contact, now):
+        elif not await self.reservations.reserve(key, contact, now):
             return  # another notifier reserved it first
         ok, tries, error = await with_retries(
             send,
@@ -306,37 +307,16 @@ class NotifyWorker:
             **({"sleep": self.sleep} if self.sleep else {}),
         )
         if not ok:
-            # Never delivered: drop the reservation, so that re-driving the dead letter (or a
-            # re-delivery after a crash) may try again. The contact stays counted: the caps err
-            # on the side of the borrower.
+            # Never delivered: released, so that re-driving the dead letter (or a re-delivery
+            # after a crash) may try again; the contact stays counted (the caps err on the side
+            # of the borrower).
             if key:
-                await self.r.delete(self.k(f"sent:{key}"))
+                await self.reservations.release(key)
             await self._dead(e, tries, error)
             return
         if key:
-            await self.r.set(
-                self.k(f"sent:{key}"), f"sent:{now.isoformat()}", ex=seconds(self.horizons.sent_ttl)
-            )
+            await self.reservations.confirm(key, now)
         log.info("notification sent", extra=meta | {"tries": tries})
-
-    async def _reserve(self, key: str, contact: ContactRecord | None, now: datetime) -> bool:
-        """Reserve ``key`` before sending, with the borrower's contact counted in the same
-        transaction (the frequency caps see it even if the process dies mid-send). False when
-        another notifier reserved it first."""
-        sent_key = self.k(f"sent:{key}")
-        async with self.r.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(sent_key)
-                if await pipe.exists(sent_key):
-                    return False
-                pipe.multi()
-                pipe.set(sent_key, RESERVED + now.isoformat(), ex=seconds(self.horizons.sent_ttl))
-                if contact is not None:
-                    self.book.queue_record(pipe, contact)
-                await pipe.execute()
-            except WatchError:
-                return False
-        return True
 
     async def _suppress(
         self, e: dict[str, str], until: datetime | None, rule: str, reason: str
