@@ -193,6 +193,11 @@ def check_secrets(settings: RouterSettings, setup: RoutingSetup) -> None:
             "set a random secret (it keys the phone-number hashes of the contact history; "
             "changing it resets the frequency counts per number)"
         )
+    if settings.api_tokens is not None:
+        raise ConfigError(
+            "LOANWATCH_API_TOKENS (plaintext tokens) is no longer read: declare the clients in "
+            "LOANWATCH_API_CLIENTS with the sha256 of each token and a scope (docs/security.md)"
+        )
     if settings.smtp_username and settings.smtp_security == "none":
         raise ConfigError(
             "LOANWATCH_SMTP_USERNAME is set with LOANWATCH_SMTP_SECURITY=none: the password "

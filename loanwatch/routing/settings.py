@@ -131,6 +131,10 @@ class RouterSettings(BaseSettings):
         description="collector API clients (JSON): {client_id: {token_sha256, scope "
         "(collector|supervisor|system), collector, teams}}; see docs/security.md",
     )
+    api_tokens: dict[str, str] | None = Field(
+        default=None,
+        description="REMOVED (plaintext tokens): start-up refuses it; use api_clients",
+    )
     notify_max_attempts: int = Field(
         default=5, ge=1, description="tries before dead-lettering a send"
     )

@@ -93,6 +93,8 @@ def test_start_up_refuses_missing_or_short_secrets() -> None:
         check_secrets(RouterSettings(**GOOD | {"webhook_secret": SecretStr("")}), SETUP)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="LOANWATCH_CONTACT_KEY_SECRET"):
         check_secrets(RouterSettings(**GOOD | {"contact_key_secret": SecretStr("short")}), SETUP)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="LOANWATCH_API_CLIENTS"):
+        check_secrets(RouterSettings(**GOOD, api_tokens={"tok": "c-li"}), SETUP)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="LOANWATCH_SMTP_SECURITY"):
         check_secrets(RouterSettings(**GOOD, smtp_username="relay"), SETUP)  # type: ignore[arg-type]
 
