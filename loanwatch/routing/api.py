@@ -1,6 +1,10 @@
 """The collector API (aiohttp): my queue, claim/ack/resolve, and logging contacts and promises.
 
-Bearer-token authentication (tokens from settings map to collector ids). Contacts and promises
+Bearer-token authentication against hashed tokens, with scopes (:mod:`loanwatch.routing.auth`):
+a collector acts only on items assigned to them or their teams (403 otherwise). A client's
+``Idempotency-Key`` is namespaced by the client and hashed into the event id (never used raw:
+it could collide with, and dedupe away, another producer's event). Bodies are capped at
+:data:`MAX_BODY_BYTES` and every text field at a length. Contacts and promises
 are published as SPEC §1 ``contact_logged`` / ``promise_to_pay`` events (money as strings) to
 ``loan.collections`` keyed by ``loan_id``, and contacts also feed the compliance history. It
 never logs request bodies (they may hold notes about a person).
@@ -13,7 +17,9 @@ offset and not lie ahead of the API's clock by more than :data:`FUTURE_SKEW`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime, timedelta
@@ -24,16 +30,23 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from loanwatch.ledger.money import MoneyError, format_money, parse_money
+from loanwatch.routing.auth import ApiClient, ApiClients
 from loanwatch.routing.compliance import CHANNELS, ComplianceConfig, ContactRecord, Deferred, check
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.errors import WorkItemError
 from loanwatch.routing.workitems import WorkItems, item_json
 from loanwatch.streams.partitioning import partition_for
 
-COLLECTOR = web.RequestKey("collector", str)
+CLIENT = web.RequestKey("client", ApiClient)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 METRICS_PATH = "/metrics"
+HEALTH_PATH = "/healthz"
 FUTURE_SKEW = timedelta(minutes=5)  # client clocks run a little ahead; a contact is not foretold
+MAX_BODY_BYTES = 16 * 1024
+MAX_ID_CHARS = 128  # loan, borrower, promise ids
+MAX_TEXT_CHARS = 64  # outcome, number key
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+_ID = re.compile(r"^[A-Za-z0-9._:@-]+$")
 
 
 def _bad(message: str) -> web.HTTPBadRequest:
@@ -56,34 +69,76 @@ def occurred_at(doc: Mapping[str, Any], now: datetime) -> datetime:
     return stamp
 
 
+def _forbidden(message: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def short_text(value: object, name: str, limit: int, pattern: re.Pattern[str] | None = None) -> str:
+    """A required string field of at most ``limit`` characters (matching ``pattern``)."""
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise _bad(f"{name} must be a string of 1 to {limit} characters")
+    if pattern is not None and not pattern.match(value):
+        raise _bad(f"{name} may hold letters, digits and . _ : @ - only")
+    return value
+
+
+def event_id_for(client: ApiClient, key: str | None) -> str:
+    """The published event's id: the client's ``Idempotency-Key`` namespaced by the client
+    and hashed (the same key from two clients never meets), else a fresh one."""
+    if key is None:
+        return f"api-{uuid.uuid4().hex}"
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not key.isprintable():
+        raise _bad(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable characters")
+    digest = hashlib.sha256(f"{client.client_id}\x00{key}".encode()).hexdigest()[:32]
+    return f"api-{digest}"
+
+
 def build_app(
     store: WorkItems,
     producer: AIOKafkaProducer,
     topic: str,
-    tokens: Mapping[str, str],
+    clients: ApiClients,
     clock: Callable[[], datetime],
     rules: ComplianceConfig | None = None,
     metrics: Callable[[], Awaitable[bytes]] | None = None,
+    health: Callable[[], dict[str, Any]] | None = None,
+    number_secret: bytes = b"",
 ) -> web.Application:
-    """The API; with ``metrics``, also ``GET /metrics`` (no token: Prometheus scrapes it)."""
-    book = ContactBook(store.r, store.p)
+    """The API; with ``metrics``, also ``GET /metrics`` (no token: Prometheus scrapes it);
+    with ``health``, ``GET /healthz`` (no token): 200 when ok, 503 with the reasons when
+    degraded."""
+    book = ContactBook(store.r, store.p, number_secret)
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if metrics is not None and request.path == METRICS_PATH:
+        if (metrics is not None and request.path == METRICS_PATH) or (
+            health is not None and request.path == HEALTH_PATH
+        ):
             return await handler(request)
         header = request.headers.get("Authorization", "")
-        collector = (
-            tokens.get(header.removeprefix("Bearer ").strip())
+        client = (
+            clients.authenticate(header.removeprefix("Bearer ").strip())
             if header.startswith("Bearer ")
             else None
         )
-        if collector is None:
+        if client is None:
             raise web.HTTPUnauthorized(
                 text='{"error": "bearer token required"}', content_type="application/json"
             )
-        request[COLLECTOR] = collector
+        request[CLIENT] = client
         return await handler(request)
+
+    async def loan_in_reach(request: web.Request) -> str:
+        """The path's loan id, when the client may act on that loan (403 otherwise)."""
+        loan_id = short_text(request.match_info["loan_id"], "loan_id", MAX_ID_CHARS, _ID)
+        client = request[CLIENT]
+        if client.scope in ("supervisor", "system"):
+            return loan_id
+        item_id = await store.r.get(store.k("loan", loan_id))
+        open_item = await store.get(item_id) if item_id else None
+        if not client.may_touch_loan(open_item):
+            raise _forbidden(f"loan {loan_id!r} has no open item of yours or your teams")
+        return loan_id
 
     async def body(request: web.Request) -> dict[str, Any]:
         try:
@@ -108,16 +163,23 @@ def build_app(
         )
 
     def event_base(request: web.Request, kind: str, at: datetime) -> dict[str, Any]:
-        event_id = request.headers.get("Idempotency-Key") or f"api-{uuid.uuid4().hex}"
+        event_id = event_id_for(request[CLIENT], request.headers.get("Idempotency-Key"))
         return {"event_id": event_id, "type": kind, "occurred_at": at.isoformat(timespec="seconds")}
 
     async def queue(request: web.Request) -> web.Response:
-        items = await store.queue(request[COLLECTOR])
+        items = await store.queue(request[CLIENT].actor)
         return web.json_response({"items": [item_json(i) for i in items]})
 
     async def item_action(request: web.Request) -> web.Response:
         item_id, action = request.match_info["item_id"], request.match_info["action"]
-        who: str = request[COLLECTOR]
+        client: ApiClient = request[CLIENT]
+        who = client.actor
+        short_text(item_id, "item_id", 2 * MAX_ID_CHARS + 8, _ID)
+        item = await store.get(item_id)
+        if not item:
+            return web.json_response({"error": f"no work item {item_id!r}"}, status=404)
+        if not client.may_act_on(item):
+            raise _forbidden(f"work item {item_id!r} is not yours or your teams'")
         try:
             if action == "claim":
                 item = await store.claim(item_id, who, clock())
@@ -131,18 +193,20 @@ def build_app(
         return web.json_response(item_json(item))
 
     async def contacts(request: web.Request) -> web.Response:
-        loan_id, doc = request.match_info["loan_id"], await body(request)
+        loan_id, doc = await loan_in_reach(request), await body(request)
         channel, outcome = doc.get("channel"), doc.get("outcome")
-        if channel not in CHANNELS:
+        if not isinstance(channel, str) or channel not in CHANNELS:
             raise _bad(f"channel must be one of {sorted(CHANNELS)}")
-        if not isinstance(outcome, str) or not outcome:
-            raise _bad("outcome is required")
+        outcome = short_text(outcome, "outcome", MAX_TEXT_CHARS)
+        for name, limit in (("borrower_id", MAX_ID_CHARS), ("number_key", MAX_TEXT_CHARS)):
+            if doc.get(name) is not None:
+                short_text(doc[name], name, limit, _ID)
         at = occurred_at(doc, clock())
         event = event_base(request, "contact_logged", at) | {
             "loan_id": loan_id,
             "channel": channel,
             "outcome": outcome,
-            "collector_id": request[COLLECTOR],
+            "collector_id": request[CLIENT].actor,
         }
         await publish(loan_id, event, doc.get("borrower_id"))
         if isinstance(doc.get("borrower_id"), str):
@@ -154,7 +218,9 @@ def build_app(
         return web.json_response(event, status=201)
 
     async def promises(request: web.Request) -> web.Response:
-        loan_id, doc = request.match_info["loan_id"], await body(request)
+        loan_id, doc = await loan_in_reach(request), await body(request)
+        if doc.get("promise_id") is not None:
+            short_text(doc["promise_id"], "promise_id", MAX_ID_CHARS, _ID)
         try:
             amount = parse_money(doc.get("amount"))
         except MoneyError as exc:
@@ -175,7 +241,7 @@ def build_app(
         return web.json_response(event, status=201)
 
     async def may_contact(request: web.Request) -> web.Response:
-        loan_id = request.match_info["loan_id"]
+        loan_id = await loan_in_reach(request)
         borrower_id, channel = (
             request.query.get("borrower_id", ""),
             request.query.get("channel", "call"),
@@ -198,9 +264,16 @@ def build_app(
         assert metrics is not None
         return web.Response(body=await metrics(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    app = web.Application(middlewares=[auth])
+    async def healthz(_request: web.Request) -> web.Response:
+        assert health is not None
+        report = health()
+        return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+
+    app = web.Application(middlewares=[auth], client_max_size=MAX_BODY_BYTES)
     if metrics is not None:
         app.router.add_get(METRICS_PATH, scrape)
+    if health is not None:
+        app.router.add_get(HEALTH_PATH, healthz)
     app.router.add_get("/queue", queue)
     app.router.add_post("/items/{item_id}/{action:claim|ack|resolve}", item_action)
     app.router.add_post("/loans/{loan_id}/contacts", contacts)

@@ -5,8 +5,10 @@ apply once (idempotent by ``alert_id``: a re-fired or re-delivered alert changes
 ``loan:<loan_id>`` the loan's open item; ``closed:<loan_id>`` (with a TTL) a loan closed on
 ``loan.accounts``, so an alert of that loan read after its ``loan_closed`` (the topics are not
 ordered against each other) leaves a resolved item and sends nothing; ``open:<team>`` and
-``mine:<collector>`` sorted sets (queues); ``esc`` the escalation deadlines; ``outbox`` the
-notification stream. Each change,
+``mine:<collector>`` sorted sets (queues); ``esc`` the escalation deadlines; ``resolved`` the
+resolved items by resolution time (archived to Kafka and deleted after their retention, see
+:mod:`loanwatch.routing.housekeeping`); ``outbox`` the notification stream. ``seen:*`` keys
+expire after ``horizons.seen_ttl``. Each change,
 with the notifications it causes, is one MULTI/EXEC under WATCH, so a crash leaves all or none.
 Never stores names, phone numbers or message texts.
 """
@@ -25,6 +27,8 @@ from loanwatch.routing.alert import AlertRecord
 from loanwatch.routing.config import RoutingSetup
 from loanwatch.routing.episodes import Plan, item_id_for, plan
 from loanwatch.routing.errors import WorkItemError
+from loanwatch.routing.faults import redis_fault
+from loanwatch.routing.housekeeping import Horizons, seconds
 from loanwatch.routing.routes import Route
 
 log = logging.getLogger("loanwatch.routing.workitems")
@@ -36,6 +40,7 @@ WORKITEMS_OPEN_METRIC = "loanwatch_workitems_open"
 Pipeline = Any
 Redis = Any
 CLOSED_LOAN_TTL = timedelta(days=30)
+DEFAULT_HORIZONS = Horizons()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +69,11 @@ class WorkItems:
         setup: RoutingSetup,
         prefix: str = "lw:",
         closed_ttl: timedelta = CLOSED_LOAN_TTL,
+        on_dead: Callable[[str, str], None] | None = None,
+        horizons: Horizons = DEFAULT_HORIZONS,
     ) -> None:
+        self.horizons = horizons
+        self.on_dead = on_dead  # (source, reason) of each dead letter, for the metric
         self.r = redis
         self.setup = setup
         self.p = prefix
@@ -80,6 +89,10 @@ class WorkItems:
             return None
         found = (await self.get(str(item_id))).get("borrower_id")
         return found or None
+
+    async def probe(self) -> None:
+        """One small write: raises the Redis error while Redis is down or refusing writes."""
+        await self.r.set(self.k("health", "probe"), "1", px=60_000)
 
     async def get(self, item_id: str) -> dict[str, str]:
         item: dict[str, str] = await self.r.hgetall(self.k("wi", item_id))
@@ -116,7 +129,7 @@ class WorkItems:
                     else:
                         action = "closed"
                         item_id = self._queue_closed(pipe, decision, alert, item, closed, now)
-                    pipe.set(seen, item_id or "-")
+                    pipe.set(seen, item_id or "-", ex=seconds(self.horizons.seen_ttl))
                     await pipe.execute()
                     log.info(
                         "alert applied",
@@ -184,6 +197,7 @@ class WorkItems:
                 "resolution": reason,
             },
         )
+        pipe.zadd(self.k("resolved"), {item_id: now.timestamp()})
         return item_id
 
     @staticmethod
@@ -290,6 +304,7 @@ class WorkItems:
             pipe.zrem(self.k("mine", item["assignee"]), item_id)
         pipe.zrem(self.k("esc"), item_id)
         pipe.delete(self.k("loan", item["loan_id"]))
+        pipe.zadd(self.k("resolved"), {item_id: now.timestamp()})  # archived after retention
 
     async def _transition(
         self, item_id: str, change: Callable[[Pipeline, dict[str, str]], None]
@@ -423,9 +438,37 @@ class WorkItems:
                 self._add_outbox(pipe, outbox(iid, who or None, item | changed))
                 out.append(Escalated(iid, level, who or None))
 
-            await self._transition(item_id, change)
+            try:
+                await self._transition(item_id, change)
+            except Exception as exc:
+                if redis_fault(exc) is not None:
+                    raise
+                await self._dead_escalation(item_id, exc, now)
+                continue
             done.extend(result)
         return done
+
+    async def _dead_escalation(self, item_id: str, exc: Exception, now: datetime) -> None:
+        """An item whose escalation cannot be computed loses its deadline (else it would be
+        retried, and fail, on every tick) and is recorded in the ``dead`` stream."""
+        log.exception("escalation failed; item dead-lettered", extra={"item_id": item_id})
+        async with self.r.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.k("esc"), item_id)
+            pipe.xadd(
+                self.k("dead"),
+                maxlen=self.horizons.stream_max_len,
+                approximate=True,
+                fields={
+                    "source": "timer",
+                    "reason": "handler_error",
+                    "item_id": item_id,
+                    "error": f"{type(exc).__name__}: {exc}"[:500],
+                    "at": now.isoformat(),
+                },
+            )
+            await pipe.execute()
+        if self.on_dead is not None:
+            self.on_dead("timer", "handler_error")
 
     async def queue(self, collector: str) -> list[dict[str, str]]:
         """The collector's open items, oldest first."""
@@ -438,11 +481,13 @@ class WorkItems:
         return {team: int(await self.r.zcard(self.k("open", team))) for team in self.setup.teams}
 
 
-def connect(url: str) -> Redis:
-    """A redis asyncio client that decodes replies to ``str``."""
+def connect(url: str, username: str | None = None, password: str | None = None) -> Redis:
+    """A redis asyncio client that decodes replies to ``str``; ``username``/``password`` (an
+    ACL user, or ``requirepass`` with no user) override what the URL carries."""
     from redis.asyncio import Redis as AsyncRedis
 
-    return AsyncRedis.from_url(url, decode_responses=True)
+    auth: dict[str, Any] = {k: v for k, v in (("username", username), ("password", password)) if v}
+    return AsyncRedis.from_url(url, decode_responses=True, **auth)
 
 
 def item_json(item: Mapping[str, str]) -> dict[str, Any]:

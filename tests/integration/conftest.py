@@ -27,6 +27,16 @@ KAFKA_LOG_TAIL_LINES = 60
 PASSED = pytest.StashKey[bool]()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-alerts",
+        type=int,
+        default=20_000,
+        help="alerts of the routing Redis soak (test_routing_soak.py); the issue's figure is "
+        "200000, the CI default 20000 (two cores)",
+    )
+
+
 @pytest.fixture(scope="session")
 def stack_paths() -> StackPaths:
     return default_paths()

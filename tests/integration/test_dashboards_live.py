@@ -43,6 +43,7 @@ from loanwatch.routing.config import DEFAULT_ROUTING
 from loanwatch.stack.paths import StackPaths
 
 from ..views import loan_view
+from .routing_support import SERVE_SECRETS
 from .test_routing_router import alert_doc, free_port, make_topic, produce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,7 +192,7 @@ def serve_router(
     kafka_bootstrap: str,
     redis_url: str,
     alerts_topic: str,
-    accounts_topic: str,
+    status_topic: str,
     portfolio: str,
     targets_dir: Path,
     work_dir: Path,
@@ -212,7 +213,9 @@ def serve_router(
     env = {
         "LOANWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LOANWATCH_ALERTS_TOPIC": alerts_topic,
-        "LOANWATCH_ACCOUNTS_TOPIC": accounts_topic,
+        "LOANWATCH_STATUS_TOPIC": status_topic,
+        # Named after the alerts topic, so the test's topic clean-up deletes it too.
+        "LOANWATCH_ROUTER_DEAD_LETTER_TOPIC": f"{alerts_topic}.router-dead-letters",
         "LOANWATCH_CONSUMER_GROUP": group,
         "LOANWATCH_REDIS_URL": redis_url,
         "LOANWATCH_REDIS_PREFIX": prefix,
@@ -224,6 +227,8 @@ def serve_router(
         "LOANWATCH_SMS_GATEWAY_URL": "",
         "LOANWATCH_SMTP_PORT": CLOSED.rsplit(":", 1)[1],
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
+        "LOANWATCH_ARCHIVE_TOPIC": f"{alerts_topic}.router-archive",
+        **SERVE_SECRETS,
     }
     argv = [sys.executable, "-m", "loanwatch.cli", "routes", "serve", "--register-target"]
     argv += ["--targets-dir", str(targets_dir), "--portfolio", portfolio]
@@ -302,7 +307,7 @@ def router(
         kafka_bootstrap=kafka_bootstrap,
         redis_url=redis_url,
         alerts_topic=alerts,
-        accounts_topic="",
+        status_topic="",
         portfolio=name,
         targets_dir=stack_paths.prometheus_router_targets,
         work_dir=tmp_path / "router",

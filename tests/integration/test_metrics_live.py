@@ -205,7 +205,7 @@ def live(
             kafka_bootstrap=kafka_bootstrap,
             redis_url=redis_url,
             alerts_topic=names.alerts,
-            accounts_topic=names.accounts,
+            status_topic=names.status,
             portfolio=portfolio,
             targets_dir=stack_paths.prometheus_router_targets,
             work_dir=data_root / "router",
@@ -332,12 +332,13 @@ async def _router_lag(bootstrap: str, group: str, topics: list[str]) -> int:
 def test_router_queue_depth_reaches_prometheus(
     live: Live, kafka_bootstrap: str, redis_url: str, prometheus_url: str
 ) -> None:
-    router, topics = live.router, [live.names.alerts, live.names.accounts]
+    # The router reads the alerts and the ledger's verdicts (loan.status), not loan.accounts.
+    router, topics = live.router, [live.names.alerts, live.names.status]
 
     def caught_up() -> bool:
         return asyncio.run(_router_lag(kafka_bootstrap, router.group, topics)) == 0
 
-    wait_for(caught_up, 90, "the router to commit every alert and account event")
+    wait_for(caught_up, 90, "the router to commit every alert and status event")
 
     async def open_counts() -> dict[str, int]:
         client = connect(redis_url)

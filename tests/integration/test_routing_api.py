@@ -15,7 +15,8 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from loanwatch.routing.alert import parse_alert
-from loanwatch.routing.api import build_app
+from loanwatch.routing.api import MAX_BODY_BYTES, build_app, event_id_for
+from loanwatch.routing.auth import ApiClient, ApiClients, token_digest
 from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.contacts import ContactBook
 from loanwatch.routing.workitems import WorkItems, connect
@@ -24,7 +25,16 @@ from .live import create_topics
 
 SETUP = load_routing()
 NOW = datetime.fromisoformat("2026-03-05T10:00:00+08:00")  # consumer-early: c-zhao on call
-TOKENS = {"tok-zhao": "c-zhao", "tok-li": "c-li"}
+EARLY = frozenset({"consumer-early"})
+CLIENTS = ApiClients(
+    [
+        ApiClient("c-zhao", token_digest("tok-zhao"), "collector", "c-zhao", EARLY),
+        ApiClient("c-li", token_digest("tok-li"), "collector", "c-li", EARLY),
+        ApiClient("s-chen", token_digest("tok-chen"), "collector", "s-chen"),  # sme, no teams
+        ApiClient("sup-wu", token_digest("tok-sup"), "supervisor", "sup-wu"),
+        ApiClient("crm", token_digest("tok-crm"), "system"),
+    ]
+)
 
 
 def free_port() -> int:
@@ -44,7 +54,7 @@ async def api(
     store = WorkItems(client, SETUP, prefix)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
-    app = build_app(store, producer, topic, TOKENS, lambda: NOW, load_compliance())
+    app = build_app(store, producer, topic, CLIENTS, lambda: NOW, load_compliance())
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -122,19 +132,19 @@ async def test_queue_claim_ack_resolve(api: dict[str, Any]) -> None:
 async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> None:
     http = api["http"]
     promise = {"amount": "1500.00", "promised_date": "2026-03-10", "promise_id": "P-1"}
-    async with http.post("/loans/LN-1/promises", json=promise, headers=auth("tok-li")) as resp:
+    async with http.post("/loans/LN-1/promises", json=promise, headers=auth("tok-crm")) as resp:
         assert resp.status == 201
     contact = {"channel": "call", "outcome": "connected", "borrower_id": "B-1"}
     async with http.post(
         "/loans/LN-1/contacts",
         json=contact,
-        headers=auth("tok-li") | {"Idempotency-Key": "ev-contact-1"},
+        headers=auth("tok-crm") | {"Idempotency-Key": "ev-contact-1"},
     ) as resp:
         assert resp.status == 201
     async with http.post(
         "/loans/LN-1/promises",
         json={"amount": 1500, "promised_date": "2026-03-10"},
-        headers=auth("tok-li"),
+        headers=auth("tok-crm"),
     ) as resp:
         assert resp.status == 400  # a JSON number for money is rejected (SPEC §1)
     [(k1, p), (k2, c)] = await read_back(api["bootstrap"], api["topic"], 2)
@@ -142,14 +152,15 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
     assert p["type"] == "promise_to_pay" and p["amount"] == "1500.00"
     assert p["promise_id"] == "P-1" and p["promised_date"] == "2026-03-10"
     assert p["occurred_at"] == "2026-03-05T10:00:00+08:00" and p["event_id"]
+    assert c["event_id"] != "ev-contact-1"  # namespaced by the client, never raw
     assert c == {
-        "event_id": "ev-contact-1",
+        "event_id": event_id_for(CLIENTS.clients[4], "ev-contact-1"),
         "type": "contact_logged",
         "occurred_at": "2026-03-05T10:00:00+08:00",
         "loan_id": "LN-1",
         "channel": "call",
         "outcome": "connected",
-        "collector_id": "c-li",
+        "collector_id": "crm",
     }
     # The logged conversation feeds compliance: the history has it.
     history = await ContactBook(api["store"].r, api["store"].p).history("B-1", NOW)
@@ -161,7 +172,7 @@ async def test_a_contact_logged_with_its_own_time_keeps_it(api: dict[str, Any]) 
     http = api["http"]
     earlier = "2026-03-04T16:30:00+08:00"  # yesterday afternoon (NOW is 10:00 the next day)
     contact = {"channel": "sms", "outcome": "sent", "borrower_id": "B-2", "occurred_at": earlier}
-    async with http.post("/loans/LN-2/contacts", json=contact, headers=auth("tok-li")) as resp:
+    async with http.post("/loans/LN-2/contacts", json=contact, headers=auth("tok-sup")) as resp:
         assert resp.status == 201
     for bad, why in (
         ("2026-03-04T16:30:00", "UTC offset"),  # no offset: whose 16:30?
@@ -169,13 +180,99 @@ async def test_a_contact_logged_with_its_own_time_keeps_it(api: dict[str, Any]) 
         ("2026-03-05T10:06:00+08:00", "ahead of the API's clock"),  # NOW + 6 min
     ):
         body = {**contact, "occurred_at": bad}
-        async with http.post("/loans/LN-2/contacts", json=body, headers=auth("tok-li")) as resp:
+        async with http.post("/loans/LN-2/contacts", json=body, headers=auth("tok-sup")) as resp:
             assert resp.status == 400 and why in (await resp.json())["error"], bad
     promise = {"amount": "20.00", "promised_date": "2026-03-09", "occurred_at": earlier}
-    async with http.post("/loans/LN-2/promises", json=promise, headers=auth("tok-li")) as resp:
+    async with http.post("/loans/LN-2/promises", json=promise, headers=auth("tok-sup")) as resp:
         assert resp.status == 201
     [(_, c), (_, p)] = await read_back(api["bootstrap"], api["topic"], 2)  # the rejects: none
     assert c["occurred_at"] == p["occurred_at"] == earlier
     # Compliance counts the contact when it happened (a frequency cap's window), not when logged.
     history = await ContactBook(api["store"].r, api["store"].p).history("B-2", NOW)
     assert [(h.at, h.channel) for h in history] == [(datetime.fromisoformat(earlier), "sms")]
+
+
+def overdue(alert_id: str, loan: str, product: str = "consumer") -> Any:
+    return parse_alert(
+        {
+            "alert_id": alert_id,
+            "kind": "overdue",
+            "severity": "warning",
+            "loan_id": loan,
+            "borrower_id": f"B{loan}",
+            "business_date": "2026-03-05",
+            "bucket": "M1",
+            "dpd": 1,
+            "overdue_amount": "10.00",
+            "product": product,
+        }
+    )
+
+
+async def test_a_collector_gets_403_on_another_teams_item_and_loan(api: dict[str, Any]) -> None:
+    store, http = api["store"], api["http"]
+    for alert in (overdue("t1", "LT-1"), overdue("t2", "LT-2", product="sme")):
+        await store.apply_alert(alert, SETUP.routes_for(alert), NOW)
+    sme_item = "wi-LT-2-t2"  # owned by sme-collections (s-chen on call)
+    assert (await store.get(sme_item))["team"] == "sme-collections"
+    for action in ("claim", "ack", "resolve"):
+        async with http.post(f"/items/{sme_item}/{action}", headers=auth("tok-li")) as resp:
+            assert resp.status == 403, action
+    promise = {"amount": "10.00", "promised_date": "2026-03-10"}
+    async with http.post("/loans/LT-2/promises", json=promise, headers=auth("tok-li")) as resp:
+        assert resp.status == 403
+    async with http.post(
+        "/loans/LT-2/contacts", json={"channel": "call", "outcome": "x"}, headers=auth("tok-li")
+    ) as resp:
+        assert resp.status == 403
+    async with http.get("/loans/LT-2/contact-check", headers=auth("tok-li")) as resp:
+        assert resp.status == 403
+    async with http.post("/loans/LT-9/promises", json=promise, headers=auth("tok-li")) as resp:
+        assert resp.status == 403  # no open item at all: not theirs either
+    assert (await store.get(sme_item))["state"] == "triggered"  # untouched
+    # The owner acts on it; their own team's item is theirs; a supervisor acts on any.
+    async with http.post(f"/items/{sme_item}/ack", headers=auth("tok-chen")) as resp:
+        assert resp.status == 200  # s-chen: assigned to them (on call), no teams needed
+    async with http.post("/loans/LT-1/promises", json=promise, headers=auth("tok-li")) as resp:
+        assert resp.status == 201
+    async with http.post(f"/items/{sme_item}/resolve", headers=auth("tok-sup")) as resp:
+        assert (await resp.json())["resolution"] == "resolved_by:sup-wu"
+    async with http.post("/items/wi-LT-1-t1/claim", headers=auth("tok-crm")) as resp:
+        assert resp.status == 403  # a system client does not work items
+
+
+async def test_idempotency_keys_are_namespaced_per_client(api: dict[str, Any]) -> None:
+    http = api["http"]
+    body = {"channel": "call", "outcome": "connected"}
+    ids = []
+    for token in ("tok-crm", "tok-crm", "tok-sup"):
+        headers = auth(token) | {"Idempotency-Key": "same-key"}
+        async with http.post("/loans/LI-1/contacts", json=body, headers=headers) as resp:
+            assert resp.status == 201
+            ids.append((await resp.json())["event_id"])
+    assert ids[0] == ids[1] != ids[2]  # a retry dedupes; another client's key never collides
+    assert "same-key" not in ids[0]
+    headers = auth("tok-crm") | {"Idempotency-Key": "k" * 201}
+    async with http.post("/loans/LI-1/contacts", json=body, headers=headers) as resp:
+        assert resp.status == 400
+
+
+async def test_body_and_field_limits(api: dict[str, Any]) -> None:
+    http = api["http"]
+    big = {"channel": "call", "outcome": "x", "pad": "y" * MAX_BODY_BYTES}
+    async with http.post("/loans/LB-1/contacts", json=big, headers=auth("tok-crm")) as resp:
+        assert resp.status == 413
+    for bad in (
+        {"channel": "call", "outcome": "o" * 65},
+        {"channel": ["call"], "outcome": "x"},
+        {"channel": "call", "outcome": "x", "borrower_id": "B 1; DROP"},
+    ):
+        async with http.post("/loans/LB-1/contacts", json=bad, headers=auth("tok-crm")) as resp:
+            assert resp.status == 400, bad
+    promise = {"amount": "1.00", "promised_date": "2026-03-10", "promise_id": "p" * 129}
+    async with http.post("/loans/LB-1/promises", json=promise, headers=auth("tok-crm")) as resp:
+        assert resp.status == 400
+    async with http.post(
+        "/loans/" + "L" * 129 + "/promises", json=promise, headers=auth("tok-crm")
+    ) as resp:
+        assert resp.status == 400

@@ -25,7 +25,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from loanwatch.routing.api import build_app
+from loanwatch.routing.auth import ApiClient, ApiClients, token_digest
 from loanwatch.routing.config import load_compliance, load_routing
+from loanwatch.routing.deadletters import RecordingDeadLetters
 from loanwatch.routing.router import Router
 from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.streams.topics import TopicNames
@@ -42,7 +44,13 @@ from .live import (
 )
 
 SETUP = load_routing()
-TOKENS = {"tok-zhao": "c-zhao"}
+CLIENTS = ApiClients(
+    [
+        ApiClient(
+            "c-zhao", token_digest("tok-zhao"), "collector", "c-zhao", frozenset({"consumer-early"})
+        )
+    ]
+)
 AUTH = {"Authorization": "Bearer tok-zhao"}
 
 
@@ -94,6 +102,25 @@ CLOSE = [
         }
     )
 ]
+
+VERDICT = {
+    "kind": "loan_closed",
+    "event_id": "lp-5",
+    "loan_id": "LOOP-1",
+    "borrower_id": "BLOOP-1",
+    "status": "written_off",
+    "reason": "written_off",
+    "business_date": "2026-02-08",
+}
+
+
+async def publish_verdict(bootstrap: str, topic: str, doc: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, line(doc), key=doc["loan_id"].encode())
+    finally:
+        await producer.stop()
 
 
 class Clock:
@@ -194,7 +221,8 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
         assert (overdue["loan_id"], overdue["business_date"]) == ("LOOP-1", "2026-02-02")
 
         # 2. The router on the worker's alerts and accounts topics opens the loan's item.
-        router = Router(store, SETUP, clock, names.alerts, names.accounts)
+        sink = RecordingDeadLetters()
+        router = Router(store, SETUP, clock, names.alerts, names.status, dead_letters=sink)
         router_task = asyncio.create_task(router.run(kafka_bootstrap, unique_name("router"), stop))
         item_id = f"wi-LOOP-1-{overdue['alert_id']}"
 
@@ -210,7 +238,7 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
 
         # 3. The collector promises 110.00 by 2026-02-05 and logs a call, through the API.
         await producer.start()
-        app = build_app(store, producer, names.collections, TOKENS, clock, load_compliance())
+        app = build_app(store, producer, names.collections, CLIENTS, clock, load_compliance())
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()
@@ -248,8 +276,13 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
         assert await store.r.get(store.k("loan", "LOOP-1")) == item_id
         assert (await store.open_counts())["consumer-early"] == 1
 
-        # 6. Closing the loan on loan.accounts resolves the item.
+        # 6. Closing the loan resolves the item.
+        # The router acts on the ledger's verdict on loan.status, not on the raw event: the
+        # worker publishes it once the ledger accepted the closure. Until the worker of this
+        # branch does (the core change on main), the test publishes that verdict itself, after
+        # the worker processed the event; a second copy from the worker is harmless (idempotent).
         await produce_log(kafka_bootstrap, names, CLOSE, [worker])
+        await publish_verdict(kafka_bootstrap, names.status, VERDICT)
 
         async def resolved() -> bool:
             return (await item()).get("state") == "resolved"
@@ -257,6 +290,7 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
         await wait_for(resolved, "item resolved by loan_closed")
         assert (await item())["resolution"] == "loan_closed:written_off"
         assert (await store.open_counts())["consumer-early"] == 0
+        assert sink.letters == []
     except BaseException:
         print(worker.log_tail())
         raise

@@ -5,6 +5,7 @@ the rest of the collector API still asks for one."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import subprocess
@@ -16,9 +17,18 @@ from typing import Any
 import aiohttp
 import pytest
 
+from loanwatch.routing.auth import token_digest
 from loanwatch.routing.workitems import connect
 
-from .test_routing_router import alert_doc, free_port, make_topic, produce, start_router
+from .routing_support import SERVE_SECRETS
+from .test_routing_router import (
+    alert_doc,
+    closed_verdict,
+    free_port,
+    make_topic,
+    produce,
+    start_router,
+)
 
 
 @pytest.fixture
@@ -47,20 +57,31 @@ async def test_serve_exposes_open_work_items_per_team(
     tmp_path: Path,
 ) -> None:
     client, prefix = redis_and_prefix
-    alerts, accounts, group = unique_name("alerts"), unique_name("accounts"), unique_name("g")
+    alerts, status, group = unique_name("alerts"), unique_name("status"), unique_name("g")
     await make_topic(kafka_bootstrap, alerts)
-    await make_topic(kafka_bootstrap, accounts)
+    await make_topic(kafka_bootstrap, status)
     await produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(3)])
     port = free_port()
     env = {
         "LOANWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LOANWATCH_ALERTS_TOPIC": alerts,
-        "LOANWATCH_ACCOUNTS_TOPIC": accounts,
+        "LOANWATCH_STATUS_TOPIC": status,
+        "LOANWATCH_ROUTER_DEAD_LETTER_TOPIC": unique_name("dead"),
         "LOANWATCH_CONSUMER_GROUP": group,
         "LOANWATCH_REDIS_URL": redis_url,
         "LOANWATCH_REDIS_PREFIX": prefix,
         "LOANWATCH_API_PORT": str(port),
-        "LOANWATCH_API_TOKENS": '{"tok": "c-li"}',
+        "LOANWATCH_API_CLIENTS": json.dumps(
+            {
+                "c-li": {
+                    "token_sha256": token_digest("tok"),
+                    "scope": "collector",
+                    "collector": "c-li",
+                }
+            }
+        ),
+        "LOANWATCH_ARCHIVE_TOPIC": unique_name("archive"),
+        **SERVE_SECRETS,
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
     }
     log = tmp_path / "router.log"
@@ -92,8 +113,7 @@ async def test_serve_exposes_open_work_items_per_team(
             assert gauge(text, "risk-desk") == 0  # every configured team has a series
             async with session.get(f"{url}/queue") as resp:
                 assert resp.status == 401  # only /metrics is open
-            closed = {"type": "loan_closed", "loan_id": "L2", "reason": "repaid", "event_id": "c"}
-            await produce(kafka_bootstrap, accounts, [closed])
+            await produce(kafka_bootstrap, status, [closed_verdict("L2")])
             await until(session, "consumer-early", 2)
     except BaseException:
         print(log.read_text()[-3000:])

@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from loanwatch.routing.config import load_routing
+from loanwatch.routing.deadletters import RecordingDeadLetters
 from loanwatch.routing.router import Router
 from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.stack import packaged
@@ -144,7 +145,10 @@ async def test_redis_sigkill_and_restart_loses_no_work_item(
     check = connect(private_redis.url)
     prefix = "dur:"
     store = WorkItems(client, SETUP, prefix)
-    router = Router(store, SETUP, lambda: datetime(2026, 3, 5, 2, tzinfo=UTC), alerts)
+    sink = RecordingDeadLetters()
+    router = Router(
+        store, SETUP, lambda: datetime(2026, 3, 5, 2, tzinfo=UTC), alerts, dead_letters=sink
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(router.run(kafka_bootstrap, group, stop))
 
@@ -177,6 +181,7 @@ async def test_redis_sigkill_and_restart_loses_no_work_item(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert await seen() == n
+    assert sink.letters == []
     assert (await WorkItems(check, SETUP, prefix).open_counts())["consumer-early"] == n
     assert await check.xlen(prefix + "outbox") == 2 * n  # sms:borrower + webhook:crm, no dupes
     await check.aclose()

@@ -1,5 +1,7 @@
 """The router against the real broker and Redis: alerts from a unique topic become work items,
-offsets are committed only after Redis has the item, and a SIGKILL mid-way loses nothing."""
+only the ledger's verdicts on ``loan.status`` resolve them (a raw or malformed closure leaves
+the item open and is dead-lettered), offsets are committed only after Redis has the item, and a
+SIGKILL mid-way loses nothing."""
 
 from __future__ import annotations
 
@@ -21,8 +23,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from loanwatch.routing.config import load_routing
+from loanwatch.routing.deadletters import KafkaDeadLetters
 from loanwatch.routing.router import Router
 from loanwatch.routing.workitems import WorkItems, connect
+
+from .routing_support import SERVE_SECRETS, dead_letters
 
 SETUP = load_routing()
 
@@ -112,32 +117,76 @@ async def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-async def test_router_in_process_routes_and_resolves_closed_loans(
+def closed_verdict(loan_id: str, **changes: Any) -> dict[str, Any]:
+    """What the worker publishes on loan.status once the ledger accepted a closure."""
+    doc: dict[str, Any] = {
+        "kind": "loan_closed",
+        "event_id": f"ev-close-{loan_id}",
+        "loan_id": loan_id,
+        "borrower_id": f"B{loan_id.removeprefix('L')}",
+        "status": "closed",
+        "reason": "repaid",
+        "business_date": "2026-03-05",
+    }
+    return {k: v for k, v in (doc | changes).items() if v is not None}
+
+
+async def test_router_routes_alerts_and_resolves_only_on_the_ledgers_verdict(
     kafka_bootstrap: str, redis_and_prefix: tuple[Any, str], unique_name: Callable[[str], str]
 ) -> None:
     client, prefix = redis_and_prefix
-    alerts, accounts, group = unique_name("alerts"), unique_name("accounts"), unique_name("g")
-    await make_topic(kafka_bootstrap, alerts)
-    await make_topic(kafka_bootstrap, accounts)
+    alerts, status, accounts = unique_name("alerts"), unique_name("status"), unique_name("acc")
+    dead, group = unique_name("dead"), unique_name("g")
+    for topic in (alerts, status, accounts, dead):
+        await make_topic(kafka_bootstrap, topic)
     store = WorkItems(client, SETUP, prefix)
     clock = lambda: datetime(2026, 3, 5, 2, 0, tzinfo=UTC)  # noqa: E731
-    router = Router(store, SETUP, clock, alerts, accounts)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    router = Router(
+        store, SETUP, clock, alerts, status, dead_letters=KafkaDeadLetters(producer, dead)
+    )
     docs = [alert_doc(i) for i in range(5)] + [alert_doc(0)]  # a re-fired alert
     await produce(kafka_bootstrap, alerts, [*docs, {"not": "an alert"}])
     stop = asyncio.Event()
     task = asyncio.create_task(router.run(kafka_bootstrap, group, stop))
     try:
         await wait_for(lambda: _count(store, 5))
-        closed = {"type": "loan_closed", "loan_id": "L1", "reason": "repaid", "event_id": "x"}
-        await produce(kafka_bootstrap, accounts, [closed])
+        # A raw loan_closed the ledger would reject (no such reason), on loan.accounts, and
+        # verdict-shaped records that are not valid verdicts: none of them closes anything.
+        raw = {"type": "loan_closed", "loan_id": "L2", "reason": "bogus", "event_id": "x"}
+        await produce(kafka_bootstrap, accounts, [raw])
+        invalid = [
+            raw,  # the raw event on the status topic
+            closed_verdict("L2", status="repaid"),  # not a status the ledger gives
+            closed_verdict("L3", kind="loan_opened"),
+            closed_verdict("L4", business_date="05/03/2026"),
+            closed_verdict("L4", event_id=None),
+        ]
+        await produce(kafka_bootstrap, status, [*invalid, closed_verdict("L1")])
         await wait_for(lambda: _resolved(store, "wi-L1-al-1"))
         await wait_for(lambda: _count(store, 4))
         await wait_for(lambda: _committed(kafka_bootstrap, alerts, group, 7))
+        await wait_for(lambda: _committed(kafka_bootstrap, status, group, 6))
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+        await producer.stop()
     assert await seen_count(client, prefix) == 5
     assert await client.xlen(prefix + "outbox") == 5 * 2  # sms:borrower + webhook:crm, no dupes
+    for loan in ("L2", "L3", "L4"):
+        assert (await store.get(f"wi-{loan}-al-{loan[1:]}"))["state"] == "triggered"
+    assert (await store.get("wi-L1-al-1"))["resolution"] == "loan_closed:repaid"
+    letters = await dead_letters(kafka_bootstrap, dead)
+    assert sorted((d["source"], d["reason"]) for d in letters) == [
+        ("alerts", "bad_alert"),
+        ("status", "bad_status"),
+        ("status", "bad_status"),
+        ("status", "bad_status"),
+        ("status", "unknown_status_kind"),
+        ("status", "unknown_status_kind"),
+    ]
+    assert all(d["payload"] and d["error"] for d in letters)
 
 
 async def _count(store: WorkItems, n: int) -> bool:
@@ -173,13 +222,16 @@ async def test_sigkill_mid_way_loses_nothing_and_commits_only_stored(
     env = {
         "LOANWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LOANWATCH_ALERTS_TOPIC": alerts,
-        "LOANWATCH_ACCOUNTS_TOPIC": "",
+        "LOANWATCH_STATUS_TOPIC": "",
+        "LOANWATCH_ROUTER_DEAD_LETTER_TOPIC": unique_name("dead"),
         "LOANWATCH_CONSUMER_GROUP": group,
         "LOANWATCH_REDIS_URL": redis_url,
         "LOANWATCH_REDIS_PREFIX": prefix,
         "LOANWATCH_API_PORT": str(free_port()),
         "LOANWATCH_NOTIFY_MAX_ATTEMPTS": "1",
         "LOANWATCH_NOTIFY_BACKOFF_SECONDS": "0.01",
+        "LOANWATCH_ARCHIVE_TOPIC": unique_name("archive"),
+        **SERVE_SECRETS,
     }
     await produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(n)])
     proc = start_router(env, log)

@@ -18,6 +18,9 @@ PURE = [
     "durations",
     "validate",
     "notify/plan",
+    "wire",
+    "status",
+    "health",
 ]
 FORBIDDEN = ("aiokafka", "redis", "aiohttp", "smtplib", "faust", "socket", "time", "asyncio")
 
