@@ -70,6 +70,11 @@ def inbound(event: EventT[Any]) -> Inbound:
     return Inbound(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value)
 
 
+def _coordinates(event: EventT[Any]) -> tuple[str, int, int]:
+    m = event.message
+    return (m.topic, m.partition, m.offset)
+
+
 def is_mark(event: EventT[Any]) -> bool:
     """Is this record a lane watermark (header ``loanwatch.mark``) rather than an event?"""
     headers = event.message.headers
@@ -155,10 +160,8 @@ class LedgerStage:
         """
         while True:
             per_partition, marks, more = self._release()
-            if per_partition:
-                await self._process_and_send(per_partition)
-            for mark in marks:  # after the records released with them (offset order per lane)
-                await self.stream.ack(mark)
+            if per_partition or marks:
+                await self._process_and_send(per_partition, marks)
             if not more:
                 break
             await asyncio.sleep(0)
@@ -189,8 +192,14 @@ class LedgerStage:
             else ""
         )
 
-    async def _process_and_send(self, per_partition: dict[int, list[EventT[Any]]]) -> None:
+    async def _process_and_send(
+        self, per_partition: dict[int, list[EventT[Any]]], marks: list[EventT[Any]]
+    ) -> None:
         """Process released records, send their table changes and outputs, then ack them."""
+        if not per_partition:  # only marks: nothing to send or store
+            for mark in sorted(marks, key=_coordinates):
+                await self.stream.ack(mark)
+            return
         worker = self.worker
         started = time.monotonic()
         out = self._process(per_partition)
@@ -211,9 +220,13 @@ class LedgerStage:
             self._give_up(exc)
         worker.ledger.commit_state()
         worker.ledger.outputs_flushed()
-        for items in per_partition.values():
-            for event in items:
-                await self.stream.ack(event)
+        # In offset order per topic-partition, marks included: Faust commits the first run of
+        # acked offsets (and tolerates a gap of one after its committed offset), so an ack
+        # ahead of an unacked record could commit past it.
+        done = [e for items in per_partition.values() for e in items] + marks
+        done.sort(key=_coordinates)
+        for event in done:
+            await self.stream.ack(event)
         worker.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _release(self) -> tuple[dict[int, list[EventT[Any]]], list[EventT[Any]], bool]:
