@@ -242,3 +242,18 @@ def test_the_parser_refuses_what_the_cli_would() -> None:
         parse_loanwatch(["simulate", "--lve"])
     with pytest.raises(pytest.fail.Exception, match="web-port"):
         parse_loanwatch(["worker", "--web-port", "http"])
+
+
+def test_prometheus_scrapes_every_compose_worker(compose: dict[str, Any]) -> None:
+    """Grafana's pipeline and portfolio panels need the workers as targets: the file mounted
+    into Prometheus's file_sd folder lists each worker's web port, and nothing else."""
+    import json
+
+    services = compose["services"]
+    mounts = [str(v).split(":") for v in services["prometheus"]["volumes"]]
+    [host] = [m[0] for m in mounts if m[1].startswith("/etc/prometheus/targets/")]
+    groups = json.loads((ROOT / host).read_text(encoding="utf-8"))
+    targets = {t for group in groups for t in group["targets"]}
+    workers = [w for w in services if w.startswith("worker-")]
+    ports = {parse_loanwatch(services[w]["command"])[1].params["web_port"] for w in workers}
+    assert targets == {f"127.0.0.1:{port}" for port in ports}
