@@ -85,6 +85,7 @@ from benchkit.worker import (
 
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
+from loanwatch.streams.partitioning import partition_for
 from loanwatch.streams.producer import LogProducer, Step, ensure_topics
 from loanwatch.streams.topics import TopicNames, route_event
 
@@ -238,14 +239,31 @@ async def worker_latency(
 ) -> list[float]:
     """Open ``loans`` probe loans, wait until processed, then one signal each at ``rate``."""
     ids = [f"{names.accounts}-R{rate:.0f}-P{i:06d}" for i in range(loans)]
+
+    def place(loan_id: str) -> int:  # probe_loan's borrower is f"{loan_id}-B"
+        return partition_for(f"{loan_id}-B", PARTITIONS)
+
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=0)
     await producer.start()
+    # The lanes' marks every 0.1 s, as `loanwatch simulate --live` sends them while idle:
+    # a probe is released once every other lane of its partition is known past it.
+    marker = LogProducer(BOOTSTRAP, names)
+    await marker.__aenter__()
+
+    async def heartbeat() -> None:
+        while True:
+            await marker.heartbeat()
+            await asyncio.sleep(0.1)
+
+    beating = asyncio.create_task(heartbeat())
     try:
         last: dict[TP, int] = {}
         for loan_id in ids:
             obj = probe_loan(loan_id, day)
             route = route_event(obj, names)
-            fut = await producer.send(route.topic, orjson.dumps(obj), key=loan_id.encode())
+            fut = await producer.send(
+                route.topic, orjson.dumps(obj), key=loan_id.encode(), partition=place(loan_id)
+            )
             meta = await fut if loan_id == ids[-1] else None
             del meta
         await producer.flush()
@@ -274,10 +292,13 @@ async def worker_latency(
             return str(body["loan_id"]) if body.get("kind") == "risk_signal" else None
 
         try:
-            return await offered_load(producer, alerts, sends, rate, match)
+            return await offered_load(producer, alerts, sends, rate, match, partition_of=place)
         finally:
             await alerts.stop()
     finally:
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        await marker.__aexit__(None, None, None)
         await producer.stop()
 
 

@@ -88,8 +88,11 @@ async def offered_load(
     rate: float,
     matches: Any,
     grace: float = 10.0,
+    partition_of: Any = None,
 ) -> list[float]:
     """Send ``(topic, key, value)`` at ``rate``/s; latency of the first output per key.
+
+    ``partition_of(key)``, when given, places each record (a loan on its borrower's partition).
 
     Latencies come back in send order, so a growing backlog shows as a rising trend.
     """
@@ -113,7 +116,8 @@ async def offered_load(
         if delay > 0:
             await asyncio.sleep(delay)
         sent[key] = time.time()
-        await producer.send(topic, value, key=key.encode())
+        part = partition_of(key) if partition_of is not None else None
+        await producer.send(topic, value, key=key.encode(), partition=part)
     deadline = time.perf_counter() + grace
     while len(latencies) < len(sends) and time.perf_counter() < deadline:
         await asyncio.sleep(0.1)

@@ -59,7 +59,8 @@ class WorkerSettings(BaseSettings):
         120.0,
         gt=0,
         description="The same wait for a lane that carried marks (our producers write one "
-        "every 500 records and every 0.2 s while idle): only a producer that stopped mid-log.",
+        "every 500 records or 0.1 s, and every 0.1 s while idle): only a producer that stopped "
+        "mid-log.",
     )
     align_buffer: int = Field(
         1000,

@@ -12,10 +12,11 @@ What it guarantees, and why:
   behind the wall clock, +1 ms per event; the copies of one broadcast tick share theirs), so a
   worker can merge its input topics by timestamp and see the log's order again. The producer is
   idempotent (``acks=all``) so a retry cannot reorder or duplicate a partition.
-- **Lane watermarks**: every ``mark_every`` steps, at the end, and while a pace holds a step,
-  each input topic-partition gets a *mark* (empty value, header ``loanwatch.mark``) stamped
-  with the latest timestamp given: the worker then knows that lane holds nothing earlier still
-  to come, and never has to guess from timing (docs/design.md, "Ordering").
+- **Lane watermarks**: every ``mark_every`` steps or ``mark_interval`` seconds (0.1), at the
+  end, and while a pace holds a step, each input topic-partition gets a *mark* (empty value,
+  header ``loanwatch.mark``) stamped with the latest timestamp given: the worker then knows
+  that lane holds nothing earlier still to come, and never has to guess from timing
+  (docs/design.md, "Ordering").
 - **Clock sync** (``sync_clock``, on by default): a worker keeps one event clock per partition,
   replay one clock for the whole log. Left alone, a partition whose loans have no events for a
   while keeps an old date while the others move on: its loans age only when its next event
@@ -374,14 +375,16 @@ class LogProducer:
         kafka: KafkaSender | None = None,
         max_clock_jump_days: int | None = None,
         mark_every: int = 500,
-        mark_interval: float = 0.2,
+        mark_interval: float = 0.1,
         lookahead: int = 1000,
     ) -> None:
         self.names = names
         self.tz = tz or load_policy().tz
         self.max_clock_jump_days = max_clock_jump_days
         self.mark_every = mark_every  # steps between two rounds of lane watermarks
-        self.mark_interval = mark_interval  # seconds between rounds while a pace holds a step
+        # seconds between two rounds of marks, while sending and while a pace holds a step: a
+        # lane with no record of its own waits at most about this long for its bound (latency)
+        self.mark_interval = mark_interval
         self.lookahead = lookahead  # items read ahead to learn borrowers of live streams
         self.sync_clock = sync_clock
         self.rate = rate
@@ -399,6 +402,7 @@ class LogProducer:
         self._partitions = 0
         self._marked_at = 0  # the timestamp of the last round of marks
         self._since_marks = 0
+        self._marked_wall = time.monotonic()
         self.report = ProduceReport()
 
     async def __aenter__(self) -> LogProducer:
@@ -471,7 +475,8 @@ class LogProducer:
             if on_step is not None:
                 on_step(step)
             self._since_marks += 1
-            if self._since_marks >= self.mark_every:
+            overdue = time.monotonic() - self._marked_wall >= self.mark_interval
+            if self._since_marks >= self.mark_every or overdue:
                 await self.send_marks()
             if self.barrier is not None and self.barrier_every == "event":
                 await self._barrier()  # without a barrier, sends are flushed in bulk
@@ -493,6 +498,7 @@ class LogProducer:
         """
         stamp = self.timestamps.last
         self._since_marks = 0
+        self._marked_wall = time.monotonic()
         if stamp == 0 or stamp == self._marked_at or not self._partitions:
             return
         self._marked_at = stamp

@@ -224,7 +224,7 @@ async def send_events(bootstrap: str, names: TopicNames, events: list[dict[str, 
 
 
 async def mark_lanes(bootstrap: str, names: TopicNames) -> None:
-    """A round of lane marks stamped now (what `simulate --live` sends every 0.2 s when idle)."""
+    """A round of lane marks stamped now (what `simulate --live` sends every 0.1 s when idle)."""
     async with LogProducer(bootstrap, names) as producer:
         await producer.heartbeat()
 

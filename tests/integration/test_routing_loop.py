@@ -169,7 +169,7 @@ async def wait_collections_processed(
         await consumer.stop()
     produced = {(tp.topic, tp.partition): off - 1 for tp, off in ends.items() if off > 0}
     # The API writes no marks (another producer's marks would not bound its records): the
-    # log's producer does, as `simulate --live` does every 0.2 s.
+    # log's producer does, as `simulate --live` does every 0.1 s.
     await mark_lanes(bootstrap, names)
     async with Processed(bootstrap, [worker]) as processed:
         await processed(produced)

@@ -168,3 +168,24 @@ async def test_a_pace_that_holds_a_step_sends_marks_meanwhile() -> None:
     rounds = {b for b, *_ in kafka.marks}
     assert rounds == {sent_when_held, len(kafka.sent)}
     assert len(kafka.marks) == 2 * len(lanes_of(kafka))  # same stamp: one round while held
+
+
+async def test_marks_also_go_every_mark_interval_while_sending() -> None:
+    """A lane with no record of its own waits for a bound at most about mark_interval."""
+    kafka = FakeKafka()
+    clock = [0.0]
+
+    async def pace(step: Step) -> None:
+        clock[0] += 0.03  # 30 ms between steps, each far below mark_every
+
+    import loanwatch.streams.producer as producer_module
+
+    real = producer_module.time.monotonic
+    producer_module.time.monotonic = lambda: clock[0]  # type: ignore[assignment]
+    try:
+        async with producer(kafka, mark_every=10_000, mark_interval=0.1) as out:
+            await out.publish(SCENARIO.read_bytes().splitlines(), pace=pace)
+    finally:
+        producer_module.time.monotonic = real  # type: ignore[assignment]
+    rounds = sorted({b for b, *_ in kafka.marks})
+    assert len(rounds) >= 4  # about every fourth step of 17, and the final round
