@@ -166,8 +166,9 @@ async def test_a_pace_that_holds_a_step_sends_marks_meanwhile() -> None:
     async with producer(kafka, mark_every=10_000, mark_interval=0.01) as out:
         await out.publish(SCENARIO.read_bytes().splitlines(), pace=pace)
     rounds = {b for b, *_ in kafka.marks}
-    assert rounds == {sent_when_held, len(kafka.sent)}
-    assert len(kafka.marks) == 2 * len(lanes_of(kafka))  # same stamp: one round while held
+    assert {sent_when_held, len(kafka.sent)} <= rounds
+    held_round = [m for m in kafka.marks if m[0] == sent_when_held]
+    assert len(held_round) == len(lanes_of(kafka))  # the stamp did not move: one round
 
 
 async def test_marks_also_go_every_mark_interval_while_sending() -> None:
