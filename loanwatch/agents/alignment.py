@@ -127,27 +127,25 @@ class Aligner(Generic[T]):
         A consumer seek backwards (e.g. to the beginning of a partition with no committed
         offset) delivers records again that are buffered or already processed.
         """
-        lane = self.lane(topic, partition)
-        if lane.next_offset is not None and offset < lane.next_offset:
-            return False
-        lane.items.append((timestamp, offset, item, False))
-        lane.next_offset = offset + 1
-        lane.bound = max(lane.bound, timestamp)
-        lane.idle = False
-        return True
+        return self._append(topic, partition, offset, timestamp, item, is_mark=False)
 
     def mark(self, topic: str, partition: int, offset: int, timestamp: float, item: T) -> bool:
         """A lane watermark: nothing stamped up to ``timestamp`` follows it on this lane.
 
         ``item`` comes back in :attr:`Release.marks` once the lane's earlier records are out.
         """
+        return self._append(topic, partition, offset, timestamp, item, is_mark=True)
+
+    def _append(
+        self, topic: str, partition: int, offset: int, timestamp: float, item: T, *, is_mark: bool
+    ) -> bool:
         lane = self.lane(topic, partition)
         if lane.next_offset is not None and offset < lane.next_offset:
             return False
-        lane.items.append((timestamp, offset, item, True))
+        lane.items.append((timestamp, offset, item, is_mark))
         lane.next_offset = offset + 1
         lane.bound = max(lane.bound, timestamp)
-        lane.marked = True
+        lane.marked = lane.marked or is_mark
         lane.idle = False
         return True
 

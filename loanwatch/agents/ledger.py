@@ -14,7 +14,7 @@ borrower's loans between two engines.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -95,10 +95,15 @@ class LedgerProcessor:
 
     # --- partitions ---
 
-    def ensure(self, partitions: Iterable[int]) -> None:
+    def ensure(
+        self, partitions: Iterable[int], before_restore: Callable[[int], None] | None = None
+    ) -> None:
         """Build the runtimes of partitions seen for the first time (one scan of the table).
 
         A loan lives on its borrower's partition; a parked event on the one it came in on.
+        ``before_restore(p)`` (live: point Faust's current event at partition ``p``) runs
+        before each restore: a table read goes to the current event's partition, and a stale
+        one from another partition would read that partition's clock record, or none.
         """
         missing = {p for p in partitions if p not in self.runtimes}
         if not missing:
@@ -131,6 +136,8 @@ class LedgerProcessor:
                 loan_cache=self.loan_cache,
                 sinks=self.sinks,
             )
+            if before_restore is not None:
+                before_restore(p)
             runtime.restore(loans[p], orphans[p])
             self.runtimes[p] = runtime
 

@@ -76,9 +76,13 @@ def _coordinates(event: EventT[Any]) -> tuple[str, int, int]:
 
 
 def is_mark(event: EventT[Any]) -> bool:
-    """Is this record a lane watermark (header ``loanwatch.mark``) rather than an event?"""
+    """Is this record a lane watermark (header ``loanwatch.mark``, no value) or an event?
+
+    A record with the header and a payload is taken as an event: it is processed (or
+    dead-lettered), never dropped for its header.
+    """
     headers = event.message.headers
-    if not headers:
+    if not headers or event.message.value:
         return False
     names = headers.keys() if isinstance(headers, dict) else (h[0] for h in headers)
     return any(name == MARK_HEADER for name in names)
@@ -262,7 +266,7 @@ class LedgerStage:
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
         ledger = self.worker.ledger
-        ledger.ensure(per_partition)
+        ledger.ensure(per_partition, lambda p: set_current(per_partition[p][0]))
         out = Outbox()
         for partition, items in per_partition.items():
             for event in items:

@@ -7,7 +7,7 @@ re-derived from the loans after a restart.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Protocol
@@ -69,6 +69,9 @@ class BorrowerBook:
     def loans(self, borrower_id: str) -> list[str]:
         return sorted(self._book.get(borrower_id, {}))
 
+    def borrowers(self) -> list[str]:
+        return list(self._book)
+
     def share(self, borrower_id: str) -> tuple[int, int]:
         return npl_share(self._book.get(borrower_id, {}))
 
@@ -107,23 +110,25 @@ class LocalBorrowers:
     def on_borrower_signal(self, event: BorrowerSignal) -> None:
         pass  # every loan is here: the engine applies the signal to loans_of() at once
 
-    def reconcile(self, loans: MutableMapping[str, LoanState]) -> list[str]:
-        """Set every active loan's floor from its borrower's share; return the loans changed.
+    def reconcile(self, loans: Mapping[str, LoanState]) -> dict[str, LoanState]:
+        """Every active loan whose floor disagrees with its borrower's share, repaired.
+
+        Reads ``loans`` only (the caller stores what comes back).
+
 
         After a restart from a state that a crash cut between two loans of one step (the
         floor of a sibling not yet stored): the step's alerts were sent before any state, so
         only the state is repaired, silently.
         """
-        changed: list[str] = []
-        for borrower_id in list(self.book._book):
+        repaired: dict[str, LoanState] = {}
+        for borrower_id in self.book.borrowers():
             npl, total = self.book.share(borrower_id)
             floor = floor_applies(npl, total, self.threshold)
             for loan_id in self.book.loans(borrower_id):
                 loan = loans[loan_id]
                 if loan.cross_default != floor:
-                    loans[loan_id] = set_cross_default(loan, floor)
-                    changed.append(loan_id)
-        return changed
+                    repaired[loan_id] = set_cross_default(loan, floor)
+        return repaired
 
     def settle(self, step: Step) -> None:
         loans = step.engine.loans

@@ -217,7 +217,7 @@ def looking_ahead(
     source = iter(items)
     for item in source:
         ahead.append(item)
-        _, obj = _decode_item(item)
+        obj = item if isinstance(item, Mapping) else _decode_item(item)[1]
         if obj is not None:
             learn(obj, directory)
         if len(ahead) > window:
@@ -395,6 +395,7 @@ class LogProducer:
             bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
         )
         self._pending: list[asyncio.Future[Any]] = []
+        # sends awaited at a flush but not reported as produced: marks, directory records
         self._pending_marks: list[asyncio.Future[Any]] = []
         self._bootstrap = bootstrap
         self._shared_directory = kafka is None  # a real broker: read and extend loan.directory

@@ -230,9 +230,16 @@ class RecordingLedger(FakeLedger):
         super().__init__()
         self.flushed_outputs = 0
         self.commits = []
+        self.restored_under: list[tuple[int, int | None]] = []
 
-    def ensure(self, partitions: Any) -> None:
-        pass
+    def ensure(self, partitions: Any, before_restore: Any = None) -> None:
+        from faust.streams import current_event
+
+        for p in partitions:
+            if before_restore is not None:
+                before_restore(p)
+                found = current_event()
+                self.restored_under.append((p, found.message.partition if found else None))
 
     def handle(self, msg: Any, out: Any) -> None:
         self.handled.append(msg.offset)
@@ -293,3 +300,46 @@ async def test_a_large_release_is_processed_sent_and_acked_a_batch_at_a_time() -
     assert [e.message.offset for e in stream.acked] == [0, 1, 2, 3, 4]
     assert ledger.flushed_outputs == 3
     assert turns >= 1  # other tasks ran between the batches (none could without the yield)
+
+
+async def test_each_partition_is_restored_under_its_own_current_event() -> None:
+    """Faust reads a table at the current event's partition: a partition restored while the
+    event of another one is current would read that one's clock record (or none)."""
+    s, _consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    for p in (0, 1):
+        await s.take(stream, [mark(t, p, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
+    await s.take(stream, [event(NAMES.payments, 1, 1, 7), event(NAMES.payments, 0, 1, 7)])
+    assert sorted(ledger.restored_under) == [(0, 0), (1, 1)]
+
+
+async def test_a_forced_release_is_counted_and_names_the_lanes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    s.aligner.max_idle = s.aligner.mark_max_idle = 0.05
+    consumer.highwaters = dict.fromkeys(consumer.assigned, 0)  # every lane caught up
+    consumer.highwaters[TP(NAMES.payments, 0)] = 1
+    await s.take(stream, [event(NAMES.payments, 0, 0, 7)])
+    assert ledger.handled == []  # caught up is no proof
+    await asyncio.sleep(0.06)
+    await s.wake()
+    assert ledger.handled == [0]
+    assert s.worker.metrics.forced_releases._value.get() == 1
+    assert "forced release" in caplog.text and f"{NAMES.accounts}/0" in caplog.text
+
+
+async def test_a_record_with_the_mark_header_and_a_payload_is_an_event() -> None:
+    marked = mark(NAMES.payments, 0, 0, 1000.0)
+    marked.message.value = b"{not json"
+    from loanwatch.agents.ledger_stage import is_mark
+
+    assert not is_mark(marked)
+    assert is_mark(mark(NAMES.payments, 0, 1, 1000.0))
