@@ -222,7 +222,8 @@ class LedgerProcessor:
         if misplaced is not None:
             self._dead_letter(misplaced, msg, out)
             return Output(result="rejected"), kind
-        position = (round(msg.timestamp * 1000), self._rank.get(msg.topic, 9), msg.offset)
+        stamp = round((msg.timestamp or 0.0) * 1000)  # a record without a timestamp: first
+        position = (stamp, self._rank.get(msg.topic, 9), msg.offset)
         result = runtime.engine.process(
             obj, source=(msg.topic, msg.partition, msg.offset), position=position
         )
