@@ -60,6 +60,12 @@ def read_offset(consumer: Any, tp: TP) -> int | None:
     return int(found) if found is not None else None
 
 
+def committed_offset(consumer: Any, tp: TP) -> int | None:
+    """The group's committed offset of ``tp`` as Faust's consumer last read or wrote it."""
+    found = getattr(consumer, "_committed_offset", {}).get(tp)
+    return int(found) if found is not None else None
+
+
 def buffer_stopped(consumer: Any) -> set[TP]:
     """The partitions Faust's consumer stopped fetching for buffer pressure."""
     stopped: set[TP] = getattr(consumer, "_buffered_partitions", set())

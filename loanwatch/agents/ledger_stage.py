@@ -35,7 +35,12 @@ from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
 from loanwatch.agents.bulk import BulkProducer, OutputsNotAcknowledged
-from loanwatch.agents.faust_internals import buffer_stopped, read_offset, set_current_event
+from loanwatch.agents.faust_internals import (
+    buffer_stopped,
+    committed_offset,
+    read_offset,
+    set_current_event,
+)
 from loanwatch.agents.ledger import Inbound, Outbox
 from loanwatch.streams.partitioning import MARK_HEADER
 
@@ -290,10 +295,13 @@ class LedgerStage:
         if end is None:  # no fetch response for it yet
             return False
         if next_offset is None:
-            # Nothing received since the assignment: Faust's read offset is then the committed
-            # offset it seeked to (None for 0); once it reads a record it is that record's
-            # offset, which is < end, so a record still on its way is waited for.
+            # Nothing received since the assignment: the consumer reads from its read offset,
+            # or else from the committed one it seeked to (a lane committed to its end after a
+            # restart, its last mark consumed before); else from 0. A record still on its way
+            # is below the end, so it is waited for.
             read = read_offset(consumer, tp)
+            if read is None:
+                read = committed_offset(consumer, tp)
             next_offset = read if read is not None else 0
         return bool(next_offset >= end)
 

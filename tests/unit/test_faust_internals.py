@@ -34,6 +34,7 @@ def test_faust_private_names_exist() -> None:
     assert callable(Store._db_for_partition)
     assigns(Store.__init__, "_key_index")
     assigns(faust_consumer.Consumer.__init__, "_read_offset", "_buffered_partitions")
+    assigns(faust_consumer.Consumer.__init__, "_committed_offset")
     assert "self._thread" in inspect.getsource(faust_aiokafka.Consumer)
     assert "self._consumer" in inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread)
 
@@ -53,7 +54,10 @@ def test_prometheus_metric_name_and_help() -> None:
 
 def test_the_adapter_reads_what_a_consumer_has() -> None:
     tp = faust_internals.TP("t", 0)
-    consumer = SimpleNamespace(_read_offset={tp: 7}, _buffered_partitions={tp})
+    consumer = SimpleNamespace(
+        _read_offset={tp: 7}, _buffered_partitions={tp}, _committed_offset={tp: 5}
+    )
     assert faust_internals.read_offset(consumer, tp) == 7
+    assert faust_internals.committed_offset(consumer, tp) == 5
     assert faust_internals.buffer_stopped(consumer) == {tp}
     assert faust_internals.read_offset(SimpleNamespace(), tp) is None

@@ -34,6 +34,7 @@ class FakeConsumer:
     full: list[TP] = field(default_factory=list)
     dropped: list[TP] = field(default_factory=list)
     _buffered_partitions: set[TP] = field(default_factory=set)  # Faust's paused-by-pressure set
+    _committed_offset: dict[TP, int] = field(default_factory=dict)
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -343,3 +344,23 @@ async def test_a_record_with_the_mark_header_and_a_payload_is_an_event() -> None
 
     assert not is_mark(marked)
     assert is_mark(mark(NAMES.payments, 0, 1, 1000.0))
+
+
+async def test_a_lane_committed_to_its_end_before_a_restart_is_caught_up_not_behind() -> None:
+    """Nothing received since the assignment, its last mark consumed by the previous owner:
+    the lane is at its end (the committed offset), so the merge gives it up after its
+    patience instead of waiting for ever for a record that is not on its way."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    s.aligner.max_idle = s.aligner.mark_max_idle = 0.05
+    consumer.highwaters = dict.fromkeys(consumer.assigned, 40)
+    consumer._committed_offset = dict.fromkeys(consumer.assigned, 40)
+    consumer.highwaters[TP(NAMES.payments, 0)] = 41
+    await s.take(stream, [event(NAMES.payments, 0, 40, 7)])
+    await asyncio.sleep(0.06)
+    await s.wake()
+    assert ledger.handled == [40]
+    assert s.worker.metrics.forced_releases._value.get() == 1
