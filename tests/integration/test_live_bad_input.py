@@ -29,8 +29,10 @@ from loanwatch.streams.topics import TopicNames
 from .live import (
     PARTITIONS,
     REPO,
+    Processed,
     WorkerProcess,
     chaos_row,
+    end_offsets,
     loan_states,
     read_topic,
     send_events,
@@ -118,6 +120,14 @@ def draw_bad_messages(count: int) -> list[bytes]:
     return [b'{"event_id":"big","detail":"' + b"y" * 900_000 + b'"}', *drawn[: count - 1]]
 
 
+async def _processed_to_end(bootstrap: str, names: TopicNames, worker: WorkerProcess) -> None:
+    """Waits until the worker processed every input and command record sent so far (dead
+    letters come first: the good event after them may still be in its lane)."""
+    produced = await end_offsets(bootstrap, (*names.inputs(), names.commands))
+    async with Processed(bootstrap, [worker]) as processed:
+        await processed(produced)
+
+
 async def _wait_letters(bootstrap: str, topic: str, want: int, worker: WorkerProcess) -> list[Any]:
     letters: list[dict[str, Any]] = []
     for _ in range(600):
@@ -164,6 +174,7 @@ async def test_bad_messages_on_every_topic_are_dead_lettered_and_the_worker_goes
         raw = [d for d in letters if d.get("raw_encoding") == "base64"]
         assert raw, "non-UTF-8 bytes are kept (base64)"
         assert worker.proc is not None and worker.proc.poll() is None  # still running
+        await _processed_to_end(kafka_bootstrap, names, worker)
         states = await loan_states([worker], ["GOOD"])
         assert states[0]["outstanding_principal"] == "100.00"
     except BaseException:
@@ -219,6 +230,7 @@ async def test_ten_thousand_fuzzed_messages_are_each_one_dead_letter(
         assert {d["topic"] for d in letters} == set(names.inputs())
         reasons = {d["reason"] for d in letters}
         assert {"malformed_json", "future_date"} <= reasons, reasons
+        await _processed_to_end(kafka_bootstrap, names, worker)
         states = await loan_states([worker], ["GOOD"])
         assert states[0]["outstanding_principal"] == "100.00"
         # the guard: no mistyped year aged the partition (the clock is still in January 2026)
