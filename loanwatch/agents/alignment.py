@@ -149,6 +149,25 @@ class Aligner(Generic[T]):
         lane.idle = False
         return True
 
+    def prove(
+        self, topic: str, partition: int, after_offset: int, timestamp: float, *, marked: bool
+    ) -> bool:
+        """What the lane delivers after ``after_offset`` is stamped no earlier than ``timestamp``.
+
+        The lane's last consumed record, read back after an assignment (see
+        :mod:`~loanwatch.agents.lane_probe`). Ignored (False) once the lane has received a
+        record at or before ``after_offset``: what it holds then says more.
+        """
+        part = self.partitions.get(partition)
+        if part is None or topic not in part.lanes:
+            return False
+        lane = part.lanes[topic]
+        if lane.next_offset is not None and lane.next_offset <= after_offset:
+            return False
+        lane.bound = max(lane.bound, timestamp)
+        lane.marked = lane.marked or marked
+        return True
+
     def track(self, topic: str, partition: int) -> None:
         """Wait for this topic-partition too, even before it sends anything (it is assigned)."""
         self.lane(topic, partition)

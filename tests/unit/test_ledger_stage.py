@@ -364,3 +364,51 @@ async def test_a_lane_committed_to_its_end_before_a_restart_is_caught_up_not_beh
     await s.wake()
     assert ledger.handled == [40]
     assert s.worker.metrics.forced_releases._value.get() == 1
+
+
+class RefusingBulk:
+    """A bulk producer whose outputs the broker never acknowledges (retries exhausted)."""
+
+    def add_keyed(self, *args: Any) -> None:
+        pass
+
+    async def send(self) -> int:
+        from loanwatch.agents.bulk import OutputsNotAcknowledged
+
+        raise OutputsNotAcknowledged("3 attempts: NotEnoughReplicas")
+
+
+async def test_outputs_not_acknowledged_exit_75_storing_and_acking_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine in memory ran ahead of what Kafka holds: the process exits (EX_TEMPFAIL),
+    before the store takes the batch and before any of its records is acked."""
+    import loanwatch.agents.ledger_stage as module
+
+    class Exited(Exception):
+        pass
+
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+        raise Exited
+
+    monkeypatch.setattr(module.os, "_exit", fake_exit)
+    monkeypatch.setattr(module.logging, "shutdown", lambda: None)  # keep pytest's handlers
+    s, _consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = RefusingBulk()  # type: ignore[assignment]
+    marks = [mark(t, 0, 0, 2000.0) for t in NAMES.inputs() if t != NAMES.payments]
+    await s.take(stream, marks)
+    stream.acked.clear()
+    with pytest.raises(Exited):
+        await s.take(stream, [event(NAMES.payments, 0, 1, 7)])
+    assert codes == [module.EXIT_OUTPUTS_LOST] == [75]
+    assert ledger.handled == [1]  # processed in memory ...
+    assert ledger.commits == [] and ledger.flushed_outputs == 0  # ... never stored
+    assert stream.acked == []  # ... never acked: the next owner reads it again
+    assert "outputs not acknowledged" in ledger.stalled
+    assert "exiting (nothing stored)" in caplog.text
