@@ -33,6 +33,7 @@ from loanwatch.simulate.profiles import (
     default_after,
 )
 
+# words of loanwatch/ledger/contact_outcomes.py (the compliance rules count them)
 OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "left_message", "refused", "wrong_number")
 _EARLY = ("sms", "sms", "sms", "sms", "sms", "call", "call", "email")
 _MIDDLE = ("call", "call", "call", "sms", "sms", "email", "letter")

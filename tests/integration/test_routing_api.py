@@ -134,7 +134,7 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
     promise = {"amount": "1500.00", "promised_date": "2026-03-10", "promise_id": "P-1"}
     async with http.post("/loans/LN-1/promises", json=promise, headers=auth("tok-crm")) as resp:
         assert resp.status == 201
-    contact = {"channel": "call", "outcome": "connected", "borrower_id": "B-1"}
+    contact = {"channel": "call", "outcome": "reached", "borrower_id": "B-1"}
     async with http.post(
         "/loans/LN-1/contacts",
         json=contact,
@@ -159,12 +159,12 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
         "occurred_at": "2026-03-05T10:00:00+08:00",
         "loan_id": "LN-1",
         "channel": "call",
-        "outcome": "connected",
+        "outcome": "reached",
         "collector_id": "crm",
     }
     # The logged conversation feeds compliance: the history has it.
     history = await ContactBook(api["store"].r, api["store"].p).history("B-1", NOW)
-    assert [(h.channel, h.outcome) for h in history] == [("call", "connected")]
+    assert [(h.channel, h.outcome) for h in history] == [("call", "reached")]
 
 
 async def test_a_contact_logged_with_its_own_time_keeps_it(api: dict[str, Any]) -> None:
@@ -243,7 +243,7 @@ async def test_a_collector_gets_403_on_another_teams_item_and_loan(api: dict[str
 
 async def test_idempotency_keys_are_namespaced_per_client(api: dict[str, Any]) -> None:
     http = api["http"]
-    body = {"channel": "call", "outcome": "connected"}
+    body = {"channel": "call", "outcome": "reached"}
     ids = []
     for token in ("tok-crm", "tok-crm", "tok-sup"):
         headers = auth(token) | {"Idempotency-Key": "same-key"}
