@@ -36,6 +36,7 @@ from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
+from loanwatch.streams.kafka_security import KafkaSecurity
 from loanwatch.streams.topics import TopicNames
 
 log = logging.getLogger("loanwatch.worker")
@@ -67,9 +68,10 @@ def build_worker(settings: WorkerSettings) -> Worker:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=KafkaSecurity().faust_credentials(),
         store=settings.store,
         topic_partitions=n,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_bind=settings.web_host,

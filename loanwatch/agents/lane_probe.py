@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from loanwatch.streams.kafka_security import KafkaSecurity
+
 log = logging.getLogger("loanwatch.worker")
 
 FETCH_TIMEOUT_MS = 2000
@@ -60,6 +62,7 @@ async def read_stamps(
         enable_auto_commit=False,
         auto_offset_reset="none",
         max_partition_fetch_bytes=64 * 1024,
+        **KafkaSecurity().client_options(),
     )
     await consumer.start()
     found: list[LaneStamp] = []

@@ -24,7 +24,16 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOANWATCH_", extra="forbid")
 
     app_id: str = Field("loanwatch", description="Faust app id: consumer group and table prefix.")
-    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL.")
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap URL (TLS and SASL: the LOANWATCH_KAFKA_* settings of "
+        "loanwatch.streams.kafka_security).",
+    )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of the topics the worker creates (3 in production).",
+    )
     store: str = Field("rocksdb://", description="Table store: rocksdb:// (or memory:// in tests).")
     partitions: int = Field(8, ge=1, description="Partitions of every topic and table.")
     topic_prefix: str = Field("", description="Prefix of every topic name (tests isolate runs).")
