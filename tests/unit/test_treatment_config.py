@@ -111,3 +111,45 @@ def test_config_check_reports_the_strategies_file(tmp_path: Path) -> None:
     assert [p.file for p in problems] == ["strategies.yaml"]
     assert "segments[0].when.dpd_min" in problems[0].message
     assert "'ten'" in problems[0].message
+
+
+def test_every_treatment_metric_is_documented_and_labels_are_bounded() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from loanwatch.ledger.alerts import make_alert
+    from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
+    from loanwatch.treatment.tracker import Treatment
+
+    doc = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
+    registry = CollectorRegistry()
+    metrics = register_treatment_metrics(registry)
+    names = [f.name + "_total" for f in registry.collect()]
+    assert names and [n for n in names if f"`{n}`" not in doc] == []
+    strategies = load_strategies(REPO / "config")
+    counters = TreatmentCounters(metrics, strategies)
+    from .test_treatment_segments import VIEW
+
+    day = VIEW.as_of
+    from datetime import date
+
+    made = make_alert(
+        "segment_changed", date.fromisoformat(day), "k", VIEW, from_segment=None,
+        to_segment="early", segment="early", experiment="early-2026q2", arm="champion",
+    )  # fmt: skip
+    counters.alert(made)
+    stray = make_alert(
+        "segment_changed", date.fromisoformat(day), "k2", VIEW, from_segment="early",
+        to_segment="L0001-unbounded", segment="x", experiment="x", arm="L0001",
+    )  # fmt: skip
+    counters.alert(stray)
+    get = registry.get_sample_value
+    assert (
+        get("loanwatch_arm_entries_total", {"experiment": "early-2026q2", "arm": "champion"}) == 1
+    )
+    assert get("loanwatch_arm_entries_total", {"experiment": "other", "arm": "other"}) == 1
+    assert (
+        get("loanwatch_segment_changes_total", {"from_segment": "early", "to_segment": "other"})
+        == 1
+    )
+    treatment = Treatment(strategies, Policy())
+    assert treatment.states == {}
