@@ -36,8 +36,10 @@ from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
+from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
 from loanwatch.streams.kafka_security import KafkaSecurity
 from loanwatch.streams.topics import TopicNames
+from loanwatch.treatment.config import load_strategies
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -62,6 +64,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
     labels = load_labels(settings.config_dir)  # bounded product / region label values
+    strategies = (  # classified treatment: only where configured (docs/strategies.md)
+        load_strategies(settings.strategies_file, policy) if settings.strategies_file else None
+    )
     clock = settings.clock or policy.clock
     names = settings.topic_names()
     n = settings.partitions
@@ -119,6 +124,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         meta=TableWriter(tables.meta, bulk, batched=True, phase=4),
         orphans=TableWriter(tables.orphans, bulk, batched=True, phase=2),
     )
+    treatment_sink = treatment_counters = None
+    if strategies is not None:  # states acknowledged with the loans they derive from (phase 1)
+        treatment_sink = TableWriter(tables.meta, bulk, batched=True, phase=1)
+        treatment_metrics = register_treatment_metrics(registry)
+        treatment_counters = TreatmentCounters(treatment_metrics, strategies)
     ledger = LedgerProcessor(
         policy,
         names,
@@ -129,6 +139,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
         loan_cache=settings.loan_cache,
         sinks=sinks,
         labels=labels,
+        strategies=strategies,
+        treatment_sink=treatment_sink,
+        treatment_counters=treatment_counters,
     )
     registry.register(
         PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)

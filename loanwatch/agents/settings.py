@@ -41,6 +41,11 @@ class WorkerSettings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP API port.")
     data_dir: Path = Field(REPO / "run" / "worker", description="RocksDB tables and Faust data.")
     config_dir: Path = Field(REPO / "config", description="Folder holding policy.yaml.")
+    strategies_file: Path | None = Field(
+        None,
+        description="strategies.yaml (segments, treatment paths, experiments; docs/strategies.md)"
+        ": unset, no segment is kept and no segment_changed or treatment_action alert is sent.",
+    )
     clock: Literal["event", "wall"] | None = Field(
         None, description="Business clock; default: the policy's `clock`."
     )

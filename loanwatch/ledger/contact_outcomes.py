@@ -13,6 +13,8 @@ from typing import Final
 
 #: A conversation with the borrower took place (the contact counted by "connected" caps).
 CONVERSATION: Final = frozenset({"reached", "promised", "refused", "hardship", "disputed"})
+#: An attempt that did not reach the borrower (a run of them makes one ``unreachable``).
+UNANSWERED: Final = frozenset({"no_answer", "busy", "left_message", "wrong_number", "failed"})
 
 CONTACT_OUTCOMES: Final[dict[str, str]] = {
     "reached": "spoke with the borrower",
@@ -27,6 +29,8 @@ CONTACT_OUTCOMES: Final[dict[str, str]] = {
     "sent": "a message (SMS, email, letter) handed to the gateway",
     "delivered": "the gateway reports the message delivered",
     "failed": "the gateway reports the message undeliverable",
+    "action_taken": "a collector carried out a treatment action (docs/strategies.md)",
+    "action_refused": "a treatment action was refused (by the borrower or a supervisor)",
 }
 
 

@@ -16,6 +16,7 @@ from loanwatch.ledger.engine import DeadLetter
 from loanwatch.ledger.policy_file import PolicyError, load_policy
 from loanwatch.replay.runner import iter_lines, write_jsonl
 from loanwatch.replay.runner import replay as run_replay
+from loanwatch.treatment.config import StrategiesError, load_strategies
 
 
 @click.command()
@@ -28,6 +29,12 @@ from loanwatch.replay.runner import replay as run_replay
 )
 @click.option(
     "--config", "config_dir", type=click.Path(path_type=Path), help="Folder holding policy.yaml."
+)
+@click.option(
+    "--strategies",
+    "strategies_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="strategies.yaml: segments, paths, experiments (segment_changed alerts; off without).",
 )
 @click.option(
     "--state-out", type=click.Path(dir_okay=False, path_type=Path), help="One state per loan."
@@ -45,6 +52,7 @@ def replay(
     events: Path,
     as_of: object,
     config_dir: Path | None,
+    strategies_file: Path | None,
     state_out: Path | None,
     alerts_out: Path | None,
     rejects_out: Path | None,
@@ -55,6 +63,12 @@ def replay(
         policy = load_policy(config_dir)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    strategies = None
+    if strategies_file is not None:
+        try:
+            strategies = load_strategies(strategies_file, policy)
+        except StrategiesError as exc:
+            raise click.ClickException(str(exc)) from exc
     day: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
     tune_gc()
     show = sys.stderr.isatty() if progress is None else progress
@@ -84,8 +98,15 @@ def replay(
             on_alert=on_alert,
             on_reject=on_reject,
             on_line=on_line,
+            strategies=strategies,
         )
     if state_out:
         with state_out.open("wb") as fh:
-            write_jsonl(fh, (v.to_json() for v in result.states))
+            treatment = result.treatment
+            if treatment is None:
+                write_jsonl(fh, (v.to_json() for v in result.states))
+            else:  # SPEC §7 fields, then the loan's segment and arm
+                write_jsonl(
+                    fh, (v.to_json() | treatment.describe(v.loan_id) for v in result.states)
+                )
     click.echo(f"replayed {result.events} events: {len(result.states)} loans", err=True)

@@ -20,6 +20,8 @@ from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
+from loanwatch.treatment.model import Strategies
+from loanwatch.treatment.tracker import Treatment
 
 
 @dataclass(slots=True)
@@ -28,6 +30,7 @@ class ReplayResult:
     alerts: list[Alert] = field(default_factory=list)
     rejects: list[DeadLetter] = field(default_factory=list)
     events: int = 0
+    treatment: Treatment | None = None  # segments and arms, when strategies were given
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:
@@ -46,10 +49,15 @@ def replay(
     on_alert: Callable[[Alert], None] | None = None,
     on_reject: Callable[[DeadLetter], None] | None = None,
     on_line: Callable[[int], None] | None = None,
+    strategies: Strategies | None = None,
 ) -> ReplayResult:
-    """Run the log through a fresh engine; alerts and rejects are kept or streamed to callbacks."""
+    """Run the log through a fresh engine; alerts and rejects are kept or streamed to callbacks.
+
+    With ``strategies`` the treatment layer runs beside the engine (segments, arms, actions).
+    """
     engine = Engine(policy, naive_aging=naive_aging)
-    result = ReplayResult(states=[])
+    treatment = Treatment(strategies, policy) if strategies is not None else None
+    result = ReplayResult(states=[], treatment=treatment)
     keep_alert = on_alert or result.alerts.append
     keep_reject = on_reject or result.rejects.append
     for line in lines:
@@ -61,6 +69,8 @@ def replay(
             if as_of is not None and day is not None and day > as_of:
                 break
             out = engine.process(obj)
+            if treatment is not None:
+                treatment.observe(engine, obj, out)
         result.events += 1
         for alert in out.alerts:
             keep_alert(alert)
@@ -70,6 +80,8 @@ def replay(
             on_line(len(line) + 1)
     if as_of is not None:
         out = engine.advance(as_of)
+        if treatment is not None:
+            treatment.observe(engine, None, out)
         for alert in out.alerts:
             keep_alert(alert)
         for reject in out.rejects:
