@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loanwatch.worker")
 
 STALL_SECONDS = 30.0
+REFETCH_SECONDS = 0.5
 EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 
@@ -123,6 +124,7 @@ class LedgerStage:
         self.stream: Any = None
         self.paused: set[TP] = set()
         self.probed: set[tuple[str, int]] = set()  # lanes whose last record was read back
+        self.refetched: dict[TP, tuple[int, float]] = {}  # the last seek of a lane with a gap
         self.probes: set[asyncio.Task[None]] = set()
 
     # --- entry points ---
@@ -134,13 +136,52 @@ class LedgerStage:
         async with self.lock:
             # Records taken before a rebalance that dropped their partition's lanes are read
             # again from the committed offset; adding them would put them ahead of those.
+            gaps: set[tuple[str, int]] = set()
             for event in of_current_generation(self.worker.app, events):
                 m = event.message
-                if is_mark(event):
-                    self.aligner.mark(m.topic, m.partition, m.offset, m.timestamp, event)
-                else:
-                    self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
+                self._expect_committed(m.topic, m.partition)
+                offered = self.aligner.offer(
+                    m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
+                )
+                if offered == "gap":
+                    gaps.add((m.topic, m.partition))
+            for topic, partition in sorted(gaps):
+                await self._fetch_again(topic, partition)
             await self._run()
+
+    def _expect_committed(self, topic: str, partition: int) -> None:
+        """A lane's first record since the assignment must be the committed offset's."""
+        if topic not in self.aligner or self.aligner.expected(topic, partition) is not None:
+            return
+        committed = committed_offset(self.worker.app.consumer, TP(topic, partition))
+        if committed is not None:
+            self.aligner.expect(topic, partition, committed)
+
+    async def _fetch_again(self, topic: str, partition: int) -> None:
+        """A lane received a record after a gap: fetch it again from the offset it needs.
+
+        The records after the gap were refused (unacked: nothing is committed past them). A
+        seek is repeated at most every ``REFETCH_SECONDS`` for the same offset while records
+        fetched before it are still arriving (liveness only: the order never depends on it).
+        """
+        expected = self.aligner.expected(topic, partition)
+        if expected is None:
+            return
+        tp = TP(topic, partition)
+        now = time.monotonic()
+        last = self.refetched.get(tp)
+        if last is not None and last[0] == expected and now - last[1] < REFETCH_SECONDS:
+            return
+        self.refetched[tp] = (expected, now)
+        self.worker.metrics.refetches.inc()
+        log.warning(
+            "input %s/%d skipped records (a gap before the record received): fetching it "
+            "again from offset %d",
+            topic,
+            partition,
+            expected,
+        )
+        await self.worker.app.consumer.seek(tp, expected)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
@@ -158,6 +199,9 @@ class LedgerStage:
             dropped = self.aligner.drop(parts)
             self.paused = {tp for tp in self.paused if tp.partition not in parts}
             self.probed = {lane for lane in self.probed if lane[1] not in parts}
+            self.refetched = {
+                tp: v for tp, v in self.refetched.items() if tp.partition not in parts
+            }
             self.worker.ledger.revoke(parts)
             self.worker.metrics.held.set(self.aligner.held())
             if dropped:
