@@ -61,6 +61,13 @@ class ChainHead:
     business_date: str | None = None  # of the last input record
     since_checkpoint: int = 0  # records since the last checkpoint
     next_offset: int = 0
+    # Per input lane (topic of this partition): the next offset not yet in the chain. A lane
+    # is read in offset order, so everything below it is recorded (input or mark).
+    lanes: dict[str, int] = field(default_factory=dict)
+
+    def account(self, topic: str, offset: int) -> None:
+        if offset >= self.lanes.get(topic, 0):
+            self.lanes[topic] = offset + 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +77,7 @@ class ChainHead:
             "business_date": self.business_date,
             "since_checkpoint": self.since_checkpoint,
             "next_offset": self.next_offset,
+            "lanes": self.lanes,
         }
 
     @classmethod
@@ -81,6 +89,7 @@ class ChainHead:
             business_date=obj.get("business_date"),
             since_checkpoint=int(obj.get("since_checkpoint", 0)),
             next_offset=int(obj.get("next_offset", 0)),
+            lanes={str(k): int(v) for k, v in (obj.get("lanes") or {}).items()},
         )
 
 
@@ -126,10 +135,13 @@ class Chain:
             }
         )
         h.business_date = business_date
+        h.account(topic, offset)
 
     def marks(self, marks: list[tuple[str, int]]) -> None:
         if marks:
             self._append({"kind": "marks", "marks": [list(m) for m in sorted(marks)]})
+            for topic, offset in marks:
+                self.head.account(topic, offset)
 
     def checkpoint(self) -> None:
         h = self.head
@@ -170,4 +182,8 @@ def follow(head: ChainHead, raw: bytes) -> dict[str, Any]:
         head.since_checkpoint += 1
     if record.get("kind") == "input":
         head.business_date = record.get("business_date")
+        head.account(str(record["topic"]), int(record["offset"]))
+    elif record.get("kind") == "marks":
+        for topic, offset in record.get("marks") or []:
+            head.account(str(topic), int(offset))
     return record

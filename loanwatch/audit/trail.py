@@ -7,13 +7,14 @@ are acknowledged before any state is sent) and the chain head into the ``meta`` 
 the partition's clock record (the last phase). So no crash leaves a stored state without its
 audit record.
 
-Crash re-reads never fork the chain. Before its first batch on a partition (after a start or a
-rebalance) the trail reads the chain head from ``meta`` and then the audit topic from the head's
-offset to its end: records there were acknowledged by a batch whose state may or may not be
-stored; the inputs (and marks) they cover are remembered, and when the ledger reads them again
-no second record is written (the first one describes what was really sent; the ledger's merge
-positions make the re-read a no-op wherever its effect was stored, and an exact re-run where it
-was not). The chain continues from the topic's last record.
+Crash re-reads never fork the chain. The chain head (in ``meta``) keeps, per input lane, the
+next offset not yet recorded (a lane is read in offset order, so everything below it is in
+the chain as an input or a mark). Before its first batch on a partition (after a start or a
+rebalance) the trail reads that head and then the audit topic from the head's offset to its
+end (records acknowledged by a batch whose state may not be stored) and follows them. An input
+or mark read again below those offsets (offsets are committed later than the state) gets no
+second record: the first one describes what was really sent, and the ledger's merge positions
+make the re-read a no-op wherever its effect was stored, an exact re-run where it was not.
 
 Never decides anything the ledger does; never touches Faust (the stage passes what it needs).
 """
@@ -108,7 +109,10 @@ class AuditTrail:
         self.tail = tail
         self.checkpoint_every = checkpoint_every
         self.chains: dict[int, Chain] = {}
-        self.covered: dict[int, set[tuple[str, int]]] = {}
+        # Per partition, the lanes' recorded offsets as of the batch's start: a re-read is
+        # below them. (Within a batch, marks are recorded after the inputs, so the head's own
+        # lanes may already be past a mark of the same batch.)
+        self.floors: dict[int, dict[str, int]] = {}
         self.skipped = 0  # re-read inputs and marks already in the trail
         self.forks = 0  # tail records that did not continue the stored head (logged)
         self._dirty: set[int] = set()
@@ -126,7 +130,6 @@ class AuditTrail:
             else ChainHead(partition)
         )
         values, end = await self.tail.read(partition, head.next_offset)
-        covered: set[tuple[str, int]] = set()
         for value in values:
             record = orjson.loads(value)
             seq = record.get("seq")
@@ -142,21 +145,14 @@ class AuditTrail:
                     head.count,
                 )
             follow(head, value)
-            covered |= _coverage(record)
         head.next_offset = max(head.next_offset, end)
         self.chains[partition] = Chain(head, self.signer, self.checkpoint_every)
-        self.covered[partition] = covered
-        if covered:
-            log.info(
-                "audit partition %d: %d inputs and marks already recorded will be read again",
-                partition,
-                len(covered),
-            )
+        self.floors[partition] = dict(head.lanes)
 
     def revoke(self, partitions: Sequence[int]) -> None:
         for p in partitions:
             self.chains.pop(p, None)
-            self.covered.pop(p, None)
+            self.floors.pop(p, None)
             self._dirty.discard(p)
 
     # --- records ---
@@ -203,12 +199,13 @@ class AuditTrail:
         for value in records:
             self.outputs.add(self.topic, partition, None, value, phase=0)
         self.heads.set(partition, head_key(partition), canonical(chain.head.to_json()))
+        self.floors[partition] = dict(chain.head.lanes)
         return len(records)
 
     def _already(self, partition: int, coordinate: tuple[str, int]) -> bool:
-        covered = self.covered.get(partition)
-        if covered and coordinate in covered:
-            covered.discard(coordinate)
+        """Is this input or mark in the chain already (read again after a crash)?"""
+        topic, offset = coordinate
+        if offset < self.floors[partition].get(topic, 0):
             self.skipped += 1
             return True
         return False
@@ -247,15 +244,6 @@ def outcome(
         dead_letters=[str(orjson.loads(v).get("reason")) for _, v in dead_letters],
         business_date=clock.isoformat() if clock is not None else None,
     )
-
-
-def _coverage(record: dict[str, Any]) -> set[tuple[str, int]]:
-    kind = record.get("kind")
-    if kind == "input":
-        return {(str(record["topic"]), int(record["offset"]))}
-    if kind == "marks":
-        return {(str(t), int(o)) for t, o in record.get("marks", [])}
-    return set()
 
 
 def _loan_id(value: bytes | None) -> str | None:
