@@ -40,7 +40,7 @@ def _timed(*args: str) -> tuple[float, str]:
     return time.perf_counter() - began, (lines[-2:] if len(lines) > 1 else lines)[0]
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> list[str]:
     path = cached_log(args.loans, args.days, args.seed)
     rates: dict[str, list[float]] = {"off": [], "on": []}
     audited = ""
@@ -74,8 +74,7 @@ async def run(args: argparse.Namespace) -> None:
     print(f"audit verify --complete: {seconds:.1f} s: {line}")
     seconds, line = _timed("replay", "--topic-prefix", audited)
     print(f"audit replay (shipped policy): {seconds:.1f} s: {line}")
-    for prefix in prefixes:
-        drop_topics(prefix, args.keep_topics)
+    return prefixes
 
 
 def main() -> None:
@@ -90,7 +89,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.loans, args.days, args.rounds = 5_000, 120, 1
-    asyncio.run(run(args))
+    for prefix in asyncio.run(run(args)):
+        drop_topics(prefix, args.keep_topics)  # outside the event loop (it runs its own)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import click
 
 from loanwatch.agents.settings import DEMO_AUDIT_KEY
 from loanwatch.audit import keys
-from loanwatch.audit.kafka_io import bootstrap_of
+from loanwatch.audit.kafka_io import Stored, bootstrap_of
 from loanwatch.streams.topics import TopicNames
 
 
@@ -28,6 +28,22 @@ broker_option = click.option(
 )
 prefix_option = click.option("--topic-prefix", default="", help="Prefix of every topic name.")
 topic_option = click.option("--topic", help="Audit topic (default: <prefix>loan.audit).")
+archive_option = click.option(
+    "--archive",
+    "archive_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read an archive (loanwatch archive) instead of Kafka.",
+)
+
+
+def _records(bootstrap: str, topic: str, archive_dir: Path | None) -> dict[int, list[Stored]]:
+    if archive_dir is not None:
+        from loanwatch.audit.archive import read_audit
+
+        return read_audit(archive_dir)
+    from loanwatch.audit import kafka_io
+
+    return asyncio.run(kafka_io.read_topic(bootstrap, topic))
 
 
 @click.group()
@@ -50,6 +66,7 @@ def keygen(out: Path) -> None:
 @broker_option
 @prefix_option
 @topic_option
+@archive_option
 @click.option(
     "--public-key",
     "public_keys",
@@ -63,7 +80,12 @@ def keygen(out: Path) -> None:
     help="Also fail when an input offset is not audited yet (compares with the input ends).",
 )
 def verify(
-    broker: str, topic_prefix: str, topic: str | None, public_keys: tuple[Path, ...], complete: bool
+    broker: str,
+    topic_prefix: str,
+    topic: str | None,
+    archive_dir: Path | None,
+    public_keys: tuple[Path, ...],
+    complete: bool,
 ) -> None:
     """Check every chain, every signature and that no input offset is missing."""
     from loanwatch.audit import kafka_io
@@ -74,7 +96,7 @@ def verify(
     bootstrap = bootstrap_of(broker)
     audit_topic = topic or names.audit
     started = time.monotonic()
-    records = asyncio.run(kafka_io.read_topic(bootstrap, audit_topic))
+    records = _records(bootstrap, audit_topic, archive_dir)
     ends = None
     if complete:
         lanes = (*names.inputs(), names.commands)
@@ -102,10 +124,17 @@ def verify(
 @broker_option
 @prefix_option
 @topic_option
+@archive_option
 @click.option(
     "--config", "config_dir", type=click.Path(path_type=Path), help="Folder with policy.yaml."
 )
-def replay(broker: str, topic_prefix: str, topic: str | None, config_dir: Path | None) -> None:
+def replay(
+    broker: str,
+    topic_prefix: str,
+    topic: str | None,
+    archive_dir: Path | None,
+    config_dir: Path | None,
+) -> None:
     """Re-run each partition's recorded inputs; check every state hash and alert id."""
     from loanwatch.audit import kafka_io
     from loanwatch.audit.replay import ReplayReport, decode_records, replay_partition
@@ -119,14 +148,19 @@ def replay(broker: str, topic_prefix: str, topic: str | None, config_dir: Path |
     bootstrap = bootstrap_of(broker)
     audit_topic = topic or names.audit
     started = time.monotonic()
-    records = asyncio.run(kafka_io.read_topic(bootstrap, audit_topic))
+    records = _records(bootstrap, audit_topic, archive_dir)
     if not records:
         raise click.ClickException(f"no audit records on {audit_topic}")
     lanes = (*names.inputs(), names.commands)
     report = ReplayReport()
     partitions = len(records)
     for p in sorted(records):
-        inputs = asyncio.run(kafka_io.read_inputs(bootstrap, lanes, p))
+        if archive_dir is not None:
+            from loanwatch.audit.archive import read_inputs
+
+            inputs = read_inputs(archive_dir, p)
+        else:
+            inputs = asyncio.run(kafka_io.read_inputs(bootstrap, lanes, p))
         chain = decode_records(records[p])
         replay_partition(p, chain, inputs, policy, names, partitions, report)
     seconds = time.monotonic() - started
@@ -140,3 +174,31 @@ def replay(broker: str, topic_prefix: str, topic: str | None, config_dir: Path |
     if not report.ok:
         sys.exit(1)
     click.echo("OK: every state hash and alert id reproduced")
+
+
+@click.command()
+@broker_option
+@prefix_option
+@topic_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Archive root (a local folder or an object-store mount).",
+)
+def archive(broker: str, topic_prefix: str, topic: str | None, out_dir: Path) -> None:
+    """Write the audit records and their inputs as daily Parquet files (docs/audit.md)."""
+    from loanwatch.audit import kafka_io
+    from loanwatch.audit.archive import write_archive
+
+    names = _names(topic_prefix)
+    bootstrap = bootstrap_of(broker)
+    records = asyncio.run(kafka_io.read_topic(bootstrap, topic or names.audit))
+    if not records:
+        raise click.ClickException(f"no audit records on {topic or names.audit}")
+    lanes = (*names.inputs(), names.commands)
+    inputs = {p: asyncio.run(kafka_io.read_inputs(bootstrap, lanes, p)) for p in records}
+    files = write_archive(out_dir, records, inputs)
+    total = sum(len(v) for v in records.values())
+    click.echo(f"archived {total} audit records and their inputs: {len(files)} files in {out_dir}")

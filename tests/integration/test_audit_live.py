@@ -9,6 +9,7 @@ only), so each case copies the audit topic into a new topic with one change and 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from .live import (
     Processed,
     WorkerProcess,
     create_topics,
+    delete_scratch_topics,
     end_offsets,
     produce_log,
     publish_log,
@@ -54,6 +56,16 @@ def _log(path: Path, loans: int, days: int, seed: int) -> list[bytes]:
 def audit_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "loanwatch.cli", "audit", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def audit_cli_top(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loanwatch.cli", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -160,6 +172,21 @@ async def test_a_live_run_verifies_replays_and_every_tampering_is_named(
         bad = [line for line in result.stderr.splitlines() if line.startswith("BAD ")]
         assert len(bad) == 1, (case, result.stderr)  # only the tampered partition
         assert f"BAD partition {p} " in bad[0] and named in bad[0], (case, bad[0], named)
+
+    # History that outlives Kafka: archived, the topics deleted, still verified and replayed.
+    archive = tmp_path / "archive"
+    _ok(audit_cli_top("archive", "--topic-prefix", prefix, "--out", str(archive)))
+    assert sorted(d.name for d in (archive / "audit").iterdir())[0].startswith("date=")
+    await asyncio.to_thread(delete_scratch_topics, [prefix])  # it runs its own event loop
+    for _ in range(300):  # a deletion completes asynchronously: wait until it has
+        if not await kafka_io.partitions_of(kafka_bootstrap, names.audit):
+            break
+        await asyncio.sleep(0.1)
+    assert not await kafka_io.partitions_of(kafka_bootstrap, names.audit)
+    out = _ok(audit_cli("verify", "--archive", str(archive)))
+    assert "OK" in out
+    out = _ok(audit_cli("replay", "--archive", str(archive), "--config", config))
+    assert "OK" in out, out
 
 
 async def test_sigkills_mid_drain_leave_one_unforked_chain_that_replays(

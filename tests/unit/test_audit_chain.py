@@ -232,3 +232,21 @@ async def test_inputs_re_read_from_an_older_committed_offset_add_no_record() -> 
     assert restarted.skipped == 6 and len(bulk2.sent) == 1
     topic.extend(bulk2.sent)
     assert _problems([Stored(0, o, 0, None, v) for o, v in enumerate(topic)]) == []
+
+
+def test_the_archive_gives_back_what_kafka_held_by_business_day(tmp_path: Path) -> None:
+    from loanwatch.audit.archive import read_audit, read_inputs, write_archive
+
+    stored = _chain(["2026-01-01", "2026-01-01", "2026-01-02"], marks_at=0)
+    inputs = {
+        0: {
+            ("loan.payments", i): Stored(0, i, 1000 + i, b"L1", f'{{"n":{i}}}'.encode())
+            for i in range(3)
+        }
+    }
+    write_archive(tmp_path, {0: stored}, inputs)
+    days = sorted(d.name for d in (tmp_path / "audit").iterdir())
+    assert days == ["date=2026-01-01", "date=2026-01-02"]
+    assert [s.value for s in read_audit(tmp_path)[0]] == [s.value for s in stored]
+    assert read_inputs(tmp_path, 0) == inputs[0]
+    assert verify(read_audit(tmp_path), [KEY.public_key()]).ok
