@@ -13,6 +13,8 @@ import click
 
 # name -> "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
+    "archive": "loanwatch.audit.cli:archive",
+    "audit": "loanwatch.audit.cli:audit",
     "backtest": "loanwatch.backtest.cli:backtest",
     "config": "loanwatch.config.cli:config",
     "dashboards": "loanwatch.dashboards.cli:dashboards",

@@ -31,6 +31,9 @@ from loanwatch.agents.settings import WorkerSettings
 from loanwatch.agents.state import TableSinks
 from loanwatch.agents.topics_ready import TopicsReady
 from loanwatch.agents.web import register_views
+from loanwatch.audit import keys
+from loanwatch.audit.kafka_io import KafkaTail, bootstrap_of
+from loanwatch.audit.trail import AuditTrail
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
@@ -38,6 +41,7 @@ from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
 from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
 from loanwatch.streams.kafka_security import KafkaSecurity
+from loanwatch.streams.producer import TOPIC_CONFIGS
 from loanwatch.streams.topics import TopicNames
 from loanwatch.treatment.config import load_strategies
 
@@ -157,7 +161,17 @@ def build_worker(settings: WorkerSettings) -> Worker:
     dead_letters = topic(names.dead_letters)
     status = topic(names.status)
 
-    stage = LedgerStage(worker, bulk)
+    # The auditor's trail: one chain per input partition, its records sent with the outputs.
+    audit_topic = app.topic(
+        names.audit,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=n,
+        internal=True,
+        config=dict(TOPIC_CONFIGS["audit"]),
+    )
+    audit = _audit_trail(settings, policy, names, bulk, sinks) if settings.audit else None
+    stage = LedgerStage(worker, bulk, audit)
 
     # No batch before the changelog and output topics are declared and known, with n partitions,
     # to the producer and the consumer (a new deployment over a backlog raced them: topics_ready).
@@ -167,8 +181,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
     keyed_outputs = (names.alerts, names.dead_letters, names.status)  # any partition count
     ready = TopicsReady(
         app,
-        declare=lambda: (*changelogs, alerts, dead_letters, status, commands),
-        topics=lambda: {**dict.fromkeys(co_partitioned, n), **dict.fromkeys(keyed_outputs)},
+        declare=lambda: (*changelogs, alerts, dead_letters, status, commands, audit_topic),
+        topics=lambda: {
+            **dict.fromkeys((*co_partitioned, names.audit), n),
+            **dict.fromkeys(keyed_outputs),
+        },
         consumer_topics=lambda: co_partitioned,
     )
 
@@ -217,6 +234,31 @@ def build_worker(settings: WorkerSettings) -> Worker:
     register_views(worker)
     wire_metrics(worker)
     return worker
+
+
+def _audit_trail(
+    settings: WorkerSettings,
+    policy: Policy,
+    names: TopicNames,
+    bulk: BulkProducer,
+    sinks: TableSinks,
+) -> AuditTrail:
+    """The trail with its signing key (the demo key is made if missing; any other must exist)."""
+    if settings.demo_audit_key and keys.generate(settings.audit_key_file):
+        log.warning(
+            "made the demo audit signing key %s: set LOANWATCH_AUDIT_KEY_FILE to a managed key "
+            "outside the demo",
+            settings.audit_key_file,
+        )
+    return AuditTrail(
+        names.audit,
+        keys.Signer.from_file(settings.audit_key_file),
+        policy,
+        outputs=bulk,
+        heads=sinks.meta,
+        tail=KafkaTail(bootstrap_of(settings.broker), names.audit),
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from loanwatch.agents.faust_internals import (
 )
 from loanwatch.agents.lane_probe import bootstrap_servers, read_stamps
 from loanwatch.agents.ledger import Inbound, Outbox
+from loanwatch.audit.trail import AuditTrail, head_key
 from loanwatch.streams.partitioning import MARK_HEADER
 
 if TYPE_CHECKING:
@@ -104,8 +105,9 @@ def _highwater(consumer: Any, tp: TP) -> int | None:
 
 
 class LedgerStage:
-    def __init__(self, worker: Worker, bulk: BulkProducer) -> None:
+    def __init__(self, worker: Worker, bulk: BulkProducer, audit: AuditTrail | None = None) -> None:
         self.worker = worker
+        self.audit = audit  # the auditor's trail (loanwatch.audit.trail), written with outputs
         self.bulk = bulk  # the tables' changelog records of a batch wait here, sent with outputs
         names = worker.names
         self.topic_names = (names.alerts, names.dead_letters, names.status)
@@ -203,6 +205,8 @@ class LedgerStage:
                 tp: v for tp, v in self.refetched.items() if tp.partition not in parts
             }
             self.worker.ledger.revoke(parts)
+            if self.audit is not None:
+                self.audit.revoke(sorted(parts))
             self.worker.metrics.held.set(self.aligner.held())
             if dropped:
                 log.info("revoked partitions %s: %d held records left unacked", parts, dropped)
@@ -253,13 +257,17 @@ class LedgerStage:
         self, per_partition: dict[int, list[EventT[Any]]], marks: list[EventT[Any]]
     ) -> None:
         """Process released records, send their table changes and outputs, then ack them."""
-        if not per_partition:  # only marks: nothing to send or store
+        if not per_partition and self.audit is None:  # only marks: nothing to send or store
             for mark in sorted(marks, key=_coordinates):
                 await self.stream.ack(mark)
             return
         worker = self.worker
         started = time.monotonic()
+        if self.audit is not None:  # marks too: the trail accounts for every offset
+            await self._prepare_audit(self.audit, per_partition, marks)
         out = self._process(per_partition)
+        if self.audit is not None:
+            self._audit_marks(self.audit, per_partition, marks)
         bulk, (alerts, dead_letters, status) = self.bulk, self.topic_names
         for key, value in out.alerts:
             bulk.add_keyed(alerts, key.encode(), value)
@@ -363,16 +371,52 @@ class LedgerStage:
         )
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
-        ledger = self.worker.ledger
+        ledger, audit = self.worker.ledger, self.audit
         ledger.ensure(per_partition, lambda p: set_current(per_partition[p][0]))
         out = Outbox()
         for partition, items in per_partition.items():
+            engine = ledger.runtimes[partition].engine if audit is not None else None
             for event in items:
                 set_current(event)
-                ledger.handle(inbound(event), out)
+                msg = inbound(event)
+                alerts, letters = len(out.alerts), len(out.dead_letters)
+                ledger.handle(msg, out)
+                if audit is not None and engine is not None:
+                    audit.record(msg, out.alerts[alerts:], out.dead_letters[letters:], engine)
             set_current(items[-1])
             ledger.flush(partition)
         return out
+
+    async def _prepare_audit(
+        self,
+        audit: AuditTrail,
+        per_partition: dict[int, list[EventT[Any]]],
+        marks: list[EventT[Any]],
+    ) -> None:
+        """Load the chain heads of partitions seen for the first time (meta, topic tail)."""
+        firsts = {m.message.partition: m for m in marks}
+        firsts.update({p: items[0] for p, items in per_partition.items()})
+        meta = self.worker.tables.meta
+        for p, event in sorted(firsts.items()):
+            if p in audit.chains:
+                continue
+            set_current(event)  # a table read goes to the current event's partition
+            await audit.prepare(p, lambda p=p: meta.get(head_key(p)))  # type: ignore[misc]
+
+    def _audit_marks(
+        self,
+        audit: AuditTrail,
+        per_partition: dict[int, list[EventT[Any]]],
+        marks: list[EventT[Any]],
+    ) -> None:
+        """The batch's marks into the trail, then every touched partition's records queued."""
+        by_partition: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for mark in marks:
+            by_partition[mark.message.partition].append((mark.message.topic, mark.message.offset))
+        for p, coordinates in by_partition.items():
+            audit.marks(p, coordinates)
+        for p in sorted({*per_partition, *by_partition}):
+            audit.flush(p)
 
     def _caught_up(
         self, topic: str, partition: int, next_offset: int | None, assigned: set[TP]

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from loanwatch.streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_AUDIT_KEY = REPO / "run" / "audit" / "signing-key.pem"
 
 
 class WorkerSettings(BaseSettings):
@@ -93,6 +94,25 @@ class WorkerSettings(BaseSettings):
         30.0, gt=1, description="Seconds before the group evicts a silent (crashed) worker."
     )
     log_level: str = Field("info", description="Worker log level.")
+    audit: bool = Field(
+        True, description="Write the audit chain (topic `loan.audit`, docs/audit.md)."
+    )
+    audit_key_file: Path = Field(
+        DEMO_AUDIT_KEY,
+        description="Ed25519 private key (PKCS#8 PEM) that signs the audit checkpoints; the "
+        "default path is the demo key `loanwatch stack up` makes (made on first use if "
+        "missing); any other path must exist.",
+    )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        description="Audit records between two signed checkpoints (besides one "
+        "at the end of every business day).",
+    )
+
+    @property
+    def demo_audit_key(self) -> bool:
+        return self.audit_key_file == DEMO_AUDIT_KEY
 
     def topic_names(self) -> TopicNames:
         return TopicNames().with_prefix(self.topic_prefix)

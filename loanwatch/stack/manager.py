@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from loanwatch.audit import keys
 from loanwatch.stack import debian, kafka, kafka_tls, packaged, services, targets
 from loanwatch.stack.errors import PortBusyError, ServiceFailedError
 from loanwatch.stack.paths import StackPaths
@@ -128,6 +129,8 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
         if "kafka" in started:
             kafka.ensure_scram_user(paths)
         prune_targets(paths)
+        if keys.generate(paths.audit_key):  # idempotent: the demo key the workers sign with
+            log.info("made the demo audit signing key", extra={"path": str(paths.audit_key)})
         return [result[s.name] for s in specs]
 
 

@@ -261,17 +261,23 @@ def topic_list(names: TopicNames) -> list[str]:
         names.status,
         names.directory,
         names.commands,
+        names.audit,
     ]
 
 
 #: Topic configs of the topics that are not plain logs.
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {"directory": {"cleanup.policy": "compact"}}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "directory": {"cleanup.policy": "compact"},
+    # The auditor's trail outlives the inputs' 7 days: never deleted by time or size.
+    "audit": {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+}
 
 
 def _new_topic(
     names: TopicNames, topic: str, partitions: int, replication_factor: int = 1
 ) -> NewTopic:
-    config = TOPIC_CONFIGS["directory"] if topic == names.directory else {}
+    field = {names.directory: "directory", names.audit: "audit"}.get(topic)
+    config = TOPIC_CONFIGS[field] if field else {}
     return NewTopic(topic, partitions, replication_factor, topic_configs=config)
 
 
