@@ -82,11 +82,36 @@ def _chart(title: str, names: Sequence[str], counters: Sequence[Counter[str]]) -
     return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
 
 
-def html_page(log: str, names: Sequence[str], figures: Sequence[Figures]) -> str:
+def html_page(
+    log: str | None, names: Sequence[str], figures: Sequence[Figures], extra: str = ""
+) -> str:
+    """The page: the replay's charts and table (when a log was replayed), then ``extra``
+    (the closed-loop section, :mod:`loanwatch.backtest.closed_report`)."""
     legend = "".join(
         f'<span class="key" style="background:{COLOURS[i % len(COLOURS)]}"></span>{html.escape(n)} '
         for i, n in enumerate(names)
     )
+    body = _replay_body(names, figures) if figures else ""
+    title = f"Backtest of {html.escape(log)}" if log else "Closed-loop backtest"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>loanwatch backtest</title>
+<style>
+body {{ font-family: sans-serif; margin: 24px; color: #222; }}
+svg text {{ font-size: 12px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
+h3 {{ font-size: 14px; margin-top: 18px; }}
+.key {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; }}
+table {{ border-collapse: collapse; font-size: 12px; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 6px; }}
+td:not(:first-child) {{ text-align: right; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>{legend}</p>
+{body}{extra}
+</body></html>
+"""
+
+
+def _replay_body(names: Sequence[str], figures: Sequence[Figures]) -> str:
     charts = []
     for key in ("PAR30", "PAR90", "NPL ratio"):
         per = [Counter({key: int(Decimal(f.headline()[key]) * 10000)}) for f in figures]
@@ -100,20 +125,7 @@ def html_page(log: str, names: Sequence[str], figures: Sequence[Figures]) -> str
         for label, values, delta in rows(names, figures)
     )  # fmt: skip
     heads = "".join(f"<th>{html.escape(n)}</th>" for n in names)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>loanwatch backtest</title>
-<style>
-body {{ font-family: sans-serif; margin: 24px; color: #222; }}
-svg text {{ font-size: 12px; }} h2 {{ font-size: 16px; margin-top: 28px; }}
-.key {{ display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; }}
-table {{ border-collapse: collapse; font-size: 12px; }}
-td, th {{ border: 1px solid #ccc; padding: 2px 6px; }}
-td:not(:first-child) {{ text-align: right; }}
-</style></head><body>
-<h1>Backtest of {html.escape(log)}</h1>
-<p>{legend}</p>
-{"".join(charts)}
+    return f"""{"".join(charts)}
 <h2>All figures</h2>
 <table><tr><th>figure</th>{heads}<th>difference</th></tr>{table}</table>
-</body></html>
 """
