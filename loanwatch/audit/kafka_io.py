@@ -12,6 +12,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from loanwatch.streams.kafka_security import KafkaSecurity
+
 FETCH_TIMEOUT_MS = 500
 
 
@@ -34,7 +36,9 @@ class Stored:
 
 async def partitions_of(bootstrap: str, topic: str) -> set[int]:
     """The partitions of ``topic`` (none if it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-audit")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="loanwatch-audit", **KafkaSecurity().client_options()
+    )
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -52,6 +56,7 @@ def _consumer(bootstrap: str) -> AIOKafkaConsumer:
         group_id=None,
         auto_offset_reset="earliest",
         client_id="loanwatch-audit",
+        **KafkaSecurity().client_options(),
     )
 
 
@@ -109,8 +114,9 @@ class KafkaTail:
 
     async def read(self, partition: int, start: int) -> tuple[list[bytes], int]:
         if self._consumer is None:
-            self._consumer = _consumer(self.bootstrap)
-            await self._consumer.start()
+            consumer = _consumer(self.bootstrap)
+            await consumer.start()  # kept only once started: a failed start is tried again
+            self._consumer = consumer
         tp = TopicPartition(self.topic, partition)
         self._consumer.assign([tp])
         end = (await self._consumer.end_offsets([tp]))[tp]
