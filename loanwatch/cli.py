@@ -15,6 +15,7 @@ import click
 SUBCOMMANDS: dict[str, str] = {
     "backtest": "loanwatch.backtest.cli:backtest",
     "config": "loanwatch.config.cli:config",
+    "model": "loanwatch.early_warning.cli:model",
     "dashboards": "loanwatch.dashboards.cli:dashboards",
     "produce": "loanwatch.streams.cli:produce",
     "replay": "loanwatch.replay.cli:replay",
