@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAX_BINS = 6
+MAX_BINS = 8
 MIN_SHARE = 0.03
 
 
