@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "audit": "loanwatch.audit.cli:audit",
     "backtest": "loanwatch.backtest.cli:backtest",
     "config": "loanwatch.config.cli:config",
+    "model": "loanwatch.early_warning.cli:model",
     "dashboards": "loanwatch.dashboards.cli:dashboards",
     "produce": "loanwatch.streams.cli:produce",
     "replay": "loanwatch.replay.cli:replay",

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from loanwatch.early_warning.config import EARLY_WARNING_FILE, EarlyWarningError, load_early_warning
 from loanwatch.ledger.policy_file import PolicyError, load_policy, policy_from_mapping
 from loanwatch.metrics.labels import LabelsError, load_labels
 from loanwatch.routing.config import load_compliance, load_routing
@@ -101,8 +102,20 @@ def check_strategies(path: Path) -> list[str]:
     return []
 
 
+def check_early_warning(path: Path) -> list[str]:
+    """The first problem of ``early_warning.yaml`` (its model.json read and checked too)."""
+    try:
+        load_early_warning(path)
+    except EarlyWarningError as exc:
+        return [str(exc)]
+    return []
+
+
 #: Files a process reads only when they are there (no segments without ``strategies.yaml``).
-OPTIONAL_FILES: dict[str, Callable[[Path], list[str]]] = {STRATEGIES_FILE: check_strategies}
+OPTIONAL_FILES: dict[str, Callable[[Path], list[str]]] = {
+    STRATEGIES_FILE: check_strategies,
+    EARLY_WARNING_FILE: check_early_warning,
+}
 
 
 def check_dir(config_dir: Path) -> tuple[list[str], list[Problem]]:

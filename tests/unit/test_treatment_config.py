@@ -100,7 +100,7 @@ def test_a_folder_without_the_file_has_no_strategies(tmp_path: Path) -> None:
 
 
 def test_config_check_reports_the_strategies_file(tmp_path: Path) -> None:
-    for shipped in (REPO / "config").glob("*.yaml"):
+    for shipped in [*(REPO / "config").glob("*.yaml"), *(REPO / "config").glob("*.json")]:
         (tmp_path / shipped.name).write_bytes(shipped.read_bytes())
     checked, problems = check_dir(tmp_path)
     assert "strategies.yaml" in checked
