@@ -37,6 +37,7 @@ from loanwatch.audit.trail import AuditTrail
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.flows import FlowCollector
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
 from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
@@ -150,6 +151,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     registry.register(
         PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)
     )
+    registry.register(FlowCollector(ledger.flows, policy.tz, [b for b, _ in policy.buckets]))
     # Faust's Prometheus sensor is not installed: it updates labelled series for every message
     # and table access (~6 % of a drain's samples); rebalances are counted below instead.
     worker = Worker(app, settings, policy, names, registry, metrics, ledger, tables)
