@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loanwatch.worker")
 
 STALL_SECONDS = 30.0
-REFETCH_SECONDS = 0.5
+GAP_LOG_SECONDS = 1.0
 EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 
@@ -126,7 +126,7 @@ class LedgerStage:
         self.stream: Any = None
         self.paused: set[TP] = set()
         self.probed: set[tuple[str, int]] = set()  # lanes whose last record was read back
-        self.refetched: dict[TP, tuple[int, float]] = {}  # the last seek of a lane with a gap
+        self.gap_logged: dict[TP, float] = {}  # when a lane's last gap was logged
         self.probes: set[asyncio.Task[None]] = set()
 
     # --- entry points ---
@@ -138,17 +138,15 @@ class LedgerStage:
         async with self.lock:
             # Records taken before a rebalance that dropped their partition's lanes are read
             # again from the committed offset; adding them would put them ahead of those.
-            gaps: set[tuple[str, int]] = set()
             for event in of_current_generation(self.worker.app, events):
                 m = event.message
                 self._expect_committed(m.topic, m.partition)
+                expected = self.aligner.expected(m.topic, m.partition)
                 offered = self.aligner.offer(
                     m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
                 )
                 if offered == "gap":
-                    gaps.add((m.topic, m.partition))
-            for topic, partition in sorted(gaps):
-                await self._fetch_again(topic, partition)
+                    self._gap(m.topic, m.partition, m.offset, expected)
             await self._run()
 
     def _expect_committed(self, topic: str, partition: int) -> None:
@@ -159,31 +157,23 @@ class LedgerStage:
         if committed is not None:
             self.aligner.expect(topic, partition, committed)
 
-    async def _fetch_again(self, topic: str, partition: int) -> None:
-        """A lane received a record after a gap: fetch it again from the offset it needs.
-
-        The records after the gap were refused (unacked: nothing is committed past them). A
-        seek is repeated at most every ``REFETCH_SECONDS`` for the same offset while records
-        fetched before it are still arriving (liveness only: the order never depends on it).
-        """
-        expected = self.aligner.expected(topic, partition)
-        if expected is None:
-            return
+    def _gap(self, topic: str, partition: int, offset: int, expected: int | None) -> None:
+        """A lane received a record after a gap: count it and say so (once per lane a second)."""
+        self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
         now = time.monotonic()
-        last = self.refetched.get(tp)
-        if last is not None and last[0] == expected and now - last[1] < REFETCH_SECONDS:
+        last = self.gap_logged.get(tp)
+        if last is not None and now - last < GAP_LOG_SECONDS:
             return
-        self.refetched[tp] = (expected, now)
-        self.worker.metrics.refetches.inc()
+        self.gap_logged[tp] = now
         log.warning(
-            "input %s/%d skipped records (a gap before the record received): fetching it "
-            "again from offset %d",
+            "input %s/%d delivered offset %d where %s was expected: records skipped by the "
+            "consumer (counted in loanwatch_alignment_gaps_total)",
             topic,
             partition,
+            offset,
             expected,
         )
-        await self.worker.app.consumer.seek(tp, expected)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
@@ -201,8 +191,8 @@ class LedgerStage:
             dropped = self.aligner.drop(parts)
             self.paused = {tp for tp in self.paused if tp.partition not in parts}
             self.probed = {lane for lane in self.probed if lane[1] not in parts}
-            self.refetched = {
-                tp: v for tp, v in self.refetched.items() if tp.partition not in parts
+            self.gap_logged = {
+                tp: t for tp, t in self.gap_logged.items() if tp.partition not in parts
             }
             self.worker.ledger.revoke(parts)
             if self.audit is not None:

@@ -60,11 +60,14 @@ from loanwatch.stack.paths import StackPaths
 from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from .live import PARTITIONS, WorkerProcess, delete_scratch_topics, produce_log, wait_ready
+from .live import PARTITIONS, REPO, WorkerProcess, delete_scratch_topics, produce_log, wait_ready
 from .test_dashboards_live import RouterRun, serve_router
 
 # No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
 # receiver is not paged by this test (LoanwatchDeadLetters has no `for`).
+# The shipped strategies (segments, paths, the champion-challenger experiment): every panel of
+# the dashboards, the experiments row included, reads a worker that runs them.
+TREATMENT = {"LOANWATCH_STRATEGIES_FILE": str(REPO / "config" / "strategies.yaml")}
 SIMULATION = SimulationConfig(loans=300, days=120, seed=7, fault_rate=0.0, late_rate=0.0)
 PAR30_BUCKETS = frozenset({"M2", "M3", "M4", "M5", "M6", "M7+"})
 PAR90_BUCKETS = frozenset({"M4", "M5", "M6", "M7+"})
@@ -196,7 +199,9 @@ def live(
     as_of = date.fromisoformat(replay(lines, Policy()).states[0].as_of)
     result = replay(lines, Policy(), as_of=as_of)
     assert not result.rejects
-    first = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1")
+    first = WorkerProcess(
+        app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1", extra_env=TREATMENT
+    )
     first.start()
     try:
         asyncio.run(wait_ready([first]))
@@ -455,7 +460,10 @@ def _wait_totals(live: Live, prometheus_url: str, instances: int, since: float) 
 
 def test_rebalance_neither_double_counts_nor_drops(live: Live, prometheus_url: str) -> None:
     second = WorkerProcess(
-        app_id=live.prefix.rstrip("."), prefix=live.prefix, data_dir=live.data_root / "w2"
+        app_id=live.prefix.rstrip("."),
+        prefix=live.prefix,
+        data_dir=live.data_root / "w2",
+        extra_env=TREATMENT,
     )
     second.start()
     try:
