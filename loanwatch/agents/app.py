@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.faust_fixes import (
+    deliver_rereads,
     eager_message_delivery,
     fewer_stream_yields,
     queues_wait_when_full,
@@ -65,6 +66,7 @@ class Worker:
 
 def build_worker(settings: WorkerSettings) -> Worker:
     rewind_uncommitted_partitions()  # see faust_fixes: else records can be skipped for good
+    deliver_rereads()  # see faust_fixes: re-fetched records after a rebalance are not dropped
     eager_message_delivery()  # see faust_fixes: no tasks per fetched message
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
