@@ -165,7 +165,7 @@ class Aligner(Generic[T]):
         offset, and a rebalance can leave the only copy of some in a stale generation). It is
         still buffered: refusing it and seeking back through Faust's consumer left lanes that
         were never delivered again (a clean-clone run stalled), so for now the gap is only made
-        visible (counted, logged); see docs/design.md, ordering rule 6.
+        visible (counted, logged); see docs/design.md, ordering rule 5.
         """
         lane = self.lane(topic, partition)
         expected = lane.next_offset if lane.next_offset is not None else lane.start
@@ -181,25 +181,6 @@ class Aligner(Generic[T]):
         lane.marked = lane.marked or is_mark
         lane.idle = False
         return found
-
-    def prove(
-        self, topic: str, partition: int, after_offset: int, timestamp: float, *, marked: bool
-    ) -> bool:
-        """What the lane delivers after ``after_offset`` is stamped no earlier than ``timestamp``.
-
-        The lane's last consumed record, read back after an assignment (see
-        :mod:`~loanwatch.agents.lane_probe`). Ignored (False) once the lane has received a
-        record at or before ``after_offset``: what it holds then says more.
-        """
-        part = self.partitions.get(partition)
-        if part is None or topic not in part.lanes:
-            return False
-        lane = part.lanes[topic]
-        if lane.next_offset is not None and lane.next_offset <= after_offset:
-            return False
-        lane.bound = max(lane.bound, timestamp)
-        lane.marked = lane.marked or marked
-        return True
 
     def track(self, topic: str, partition: int) -> None:
         """Wait for this topic-partition too, even before it sends anything (it is assigned)."""

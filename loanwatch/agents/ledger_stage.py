@@ -41,7 +41,6 @@ from loanwatch.agents.faust_internals import (
     read_offset,
     set_current_event,
 )
-from loanwatch.agents.lane_probe import bootstrap_servers, read_stamps
 from loanwatch.agents.ledger import Inbound, Outbox
 from loanwatch.audit.trail import AuditTrail, head_key
 from loanwatch.streams.partitioning import MARK_HEADER
@@ -125,9 +124,7 @@ class LedgerStage:
         self.lock = asyncio.Lock()
         self.stream: Any = None
         self.paused: set[TP] = set()
-        self.probed: set[tuple[str, int]] = set()  # lanes whose last record was read back
         self.gap_logged: dict[TP, float] = {}  # when a lane's last gap was logged
-        self.probes: set[asyncio.Task[None]] = set()
 
     # --- entry points ---
 
@@ -190,7 +187,6 @@ class LedgerStage:
         async with self.lock:
             dropped = self.aligner.drop(parts)
             self.paused = {tp for tp in self.paused if tp.partition not in parts}
-            self.probed = {lane for lane in self.probed if lane[1] not in parts}
             self.gap_logged = {
                 tp: t for tp, t in self.gap_logged.items() if tp.partition not in parts
             }
@@ -290,8 +286,6 @@ class LedgerStage:
             if tp.topic in self.aligner:
                 self.aligner.track(tp.topic, tp.partition)
 
-        self._probe_lanes()
-
         def caught_up(topic: str, partition: int, next_offset: int | None) -> bool:
             return self._caught_up(topic, partition, next_offset, assigned)
 
@@ -316,49 +310,6 @@ class LedgerStage:
         for event in release.items:
             ready[event.message.partition].append(event)
         return ready, release.marks, release.more
-
-    def _probe_lanes(self) -> None:
-        """Read back the last committed record of lanes that received nothing since assigned.
-
-        Its stamp bounds the lane (see :mod:`~loanwatch.agents.lane_probe`), so a worker that
-        restarts after its lanes were committed to their end is not left waiting for them.
-        """
-        consumer = self.worker.app.consumer
-        todo: list[tuple[str, int, int]] = []
-        for (topic, partition), lane in self.aligner.lanes.items():
-            if topic == self.commands or lane.next_offset is not None:
-                continue
-            if (topic, partition) in self.probed:
-                continue
-            committed = committed_offset(consumer, TP(topic, partition))
-            if committed is None:
-                continue  # not read from the group yet: next batch
-            self.probed.add((topic, partition))
-            if committed > 0:
-                todo.append((topic, partition, committed - 1))
-        if todo:
-            task = asyncio.ensure_future(self._read_back(todo))
-            self.probes.add(task)
-            task.add_done_callback(self.probes.discard)
-
-    async def _read_back(self, lanes: list[tuple[str, int, int]]) -> None:
-        try:
-            stamps = await read_stamps(
-                bootstrap_servers(self.worker.settings.broker), lanes, MARK_HEADER
-            )
-        except Exception as exc:  # the lanes are waited for as before (up to their patience)
-            log.warning("could not read back %d input lanes' last records: %r", len(lanes), exc)
-            return
-        proven = [
-            s
-            for s in stamps
-            if self.aligner.prove(s.topic, s.partition, s.offset, s.timestamp, marked=s.is_mark)
-        ]
-        log.info(
-            "read back %d input lanes' last committed records: %d bounds proven",
-            len(lanes),
-            len(proven),
-        )
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
         ledger, audit = self.worker.ledger, self.audit

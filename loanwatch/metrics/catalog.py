@@ -167,7 +167,7 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
         gaps=Counter(
             "loanwatch_alignment_gaps_total",
             "Records an input partition delivered after a gap: records before them were "
-            "skipped by the consumer (0 expected; see docs/design.md, ordering rule 6).",
+            "skipped by the consumer (0 expected; see docs/design.md, ordering rule 5).",
             registry=r,
         ),
         awaited_resumes=Counter(

@@ -58,7 +58,7 @@ async def _drained(bootstrap: str, worker: WorkerProcess, produced: Any, within:
     "past records the consumer skipped (Faust's read offset moved past a stale generation's "
     "records; their re-fetched copies are dropped), openings are never applied: thousands of "
     "unknown_loan dead letters; the gap is now counted (loanwatch_alignment_gaps_total), the "
-    "re-read is still to do (docs/design.md, ordering rule 6; issue 12)",
+    "re-read is still to do (docs/design.md, ordering rule 5; issue 12)",
 )
 async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
     kafka_bootstrap: str, unique_name: Any, tmp_path: Path
