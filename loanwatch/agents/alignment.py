@@ -42,7 +42,7 @@ CaughtUp = Callable[[str, int, "int | None"], bool]
 
 NEVER = float("-inf")
 
-#: What became of an offered record: buffered, already had (ignored), or buffered after a gap
+#: What became of an offered record: buffered, already had (ignored), or refused after a gap
 #: (records before it were never received: the stage counts and logs it).
 Offered = Literal["added", "duplicate", "gap"]
 
@@ -158,29 +158,27 @@ class Aligner(Generic[T]):
     def offer(
         self, topic: str, partition: int, offset: int, timestamp: float, item: T, *, is_mark: bool
     ) -> Offered:
-        """Buffer a record (or a mark); ``"gap"`` if records before it were never received.
+        """Buffer a record (or a mark), or refuse it: ``"gap"`` if records before it never came.
 
         Our input topics have contiguous offsets (not compacted, no transactions), so a record
-        after a gap means the consumer skipped some (Faust drops a record below its read
-        offset, and a rebalance can leave the only copy of some in a stale generation). It is
-        still buffered: refusing it and seeking back through Faust's consumer left lanes that
-        were never delivered again (a clean-clone run stalled), so for now the gap is only made
-        visible (counted, logged); see docs/design.md, ordering rule 5.
+        after a gap means the consumer skipped some (records cleared from the stream queues
+        when Faust resumes its flow after a rebalance, see ``faust_fixes.reseek_after_resume``).
+        It is not buffered: processing it would put it ahead of the records it skipped. The
+        caller seeks the lane back to :meth:`expected`; its records come again, in order.
         """
         lane = self.lane(topic, partition)
         expected = lane.next_offset if lane.next_offset is not None else lane.start
-        found: Offered = "added"
         if expected is not None:
             if offset < expected:
                 return "duplicate"
             if offset > expected:
-                found = "gap"
+                return "gap"
         lane.items.append((timestamp, offset, item, is_mark))
         lane.next_offset = offset + 1
         lane.bound = max(lane.bound, timestamp)
         lane.marked = lane.marked or is_mark
         lane.idle = False
-        return found
+        return "added"
 
     def track(self, topic: str, partition: int) -> None:
         """Wait for this topic-partition too, even before it sends anything (it is assigned)."""

@@ -16,12 +16,14 @@ import faust
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from loanwatch.agents.batching import batches
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.faust_fixes import (
     deliver_rereads,
     eager_message_delivery,
     fewer_stream_yields,
     queues_wait_when_full,
+    reseek_after_resume,
     rewind_uncommitted_partitions,
 )
 from loanwatch.agents.ledger import LedgerProcessor
@@ -103,6 +105,8 @@ def build_worker(settings: WorkerSettings) -> Worker:
     # The ledger stage's aligner is the only flow control on the input partitions: Faust's
     # queues make the fetcher wait when full instead of pausing partitions (faust_fixes).
     queues_wait_when_full(app)
+    # Records a resume of the flow cleared from the stream queues are fetched again (faust_fixes).
+    reseek_after_resume(app)
 
     def topic(*topic_names: str) -> faust.TopicT:
         return app.topic(
@@ -195,7 +199,16 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
-        async for events in stream.noack_take(settings.batch_size, within=settings.batch_within):
+        # Not Faust's noack_take: it lost the events that arrived while a batch was held
+        # (agents/batching.py). Acks are the stage's, once the batch's outputs are stored.
+        queue = stream.channel.queue
+        taken = batches(
+            stream.noack().events(),
+            waiting=lambda: not queue.empty(),
+            max_size=settings.batch_size,
+            within=settings.batch_within,
+        )
+        async for events in taken:
             await ready.wait()
             await stage.take(stream, events)
 

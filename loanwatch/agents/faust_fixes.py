@@ -91,17 +91,86 @@ def rewind_uncommitted_partitions() -> None:
             for tp, offset in committed.items()
             if not offset and tp.topic not in changelogs and "__assignor" not in tp.topic
         )
+        registry = never_committed(self.app)
+        for tp, offset in committed.items():
+            if offset:
+                registry.pop(tp, None)
         if uncommitted:
             log.info(
                 "no committed offset for %d partitions: reading them from the beginning: %s",
                 len(uncommitted),
                 ", ".join(f"{tp.topic}/{tp.partition}" for tp in uncommitted),
             )
-            await self.seek_to_beginning(*uncommitted)
+            # To the offsets themselves: aiokafka's seek_to_beginning leaves the position
+            # unknown until a reset request returns, and Faust's livelock check asserts it.
+            for tp, offset in (await self.earliest_offsets(*uncommitted)).items():
+                self.seek(tp, offset)
+                registry[tp] = offset
         return committed
 
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     setattr(AIOKafkaConsumerThread, _PATCHED, True)
+
+
+_UNCOMMITTED = "_loanwatch_never_committed"
+
+
+def never_committed(app: Any) -> dict[TP, int]:
+    """Stream partitions the last seek found without a committed offset -> where it read them
+    from (their earliest offset)."""
+    found: dict[TP, int] | None = getattr(app, _UNCOMMITTED, None)
+    if found is None:
+        found = {}
+        setattr(app, _UNCOMMITTED, found)
+    return found
+
+
+# --- records cleared by a resume of the flow are read again ---------------------------------
+
+
+def reseek_after_resume(app: Any) -> None:
+    """After Faust resumes its flow, seek the stream partitions to their committed offsets again.
+
+    ``FlowControlEvent.resume`` clears every stream queue (``clear_on_resume``: to drop what
+    was fetched under the previous generation). At the end of a table recovery Faust resumes
+    the stream partitions, seeks them to the committed offsets and only then resumes the
+    flow: whatever was fetched after the seek and before the resume is cleared, and the fetch
+    position has moved past it. A worker taking over a SIGKILLed one's partitions received
+    every input lane from some records past the committed offset (``test_sigkill_mid_run``;
+    the gaps ``loanwatch_alignment_gaps_total`` counted). The seek after the resume makes the
+    consumer fetch those records again; the ledger stage refuses a record past a gap and
+    takes a copy it already has as a duplicate, so what it processes stays in offset order.
+    """
+    flow = app.flow_control
+    if getattr(flow, _RESEEK, False):
+        return
+    original = flow.resume
+
+    def resume() -> None:
+        original()  # clears the stream queues
+        consumer = app.consumer
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # not started
+            return
+        if assigned:
+            task = asyncio.ensure_future(_reseek(consumer))
+            _PENDING.add(task)
+            task.add_done_callback(_PENDING.discard)
+
+    flow.resume = resume
+    setattr(flow, _RESEEK, True)
+
+
+_RESEEK = "_loanwatch_reseeks_after_resume"
+_PENDING: set[asyncio.Future[None]] = set()
+
+
+async def _reseek(consumer: Any) -> None:
+    try:
+        await consumer.perform_seek()
+    except Exception as exc:  # a rebalance under way: its own seek follows
+        log.info("seek after the flow resumed not done (%s): the rebalance seeks again", exc)
 
 
 # --- eager delivery ---------------------------------------------------------------------------

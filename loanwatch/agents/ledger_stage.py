@@ -35,6 +35,7 @@ from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
 from loanwatch.agents.bulk import BulkProducer, OutputsNotAcknowledged
+from loanwatch.agents.faust_fixes import never_committed
 from loanwatch.agents.faust_internals import (
     buffer_stopped,
     committed_offset,
@@ -142,20 +143,31 @@ class LedgerStage:
                 offered = self.aligner.offer(
                     m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
                 )
-                if offered == "gap":
-                    self._gap(m.topic, m.partition, m.offset, expected)
+                if offered == "gap" and expected is not None:
+                    await self._gap(m.topic, m.partition, m.offset, expected)
             await self._run()
 
     def _expect_committed(self, topic: str, partition: int) -> None:
-        """A lane's first record since the assignment must be the committed offset's."""
+        """A lane's first record since the assignment must be the committed offset's.
+
+        A partition the group never committed is read from its beginning (faust_fixes), so
+        its first record must be the earliest the broker keeps.
+        """
         if topic not in self.aligner or self.aligner.expected(topic, partition) is not None:
             return
-        committed = committed_offset(self.worker.app.consumer, TP(topic, partition))
+        tp = TP(topic, partition)
+        committed = committed_offset(self.worker.app.consumer, tp)
+        if committed is None:
+            committed = never_committed(self.worker.app).get(tp)
         if committed is not None:
             self.aligner.expect(topic, partition, committed)
 
-    def _gap(self, topic: str, partition: int, offset: int, expected: int | None) -> None:
-        """A lane received a record after a gap: count it and say so (once per lane a second)."""
+    async def _gap(self, topic: str, partition: int, offset: int, expected: int) -> None:
+        """A record past a gap was refused: count it, say so, seek the lane back to the gap.
+
+        Once a second per lane at most: the refused lane's later records still in the stream
+        queue are refused too, until the records from the gap on come again.
+        """
         self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
         now = time.monotonic()
@@ -164,13 +176,19 @@ class LedgerStage:
             return
         self.gap_logged[tp] = now
         log.warning(
-            "input %s/%d delivered offset %d where %s was expected: records skipped by the "
-            "consumer (counted in loanwatch_alignment_gaps_total)",
+            "input %s/%d delivered offset %d where %d was expected: records skipped by the "
+            "consumer; refused, reading the lane again from %d "
+            "(counted in loanwatch_alignment_gaps_total)",
             topic,
             partition,
             offset,
             expected,
+            expected,
         )
+        try:
+            await self.worker.app.consumer.seek(tp, expected)
+        except Exception as exc:  # not assigned any more: its next owner reads it
+            log.info("seek of %s/%d to %d not done: %s", topic, partition, expected, exc)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""

@@ -18,6 +18,7 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from loanwatch.agents.faust_fixes import never_committed
 from loanwatch.agents.ledger_stage import LedgerStage, of_current_generation
 from loanwatch.metrics.catalog import register_pipeline_metrics
 from loanwatch.streams.topics import TopicNames
@@ -35,6 +36,7 @@ class FakeConsumer:
     dropped: list[TP] = field(default_factory=list)
     _buffered_partitions: set[TP] = field(default_factory=set)  # Faust's paused-by-pressure set
     _committed_offset: dict[TP, int] = field(default_factory=dict)
+    seeks: list[tuple[TP, int]] = field(default_factory=list)
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -49,6 +51,9 @@ class FakeConsumer:
     def on_buffer_drop(self, tp: TP) -> None:
         self.dropped.append(tp)
         self._buffered_partitions.discard(tp)
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
 
 
 @dataclass
@@ -414,20 +419,47 @@ async def test_outputs_not_acknowledged_exit_75_storing_and_acking_nothing(
     assert "exiting (nothing stored)" in caplog.text
 
 
-async def test_a_record_after_a_gap_is_counted_and_logged(
+async def test_a_record_after_a_gap_is_refused_and_its_lane_read_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Records the consumer skipped (a stale generation's only copy, one below Faust's read
-    offset) are made visible: the lane's first record must be at the committed offset."""
+    """Records the consumer skipped (cleared from a stream queue when Faust resumed its flow)
+    are never stepped over: the lane's first record must be at the committed offset, a record
+    past a gap is refused (not acked), and the lane is sought back to the gap."""
     s, consumer, _ = stage()
     ledger = RecordingLedger()
     s.worker.ledger = ledger
     stream = FakeStream()
     s.bulk = CountingBulk(stream)  # type: ignore[assignment]
     await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
-    consumer._committed_offset[TP(NAMES.payments, 0)] = 3  # the group's: 0..2 were processed
-    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 5, 6, 8)])
-    assert ledger.handled == [5, 6, 8]  # 2 was committed: a duplicate; the others go on
-    assert s.worker.metrics.gaps._value.get() == 2  # 3, 4 and 7 never came
+    tp = TP(NAMES.payments, 0)
+    consumer._committed_offset[tp] = 3  # the group's: 0..2 were processed
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 5, 6)])
+    assert ledger.handled == []  # 2 was committed: a duplicate; 5 and 6 wait for 3 and 4
+    assert consumer.seeks == [(tp, 3)]  # once a second per lane
+    assert s.worker.metrics.gaps._value.get() == 2
     assert "delivered offset 5 where 3 was expected" in caplog.text
-    assert caplog.text.count("records skipped by the consumer") == 1  # once a second per lane
+    assert caplog.text.count("records skipped by the consumer") == 1
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (3, 4, 5, 6)])  # again
+    assert ledger.handled == [3, 4, 5, 6]
+    assert [e.message.offset for e in stream.acked if e.message.topic == NAMES.payments] == [
+        3,
+        4,
+        5,
+        6,
+    ]
+
+
+async def test_a_partition_never_committed_starts_at_the_earliest_offset() -> None:
+    """A never-committed lane is read from its beginning: a first record past it is refused."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
+    tp = TP(NAMES.payments, 0)
+    never_committed(s.worker.app)[tp] = 2  # read from its earliest: retention removed 0, 1
+    await s.take(stream, [event(NAMES.payments, 0, 4, 7)])
+    assert ledger.handled == [] and consumer.seeks == [(tp, 2)]
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 3, 4)])
+    assert ledger.handled == [2, 3, 4]
