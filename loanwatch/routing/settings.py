@@ -86,7 +86,12 @@ class RouterSettings(BaseSettings):
     )
     redis_password: SecretStr = Field(
         default=SecretStr(""),
-        description="Redis password (requirepass, or the ACL user's); empty: no AUTH",
+        description="Redis password (requirepass, or the ACL user's); empty: the file below, "
+        "else the local stack's (run/redis/auth/password) for its address 127.0.0.1:6379, "
+        "else no AUTH",
+    )
+    redis_password_file: Path | None = Field(
+        default=None, description="a file holding the Redis password (when the one above is empty)"
     )
     redis_prefix: str = Field(
         default="lw:", description="prefix of every Redis key the router owns"

@@ -9,7 +9,9 @@ the broker's log is attached to its report. When it passes, the Kafka topics nam
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -44,12 +46,18 @@ def stack_paths() -> StackPaths:
 
 @pytest.fixture(scope="session")
 def stack(stack_paths: StackPaths) -> StackInfo:
-    """The running local stack (``loanwatch stack up`` if it is not; left running after)."""
+    """The running local stack (``loanwatch stack up`` if it is not; left running after).
+
+    Its ``redis_url`` is the one every integration test uses (with the stack's password once
+    it has made one); ``LOANWATCH_TEST_REDIS_URL`` points the tests at another Redis instead.
+    """
     try:
         manager.up(stack_paths)
     except StackError as exc:
         pytest.fail(f"could not bring the local stack up:\n{exc}", pytrace=False)
-    return StackInfo()
+    found = manager.info(stack_paths)  # the Redis URL carries the password the stack made
+    other = os.environ.get("LOANWATCH_TEST_REDIS_URL")
+    return dataclasses.replace(found, redis_url=other) if other else found
 
 
 @pytest.fixture(scope="session")
