@@ -46,11 +46,7 @@ def reload_config(url: str) -> None:
 
 def redis_ping(port: int = REDIS_PORT, password: str | None = None) -> bool:
     """True when Redis answers PING (with ``password``: after AUTH)."""
-    import redis
-
-    client = redis.Redis(
-        host="127.0.0.1", port=port, password=password, socket_timeout=2, socket_connect_timeout=2
-    )
+    client = redis_auth.client(port, password, timeout=2)
     try:
         return bool(client.ping())
     finally:

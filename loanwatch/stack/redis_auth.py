@@ -19,6 +19,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from loanwatch.stack.errors import StackError
@@ -80,6 +81,23 @@ def url(port: int, auth: RedisAuth | None, db: int = 0) -> str:
     return f"redis://{secret}{HOST}:{port}/{db}"
 
 
+def client(port: int, password: str | None = None, timeout: float = 5.0) -> Any:
+    """A plain sync client that answers at once: no retries (redis-py retries a refused AUTH,
+    an ``AuthenticationError`` is a ``ConnectionError``, for seconds by default)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis(
+        host=HOST,
+        port=port,
+        password=password,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def apply_to_running(port: int, auth: RedisAuth) -> bool:
     """Give a running redis-server of the stack its password; True when it had none.
 
@@ -88,7 +106,7 @@ def apply_to_running(port: int, auth: RedisAuth) -> bool:
     """
     import redis
 
-    plain = redis.Redis(host=HOST, port=port, socket_timeout=5, socket_connect_timeout=5)
+    plain = client(port)
     try:
         try:
             plain.ping()
@@ -100,16 +118,14 @@ def apply_to_running(port: int, auth: RedisAuth) -> bool:
             return True
     finally:
         plain.close()
-    client = redis.Redis(
-        host=HOST, port=port, password=auth.password, socket_timeout=5, socket_connect_timeout=5
-    )
+    authed = client(port, auth.password)
     try:
-        client.ping()
+        authed.ping()
     except redis.AuthenticationError:
         raise StackError(
             f"the running Redis on {port} asks for a password other than "
             f"{auth.directory / 'password'}: stop it (`loanwatch stack down`) and start again"
         ) from None
     finally:
-        client.close()
+        authed.close()
     return False
