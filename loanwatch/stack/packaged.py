@@ -55,13 +55,16 @@ def redis_ping(port: int = REDIS_PORT, password: str | None = None) -> bool:
 
 def redis_answers(port: int = REDIS_PORT, password: str | None = None) -> bool:
     """True when a Redis answers on ``port``: PONG, or a refusal of our AUTH (NOAUTH, WRONGPASS,
-    or no password set yet): the server is up; ``stack up`` then sets or checks the password."""
+    or no password set yet): the server is up; ``stack up`` then sets or checks the password.
+    False while nothing listens."""
     import redis
 
     try:
         return redis_ping(port, password)
     except redis.AuthenticationError:
         return True
+    except redis.ConnectionError:
+        return False  # not listening (yet)
 
 
 def redis_spec(paths: StackPaths) -> ServiceSpec:
