@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from loanwatch.routing import tls
 from loanwatch.routing.api import build_app
 from loanwatch.routing.auth import parse_clients
 from loanwatch.routing.config import RoutingSetup, load_compliance, load_routing
@@ -237,6 +238,9 @@ async def run_service(settings: RouterSettings) -> None:
     rules = load_compliance(settings.compliance_config)
     check_secrets(settings, setup)
     clients = parse_clients(settings.api_clients, setup.teams)
+    api_tls = tls.server_context(
+        settings.api_tls_cert_file, settings.api_tls_key_file, settings.api_tls_client_ca_file
+    )
     kafka = kafka_options()
     number_secret = settings.contact_key_secret.get_secret_value().encode()
     redis = connect(settings.redis_url, settings.redis_username, redis_password(settings))
@@ -348,9 +352,14 @@ async def run_service(settings: RouterSettings) -> None:
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+        await web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=api_tls).start()
         log.info(
-            "router started", extra={"api_port": settings.api_port, "topic": settings.alerts_topic}
+            "router started",
+            extra={
+                "api_port": settings.api_port,
+                "api_tls": api_tls is not None,
+                "topic": settings.alerts_topic,
+            },
         )
         target = register_target(settings) if settings.register_target else None
 
