@@ -1,7 +1,8 @@
 """Fixtures of the integration tier: the real local stack, started by the project if needed.
 
 Other tests rely on these exact names: ``stack``, ``kafka_bootstrap``, ``redis_url``,
-``prometheus_url``, ``alertmanager_url``, ``unique_name``, ``prometheus_target``.
+``prometheus_url``, ``alertmanager_url``, ``unique_name``, ``redis_prefix``,
+``prometheus_target``.
 Nothing here mocks Kafka, Redis or Prometheus. When an integration test fails, the tail of
 the broker's log is attached to its report. When it passes, the Kafka topics named after its
 ``unique_name``s are deleted (a failed test's are kept to look at).
@@ -13,11 +14,12 @@ import dataclasses
 import json
 import os
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from loanwatch.routing.workitems import connect
 from loanwatch.stack import manager, services
 from loanwatch.stack.errors import StackError
 from loanwatch.stack.manager import StackInfo
@@ -98,6 +100,20 @@ def unique_name(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]
     yield make
     if made and request.node.stash.get(PASSED, False):
         delete_scratch_topics(made)
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str, unique_name: Callable[[str], str]) -> AsyncIterator[str]:
+    """A Redis key prefix of this test only (``rp-<test>-<hex>:``); its keys are deleted after."""
+    prefix = unique_name("rp") + ":"
+    yield prefix
+    client = connect(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import ipaddress
 import json
 import socket
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from loanwatch.routing.auth import token_digest
-from loanwatch.routing.workitems import connect
 
 from .routing_support import SERVE_SECRETS, ServeProcess, wait_until
 from .test_routing_router import free_port
@@ -91,17 +90,6 @@ def pki(tmp_path: Path) -> Path:
     _issue(ca, "collector c-li", folder, "client", usage=ExtendedKeyUsageOID.CLIENT_AUTH)
     _issue(None, "some other CA", folder, "other-ca")
     return folder
-
-
-@pytest.fixture
-async def redis_prefix(redis_url: str, unique_name: Callable[[str], str]) -> AsyncIterator[str]:
-    prefix = unique_name("tls") + ":"
-    yield prefix
-    client = connect(redis_url)
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 def _client_context(pki: Path, *, cert: bool = True, ca: str = "ca") -> ssl.SSLContext:
