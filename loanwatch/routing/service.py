@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -27,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from loanwatch.routing import tls
 from loanwatch.routing.api import build_app
 from loanwatch.routing.auth import parse_clients
 from loanwatch.routing.config import RoutingSetup, load_compliance, load_routing
@@ -56,7 +58,7 @@ from loanwatch.routing.settings import RouterSettings
 from loanwatch.routing.supervise import pause, supervise
 from loanwatch.routing.wire import Limits
 from loanwatch.routing.workitems import WorkItems, connect
-from loanwatch.stack import targets
+from loanwatch.stack import packaged, redis_auth, targets
 from loanwatch.stack.log import JsonFormatter
 from loanwatch.stack.paths import default_paths
 from loanwatch.streams.kafka_security import KafkaSecurity
@@ -164,6 +166,31 @@ async def check_redis_persistence(redis: Any) -> None:
 MIN_SECRET_CHARS = 16
 
 
+def redis_password(settings: RouterSettings) -> str | None:
+    """The Redis password: the setting, else its file, else (for the local stack's address, a
+    URL without a password) the one ``stack up`` made; None: no AUTH."""
+    given = settings.redis_password.get_secret_value()
+    if given:
+        return given
+    if settings.redis_password_file is not None:
+        try:
+            from_file = settings.redis_password_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"LOANWATCH_REDIS_PASSWORD_FILE: {exc}") from None
+        if not from_file:
+            raise ConfigError("LOANWATCH_REDIS_PASSWORD_FILE: the file is empty")
+        return from_file
+    url = urlsplit(settings.redis_url)
+    local = url.hostname in ("127.0.0.1", "localhost") and url.port == packaged.REDIS_PORT
+    if not local or url.password:
+        return None
+    auth = redis_auth.load(default_paths().service_dir("redis"))
+    if auth is None:
+        return None
+    log.info("redis: the local stack's password", extra={"file": str(auth.directory)})
+    return auth.password
+
+
 def kafka_options() -> dict[str, Any]:
     """The TLS/SASL options of every Kafka client (``LOANWATCH_KAFKA_*``), validated."""
     try:
@@ -211,13 +238,12 @@ async def run_service(settings: RouterSettings) -> None:
     rules = load_compliance(settings.compliance_config)
     check_secrets(settings, setup)
     clients = parse_clients(settings.api_clients, setup.teams)
+    api_tls = tls.server_context(
+        settings.api_tls_cert_file, settings.api_tls_key_file, settings.api_tls_client_ca_file
+    )
     kafka = kafka_options()
     number_secret = settings.contact_key_secret.get_secret_value().encode()
-    redis = connect(
-        settings.redis_url,
-        settings.redis_username,
-        settings.redis_password.get_secret_value() or None,
-    )
+    redis = connect(settings.redis_url, settings.redis_username, redis_password(settings))
     await check_redis_persistence(redis)
     horizons = Horizons(
         seen_ttl=timedelta(hours=settings.seen_ttl_hours),
@@ -326,9 +352,14 @@ async def run_service(settings: RouterSettings) -> None:
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+        await web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=api_tls).start()
         log.info(
-            "router started", extra={"api_port": settings.api_port, "topic": settings.alerts_topic}
+            "router started",
+            extra={
+                "api_port": settings.api_port,
+                "api_tls": api_tls is not None,
+                "topic": settings.alerts_topic,
+            },
         )
         target = register_target(settings) if settings.register_target else None
 

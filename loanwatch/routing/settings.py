@@ -86,7 +86,12 @@ class RouterSettings(BaseSettings):
     )
     redis_password: SecretStr = Field(
         default=SecretStr(""),
-        description="Redis password (requirepass, or the ACL user's); empty: no AUTH",
+        description="Redis password (requirepass, or the ACL user's); empty: the file below, "
+        "else the local stack's (run/redis/auth/password) for its address 127.0.0.1:6379, "
+        "else no AUTH",
+    )
+    redis_password_file: Path | None = Field(
+        default=None, description="a file holding the Redis password (when the one above is empty)"
     )
     redis_prefix: str = Field(
         default="lw:", description="prefix of every Redis key the router owns"
@@ -126,6 +131,17 @@ class RouterSettings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="collector API bind address")
     api_port: int = Field(default=8780, description="collector API port")
+    api_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) of the collector API; with the key: HTTPS only",
+    )
+    api_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of that certificate"
+    )
+    api_tls_client_ca_file: Path | None = Field(
+        default=None,
+        description="CA whose client certificates the API requires (mutual TLS; optional)",
+    )
     api_clients: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="collector API clients (JSON): {client_id: {token_sha256, scope "

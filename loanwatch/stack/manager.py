@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from loanwatch.audit import keys
-from loanwatch.stack import debian, kafka, kafka_tls, packaged, services, targets
+from loanwatch.stack import debian, kafka, kafka_tls, packaged, redis_auth, services, targets
 from loanwatch.stack.errors import PortBusyError, ServiceFailedError
 from loanwatch.stack.paths import StackPaths
 from loanwatch.stack.services import ServiceSpec
@@ -41,9 +41,15 @@ class StackInfo:
 
     kafka_bootstrap: str = kafka.BOOTSTRAP
     kafka_sasl_bootstrap: str = kafka_tls.SASL_BOOTSTRAP  # SASL_SSL, SCRAM-SHA-512
-    redis_url: str = f"redis://127.0.0.1:{packaged.REDIS_PORT}/0"
+    redis_url: str = redis_auth.url(packaged.REDIS_PORT, None)  # see ``info``: with AUTH
     prometheus_url: str = f"http://127.0.0.1:{packaged.PROMETHEUS_PORT}"
     alertmanager_url: str = f"http://127.0.0.1:{packaged.ALERTMANAGER_PORT}"
+
+
+def info(paths: StackPaths) -> StackInfo:
+    """The stack's addresses, the Redis URL with the password the stack made (when it has)."""
+    auth = redis_auth.load(paths.service_dir("redis"))
+    return StackInfo(redis_url=redis_auth.url(packaged.REDIS_PORT, auth))
 
 
 def all_specs(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[ServiceSpec]:
@@ -88,7 +94,8 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
     with _locked(paths):
         debian.ensure_packages()
         kafka.ensure_jars(paths)
-        specs = all_specs(paths, retention)
+        _ensure_redis_auth(paths)
+        specs = all_specs(paths, retention)  # after the password: redis' argv includes it
         started: dict[str, int] = {}
         result: dict[str, ServiceStatus] = {}
         reloads: list[str] = []
@@ -126,12 +133,28 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
             )
         for name in reloads:
             _reload(paths, name)
+        if "redis" in reloads:  # ours, started before the stack made a password: give it one
+            auth = redis_auth.load(paths.service_dir("redis"))
+            if auth is not None:
+                redis_auth.apply_to_running(packaged.REDIS_PORT, auth)
         if "kafka" in started:
             kafka.ensure_scram_user(paths)
         prune_targets(paths)
         if keys.generate(paths.audit_key):  # idempotent: the demo key the workers sign with
             log.info("made the demo audit signing key", extra={"path": str(paths.audit_key)})
         return [result[s.name] for s in specs]
+
+
+def _ensure_redis_auth(paths: StackPaths) -> None:
+    """Make the Redis password unless Redis runs and is not ours (an external Redis keeps its
+    own settings: its clients are configured by hand, see docs/security.md)."""
+    redis_dir = paths.service_dir("redis")
+    if redis_auth.load(redis_dir) is not None:
+        return
+    spec = packaged.redis_spec(paths)
+    if services.running_pid(spec) is None and services.port_open(spec.port):
+        return
+    redis_auth.ensure(redis_dir)
 
 
 def prune_targets(paths: StackPaths) -> list[Path]:

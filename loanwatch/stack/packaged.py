@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from loanwatch.stack import redis_auth
 from loanwatch.stack.paths import StackPaths
 from loanwatch.stack.services import ServiceSpec
 
@@ -43,28 +44,45 @@ def reload_config(url: str) -> None:
         resp.read()
 
 
-def redis_ping(port: int = REDIS_PORT) -> bool:
-    """True when Redis answers PING."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2, socket_connect_timeout=2)
+def redis_ping(port: int = REDIS_PORT, password: str | None = None) -> bool:
+    """True when Redis answers PING (with ``password``: after AUTH)."""
+    client = redis_auth.client(port, password, timeout=2)
     try:
         return bool(client.ping())
     finally:
         client.close()
 
 
+def redis_answers(port: int = REDIS_PORT, password: str | None = None) -> bool:
+    """True when a Redis answers on ``port``: PONG, or a refusal of our AUTH (NOAUTH, WRONGPASS,
+    or no password set yet): the server is up; ``stack up`` then sets or checks the password.
+    False while nothing listens."""
+    import redis
+
+    try:
+        return redis_ping(port, password)
+    except redis.AuthenticationError:
+        return True
+    except redis.ConnectionError:
+        return False  # not listening (yet)
+
+
 def redis_spec(paths: StackPaths) -> ServiceSpec:
+    """redis-server with the tracked config, its data dir and, once the stack has made the
+    password (``redis_auth``), ``--include run/redis/auth/auth.conf`` (``requirepass``)."""
     conf = paths.config / "redis" / "redis.conf"
     data = paths.service_dir("redis") / "data"
+    auth = redis_auth.load(paths.service_dir("redis"))
+    include = ("--include", str(auth.conf_file)) if auth is not None else ()
+    password = auth.password if auth is not None else None
     return ServiceSpec(
         name="redis",
         port=REDIS_PORT,
-        argv=(REDIS_BIN, str(conf), "--dir", str(data)),
+        argv=(REDIS_BIN, str(conf), "--dir", str(data), *include),
         cwd=paths.root,
         log_file=paths.log_file("redis"),
         pid_file=paths.pid_file("redis"),
-        probe=redis_ping,
+        probe=lambda: redis_answers(REDIS_PORT, password),
         marker=str(conf),
         ready_timeout=30.0,
     )

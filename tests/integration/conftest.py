@@ -1,7 +1,8 @@
 """Fixtures of the integration tier: the real local stack, started by the project if needed.
 
 Other tests rely on these exact names: ``stack``, ``kafka_bootstrap``, ``redis_url``,
-``prometheus_url``, ``alertmanager_url``, ``unique_name``, ``prometheus_target``.
+``prometheus_url``, ``alertmanager_url``, ``unique_name``, ``redis_prefix``,
+``prometheus_target``.
 Nothing here mocks Kafka, Redis or Prometheus. When an integration test fails, the tail of
 the broker's log is attached to its report. When it passes, the Kafka topics named after its
 ``unique_name``s are deleted (a failed test's are kept to look at).
@@ -9,13 +10,16 @@ the broker's log is attached to its report. When it passes, the Kafka topics nam
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import uuid
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
+from loanwatch.routing.workitems import connect
 from loanwatch.stack import manager, services
 from loanwatch.stack.errors import StackError
 from loanwatch.stack.manager import StackInfo
@@ -44,12 +48,18 @@ def stack_paths() -> StackPaths:
 
 @pytest.fixture(scope="session")
 def stack(stack_paths: StackPaths) -> StackInfo:
-    """The running local stack (``loanwatch stack up`` if it is not; left running after)."""
+    """The running local stack (``loanwatch stack up`` if it is not; left running after).
+
+    Its ``redis_url`` is the one every integration test uses (with the stack's password once
+    it has made one); ``LOANWATCH_TEST_REDIS_URL`` points the tests at another Redis instead.
+    """
     try:
         manager.up(stack_paths)
     except StackError as exc:
         pytest.fail(f"could not bring the local stack up:\n{exc}", pytrace=False)
-    return StackInfo()
+    found = manager.info(stack_paths)  # the Redis URL carries the password the stack made
+    other = os.environ.get("LOANWATCH_TEST_REDIS_URL")
+    return dataclasses.replace(found, redis_url=other) if other else found
 
 
 @pytest.fixture(scope="session")
@@ -90,6 +100,20 @@ def unique_name(request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]
     yield make
     if made and request.node.stash.get(PASSED, False):
         delete_scratch_topics(made)
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str, unique_name: Callable[[str], str]) -> AsyncIterator[str]:
+    """A Redis key prefix of this test only (``rp-<test>-<hex>:``); its keys are deleted after."""
+    prefix = unique_name("rp") + ":"
+    yield prefix
+    client = connect(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

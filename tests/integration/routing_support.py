@@ -1,5 +1,6 @@
 """Helpers of the routing integration tests: reading a whole topic, the router's dead letters,
-waiting for a condition, a ``routes serve`` subprocess and the env it needs."""
+waiting for a condition, a ``routes serve`` subprocess and the env it needs, a movable clock and
+a local HTTP receiver (the SMS gateway or a webhook's CRM)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from .live import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,3 +119,31 @@ SERVE_SECRETS = {
     "LOANWATCH_WEBHOOK_SECRET": "test-webhook-secret-0123456789",
     "LOANWATCH_CONTACT_KEY_SECRET": "test-contact-key-secret-0123456789",
 }
+
+
+class FixedClock:
+    """The business instant a router, notifier or API is given; the test moves ``now``."""
+
+    def __init__(self, at: str) -> None:
+        self.now = datetime.fromisoformat(at)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@asynccontextmanager
+async def http_receiver(
+    posts: Mapping[str, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+) -> AsyncIterator[str]:
+    """A local aiohttp server answering POSTs on ``posts``' paths; yields its base URL."""
+    app = web.Application()
+    for path, handler in posts.items():
+        app.router.add_post(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

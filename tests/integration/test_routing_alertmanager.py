@@ -30,6 +30,8 @@ from loanwatch.routing.notify.senders import AlertmanagerSender
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.workitems import WorkItems, connect
 
+from .routing_support import FixedClock
+
 RETRY = RetryPolicy(attempts=3, base=0.01, cap=0.02)
 
 
@@ -42,14 +44,6 @@ def free_port() -> int:
 
 def stamp(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-class Clock:
-    def __init__(self, text: str) -> None:
-        self.now = datetime.fromisoformat(text)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def alert_doc(region: str, alert_id: str, loan_id: str, **extra: Any) -> dict[str, Any]:
@@ -77,7 +71,7 @@ class Env:
     ) -> None:
         self.am, self.session, self.region = am, session, region
         self.redis, self.prefix = redis, prefix
-        self.clock = Clock("2026-03-05T22:00:00+08:00")
+        self.clock = FixedClock("2026-03-05T22:00:00+08:00")
         doc = copy.deepcopy(yaml.safe_load(DEFAULT_ROUTING.read_text()))
         # Only the Alertmanager channel on the route under test: every dead letter or
         # suppression the test sees is about that channel.

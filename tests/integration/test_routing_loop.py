@@ -15,7 +15,6 @@ import re
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from .live import (
     read_topic,
     wait_ready,
 )
+from .routing_support import FixedClock
 
 SETUP = load_routing()
 CLIENTS = ApiClients(
@@ -51,6 +51,7 @@ CLIENTS = ApiClients(
         )
     ]
 )
+
 AUTH = {"Authorization": "Bearer tok-zhao"}
 
 
@@ -121,16 +122,6 @@ async def publish_verdict(bootstrap: str, topic: str, doc: dict[str, Any]) -> No
         await producer.send_and_wait(topic, line(doc), key=doc["loan_id"].encode())
     finally:
         await producer.stop()
-
-
-class Clock:
-    """The business instant the API stamps on what it publishes (moved by the test)."""
-
-    def __init__(self, at: str) -> None:
-        self.now = datetime.fromisoformat(at)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -206,7 +197,7 @@ async def test_alert_item_promise_broken_contact_through_the_worker(
     names = TopicNames().with_prefix(prefix)
     worker = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=tmp_path / "w")
     store = redis_store
-    clock = Clock("2026-02-03T10:00:00+08:00")
+    clock = FixedClock("2026-02-03T10:00:00+08:00")
     stop = asyncio.Event()
     router_task: asyncio.Task[None] | None = None
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")

@@ -34,6 +34,8 @@ from loanwatch.routing.notify.senders import (
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.workitems import WorkItems, connect
 
+from .routing_support import FixedClock, http_receiver
+
 SECRET = b"test-webhook-secret"
 
 
@@ -69,26 +71,11 @@ class Mailbox:
         return "250 OK"
 
 
-class Clock:
-    def __init__(self, text: str) -> None:
-        self.now = datetime.fromisoformat(text)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/sms", rec.on_sms)
-    app.router.add_post("/hook", rec.on_hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield rec, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with http_receiver({"/sms": rec.on_sms, "/hook": rec.on_hook}) as base:
+        yield rec, base
 
 
 @pytest.fixture
@@ -111,7 +98,7 @@ async def env(
     setup = routing_from_mapping(doc)
     client = connect(redis_url)
     prefix = unique_name("nt") + ":"
-    clock = Clock("2026-03-05T10:00:00+08:00")
+    clock = FixedClock("2026-03-05T10:00:00+08:00")
     async with aiohttp.ClientSession() as session:
         senders = Senders(
             sms=SmsGateway(session, f"{base}/sms", "gw-user", "gw-pass"),

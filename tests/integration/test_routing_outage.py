@@ -22,12 +22,15 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis
 import yaml
 from aiohttp import web
 
 from loanwatch.routing.backlog import notification_backlog
 from loanwatch.routing.config import DEFAULT_ROUTING
 from loanwatch.routing.workitems import connect
+from loanwatch.stack import packaged, redis_auth
+from loanwatch.stack.errors import StackError
 
 from .routing_support import SERVE_SECRETS, ServeProcess, wait_until
 from .test_routing_redis_durability import PrivateRedis
@@ -307,3 +310,44 @@ async def test_serve_authenticates_to_a_redis_with_an_acl_user(
         assert len([k async for k in user.scan_iter(match="out:seen:*")]) == 5
     finally:
         await user.aclose()
+
+
+async def test_serve_uses_the_password_the_stack_gives_a_running_redis(
+    kafka_bootstrap: str,
+    private_redis: PrivateRedis,
+    hooks: tuple[Hooks, str],
+    serve: tuple[ServeProcess, dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """What the next ``stack up`` does to a Redis started without a password, then its restart
+    with the stack's ``--include auth.conf``; ``routes serve`` reads the password file."""
+    proc, env = serve
+    auth = redis_auth.ensure(tmp_path / "stack-redis")
+    assert redis_auth.apply_to_running(private_redis.port, auth)  # had none: CONFIG SET, live
+    assert not redis_auth.apply_to_running(private_redis.port, auth)  # idempotent
+    with pytest.raises(redis.AuthenticationError):
+        packaged.redis_ping(private_redis.port)  # no password: refused
+    assert packaged.redis_ping(private_redis.port, auth.password)
+    stranger = redis_auth.RedisAuth(tmp_path, "not-the-password")
+    with pytest.raises(StackError, match="other than"):
+        redis_auth.apply_to_running(private_redis.port, stranger)
+    private_redis.stop()
+    private_redis.extra_args = ("--include", str(auth.conf_file))  # as the stack starts it
+    private_redis.start()
+    with pytest.raises(redis.AuthenticationError):
+        packaged.redis_ping(private_redis.port)
+    port = int(env["LOANWATCH_API_PORT"])
+    alerts = env["LOANWATCH_ALERTS_TOPIC"]
+    await make_topic(kafka_bootstrap, alerts)
+    await produce(kafka_bootstrap, alerts, [alert_doc(i) for i in range(5)])
+    proc.env |= {"LOANWATCH_REDIS_PASSWORD_FILE": str(auth.directory / "password")}
+    proc.start()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        await routed(proc, hooks[0], session, port, 5)
+        assert (await health(session, port))[0] == 200
+    assert auth.password not in proc.tail(100_000)  # the secret is never logged
+    client = connect(redis_auth.url(private_redis.port, auth))
+    try:
+        assert len([k async for k in client.scan_iter(match="out:seen:*")]) == 5
+    finally:
+        await client.aclose()

@@ -75,20 +75,18 @@ class PrivateRedis:
         self.port = free_port()
         self.log = workdir / "redis.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: tuple[str, ...] = ()  # e.g. the stack's ``--include auth.conf``
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        argv = [REDIS_BIN, str(self.conf), "--port", str(self.port), "--dir", str(self.dir)]
         with self.log.open("ab") as sink:
-            self.proc = subprocess.Popen(
-                [REDIS_BIN, str(self.conf), "--port", str(self.port), "--dir", str(self.dir)],
-                stdout=sink,
-                stderr=sink,
-            )
+            self.proc = subprocess.Popen([*argv, *self.extra_args], stdout=sink, stderr=sink)
         deadline = time.monotonic() + 30
-        while not packaged.redis_ping(self.port):
+        while not packaged.redis_answers(self.port):
             assert self.proc.poll() is None, self.log.read_text()[-2000:]
             assert time.monotonic() < deadline, "private redis did not start"
             time.sleep(0.05)

@@ -38,7 +38,7 @@ from loanwatch.treatment.arms import arm_of
 from loanwatch.treatment.config import load_strategies
 
 from .live import WorkerProcess, free_port, loan_states, produce_log, read_topic, wait_ready
-from .routing_support import wait_until
+from .routing_support import FixedClock, http_receiver, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES_FILE = REPO / "config" / "strategies.yaml"
@@ -133,37 +133,11 @@ class Receiver:
         return web.Response(status=204)
 
 
-class Clock:
-    def __init__(self, at: str) -> None:
-        self.now = datetime.fromisoformat(at)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/sms", rec.on_sms)
-    app.router.add_post("/hook", rec.on_hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield rec, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def redis_prefix(redis_url: str, unique_name: Callable[[str], str]) -> AsyncIterator[str]:
-    prefix = unique_name("tr") + ":"
-    yield prefix
-    client = connect(redis_url)
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    async with http_receiver({"/sms": rec.on_sms, "/hook": rec.on_hook}) as base:
+        yield rec, base
 
 
 async def test_a_segment_change_creates_the_paths_work_items_and_compliant_notifications(
@@ -189,7 +163,7 @@ async def test_a_segment_change_creates_the_paths_work_items_and_compliant_notif
     client = connect(redis_url)
     store = WorkItems(client, setup, redis_prefix)
     # the notifier's instant: 23:30 in Shanghai, inside cn_quiet_hours for sms
-    clock = Clock("2026-03-14T23:30:00+08:00")
+    clock = FixedClock("2026-03-14T23:30:00+08:00")
     stop = asyncio.Event()
     router_task: asyncio.Task[None] | None = None
     log = _log()
