@@ -43,7 +43,11 @@ def audited(
     next_offset: dict[tuple[str, int], int] = {}
     stamp = 1_700_000_000_000
     steps = plan(
-        lines, names=names, partitions=partitions, tz=tz, as_of=as_of,
+        lines,
+        names=names,
+        partitions=partitions,
+        tz=tz,
+        as_of=as_of,
         directory=scan_directory(lines),
     )
     for step in steps:
@@ -65,13 +69,21 @@ def audited(
         for i, stored in enumerate(order[p]):
             topic = topic_of[(p, i)]
             out = Outbox()
-            msg = Inbound(topic, p, stored.offset, stored.timestamp / 1000, stored.key, stored.value)
+            msg = Inbound(
+                topic, p, stored.offset, stored.timestamp / 1000, stored.key, stored.value
+            )
             processor.handle(msg, out)
             seen = outcome(stored.value, out.alerts, out.dead_letters, engine, policy)
             chain.input(
-                topic=topic, offset=stored.offset, ts=stored.timestamp, value=stored.value,
-                loan_id=seen.loan_id, state_sha256=seen.state_sha256, alerts=seen.alerts,
-                dead_letters=seen.dead_letters, business_date=seen.business_date,
+                topic=topic,
+                offset=stored.offset,
+                ts=stored.timestamp,
+                value=stored.value,
+                loan_id=seen.loan_id,
+                state_sha256=seen.state_sha256,
+                alerts=seen.alerts,
+                dead_letters=seen.dead_letters,
+                business_date=seen.business_date,
             )
         chains[p] = [Stored(p, o, 0, None, v) for o, v in enumerate(chain.take())]
     return chains, lanes

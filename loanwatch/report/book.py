@@ -95,13 +95,27 @@ def build(
         before, during = _split(records, book.month_start, as_of)
         processor = new_processor(p, policy, names, partitions)
         replay_partition(
-            p, before, inputs, policy, names, partitions, book.replay, on_step=keep,
+            p,
+            before,
+            inputs,
+            policy,
+            names,
+            partitions,
+            book.replay,
+            on_step=keep,
             processor=processor,
         )
         engine = processor.runtimes[p].engine
         book.at_month_start.extend(engine.views.values())
         replay_partition(
-            p, during, inputs, policy, names, partitions, book.replay, on_step=keep,
+            p,
+            during,
+            inputs,
+            policy,
+            names,
+            partitions,
+            book.replay,
+            on_step=keep,
             processor=processor,
         )
         if engine.clock is not None and engine.clock < as_of:

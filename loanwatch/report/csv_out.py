@@ -36,14 +36,22 @@ def rows(f: Figures) -> dict[str, list[list[str]]]:
         [k, str(c.loans), format_money(c.outstanding)] for k, c in f.by_stage.items()
     ]
     migration = [["from_class", "to_class", "loans", "outstanding_principal"]] + [
-        [a, b, str(c.loans), format_money(c.outstanding)] for (a, b), c in sorted(f.migration.items())
+        [a, b, str(c.loans), format_money(c.outstanding)]
+        for (a, b), c in sorted(f.migration.items())
     ]
     flows = [["business_date", "from_bucket", "to_bucket", "loans_at_start", "moved", "roll_rate"]]
     cures = [["business_date", "delinquent_at_start", "cures", "cure_rate"]]
     for d in f.days:
         for (a, b), n in sorted(d.transitions.items()):
             flows.append(
-                [d.day.isoformat(), a, b, str(d.at_start.get(a, 0)), str(n), ratio(d.rolls.get((a, b)))]
+                [
+                    d.day.isoformat(),
+                    a,
+                    b,
+                    str(d.at_start.get(a, 0)),
+                    str(n),
+                    ratio(d.rolls.get((a, b))),
+                ]
             )
         delinquent = sum(n for b, n in d.at_start.items() if b != "M0")
         cured = sum(n for (_, b), n in d.transitions.items() if b == "M0")

@@ -106,9 +106,14 @@ def compute(book: Book, labels: LabelAllowList = DEFAULT_LABELS) -> Figures:
     by_product: dict[tuple[str, str], Cell] = {}
     by_region: dict[tuple[str, str], Cell] = {}
     for v in active:
-        for cells, name in ((by_product, labels.product(v.product)), (by_region, labels.region(v.region))):
+        for cells, name in (
+            (by_product, labels.product(v.product)),
+            (by_region, labels.region(v.region)),
+        ):
             c = cells.get((name, v.classification), Cell(0, _ZERO))
-            cells[(name, v.classification)] = Cell(c.loans + 1, c.outstanding + v.outstanding_principal)
+            cells[(name, v.classification)] = Cell(
+                c.loans + 1, c.outstanding + v.outstanding_principal
+            )
     by_class = {k: Cell(0, _ZERO) for k in CLASSES} | _tally(active, "classification")
     by_stage = {k: Cell(0, _ZERO) for k in STAGES} | _tally(active, "ifrs9_stage")
     figures = Figures(

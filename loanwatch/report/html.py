@@ -35,7 +35,9 @@ def bars(title: str, items: Sequence[tuple[str, Decimal, str]]) -> str:
     """Horizontal bars (label, value, colour), the value printed beside each."""
     top = max((v for _, v, _ in items), default=Decimal(0)) or Decimal(1)
     bar, label_w, width = 22, 150, 420
-    parts = [f'<svg class="chart" width="{label_w + width + 120}" height="{len(items) * bar + 8}" role="img">']
+    parts = [
+        f'<svg class="chart" width="{label_w + width + 120}" height="{len(items) * bar + 8}" role="img">'
+    ]
     for i, (label, value, colour) in enumerate(items):
         y = 4 + i * bar
         w = float(value / top) * width
@@ -65,7 +67,9 @@ def line(title: str, points: Sequence[tuple[str, Decimal | None]]) -> str:
         if value is not None:
             y = 5 + h - float(value / top) * h
             xy.append(f"{x:.1f},{y:.1f}")
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{label}: {_pct(value)}</title></circle>')
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{label}: {_pct(value)}</title></circle>'
+            )
         if i == 0 or i == len(points) - 1:
             parts.append(f'<text x="{x:.1f}" y="{h + 22}" text-anchor="middle">{label}</text>')
     parts.append(f'<polyline points="{" ".join(xy)}" fill="none" stroke="#1565c0"/>')
@@ -75,7 +79,9 @@ def line(title: str, points: Sequence[tuple[str, Decimal | None]]) -> str:
 
 def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
+    )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{rows}</tbody></table>"
 
 

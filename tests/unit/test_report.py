@@ -63,22 +63,33 @@ def _prefix(lines: list[bytes], day: date) -> list[bytes]:
 
 @pytest.mark.parametrize("day", [date(2026, 3, 31), DAY, date(2026, 9, 2)])
 def test_classification_par_npl_and_stages_equal_a_replay_of_the_log(
-    trail: tuple[dict, dict], lines: list[bytes], day: date  # type: ignore[type-arg]
+    trail: tuple[dict, dict],
+    lines: list[bytes],
+    day: date,  # type: ignore[type-arg]
 ) -> None:
     got = _figures(trail, day)
     states = [v for v in replay(lines, Policy(), as_of=day).states if v.status == "active"]
     total = sum((v.outstanding_principal for v in states), Decimal(0))
     assert got.loans == len(states) > 0 and got.outstanding == total
-    assert got.par30 == sum((v.outstanding_principal for v in states if v.dpd > 30), Decimal(0)) / total
-    assert got.par90 == sum((v.outstanding_principal for v in states if v.dpd > 90), Decimal(0)) / total
+    assert (
+        got.par30
+        == sum((v.outstanding_principal for v in states if v.dpd > 30), Decimal(0)) / total
+    )
+    assert (
+        got.par90
+        == sum((v.outstanding_principal for v in states if v.dpd > 90), Decimal(0)) / total
+    )
     npl = {"substandard", "doubtful", "loss"}
-    assert got.npl == sum(
-        (v.outstanding_principal for v in states if v.classification in npl), Decimal(0)
-    ) / total
+    assert (
+        got.npl
+        == sum((v.outstanding_principal for v in states if v.classification in npl), Decimal(0))
+        / total
+    )
     for cls, cell in got.by_class.items():
         mine = [v for v in states if v.classification == cls]
         assert (cell.loans, cell.outstanding) == (
-            len(mine), sum((v.outstanding_principal for v in mine), Decimal(0))
+            len(mine),
+            sum((v.outstanding_principal for v in mine), Decimal(0)),
         )
     for stage, cell in got.by_stage.items():
         assert cell.loans == sum(1 for v in states if str(v.ifrs9_stage) == stage)
@@ -89,7 +100,8 @@ def test_classification_par_npl_and_stages_equal_a_replay_of_the_log(
 
 
 def test_migration_matrix_is_start_of_month_class_to_class_at_d(
-    trail: tuple[dict, dict], lines: list[bytes]  # type: ignore[type-arg]
+    trail: tuple[dict, dict],
+    lines: list[bytes],  # type: ignore[type-arg]
 ) -> None:
     got = _figures(trail, DAY)
     start = DAY.replace(day=1) - timedelta(days=1)
@@ -102,13 +114,19 @@ def test_migration_matrix_is_start_of_month_class_to_class_at_d(
             continue
         if b is None and v.status != "active":
             continue
-        want[(b.classification if b else "new", v.classification if v.status == "active" else "closed")] += 1
+        want[
+            (
+                b.classification if b else "new",
+                v.classification if v.status == "active" else "closed",
+            )
+        ] += 1
     assert {k: c.loans for k, c in got.migration.items()} == dict(want)
     assert any(a != b for a, b in want)  # loans did migrate this month
 
 
 def test_roll_and_cure_rates_are_the_business_days_of_the_replay(
-    trail: tuple[dict, dict], lines: list[bytes]  # type: ignore[type-arg]
+    trail: tuple[dict, dict],
+    lines: list[bytes],  # type: ignore[type-arg]
 ) -> None:
     """Day D's flows: active loans per bucket when D began (the log before D's first record,
     on its own last clock: this log skips days, and a day after a jump begins where the
@@ -120,8 +138,7 @@ def test_roll_and_cure_rates_are_the_business_days_of_the_replay(
         assert got is not None
         prior = day - timedelta(days=1)
         at_start = Counter(
-            v.bucket for v in replay(_prefix(lines, prior), Policy()).states
-            if v.status == "active"
+            v.bucket for v in replay(_prefix(lines, prior), Policy()).states if v.status == "active"
         )
         moved: Counter[tuple[str, str]] = Counter()
         for alert in replay(_prefix(lines, day), Policy(), as_of=day).alerts:
@@ -144,15 +161,23 @@ def test_roll_and_cure_rates_are_the_business_days_of_the_replay(
 
 
 def test_the_command_writes_csv_and_a_self_contained_html_page_from_an_archive(
-    trail: tuple[dict, dict], tmp_path: Path  # type: ignore[type-arg]
+    trail: tuple[dict, dict],
+    tmp_path: Path,  # type: ignore[type-arg]
 ) -> None:
     chains, inputs = trail
     write_archive(tmp_path / "archive", chains, inputs)
     out = tmp_path / "out"
     result = CliRunner().invoke(
         report,
-        ["portfolio", "--as-of", DAY.isoformat(), "--archive", str(tmp_path / "archive"),
-         "--out-dir", str(out)],
+        [
+            "portfolio",
+            "--as-of",
+            DAY.isoformat(),
+            "--archive",
+            str(tmp_path / "archive"),
+            "--out-dir",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     want = _figures(trail, DAY)
@@ -165,19 +190,30 @@ def test_the_command_writes_csv_and_a_self_contained_html_page_from_an_archive(
 
 
 def test_a_trail_that_does_not_replay_gives_no_figures(
-    trail: tuple[dict, dict], tmp_path: Path  # type: ignore[type-arg]
+    trail: tuple[dict, dict],
+    tmp_path: Path,  # type: ignore[type-arg]
 ) -> None:
     chains, inputs = trail
     p = min(inputs)
     key = next(k for k, s in inputs[p].items() if s.value and b"payment_received" in s.value)
     s = inputs[p][key]
     altered = s.value.replace(b'"amount": "', b'"amount": "1')  # type: ignore[union-attr]
-    inputs = {**inputs, p: {**inputs[p], key: type(s)(s.partition, s.offset, s.timestamp, s.key, altered)}}
+    inputs = {
+        **inputs,
+        p: {**inputs[p], key: type(s)(s.partition, s.offset, s.timestamp, s.key, altered)},
+    }
     write_archive(tmp_path / "archive", chains, inputs)
     result = CliRunner().invoke(
         report,
-        ["portfolio", "--as-of", DAY.isoformat(), "--archive", str(tmp_path / "archive"),
-         "--out-dir", str(tmp_path / "out")],
+        [
+            "portfolio",
+            "--as-of",
+            DAY.isoformat(),
+            "--archive",
+            str(tmp_path / "archive"),
+            "--out-dir",
+            str(tmp_path / "out"),
+        ],
     )
     assert result.exit_code == 1 and "DIVERGES" in result.output and "input_sha256" in result.output
     assert not (tmp_path / "out").exists()
