@@ -8,7 +8,7 @@ plain SVG written here, as the backtest report's are (no plotting dependency).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from loanwatch.ledger.money import format_money
@@ -36,7 +36,8 @@ def bars(title: str, items: Sequence[tuple[str, Decimal, str]]) -> str:
     top = max((v for _, v, _ in items), default=Decimal(0)) or Decimal(1)
     bar, label_w, width = 22, 150, 420
     parts = [
-        f'<svg class="chart" width="{label_w + width + 120}" height="{len(items) * bar + 8}" role="img">'
+        f'<svg class="chart" width="{label_w + width + 120}" '
+        f'height="{len(items) * bar + 8}" role="img">'
     ]
     for i, (label, value, colour) in enumerate(items):
         y = 4 + i * bar
@@ -44,7 +45,8 @@ def bars(title: str, items: Sequence[tuple[str, Decimal, str]]) -> str:
         parts.append(
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar - 4}" fill="{colour}"/>'
-            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}">{html.escape(format_money(value))}</text>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 15}">'
+            f"{html.escape(format_money(value))}</text>"
         )
     parts.append("</svg>")
     return f"<h3>{html.escape(title)}</h3>" + "".join(parts)
@@ -68,7 +70,8 @@ def line(title: str, points: Sequence[tuple[str, Decimal | None]]) -> str:
             y = 5 + h - float(value / top) * h
             xy.append(f"{x:.1f},{y:.1f}")
             parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0"><title>{label}: {_pct(value)}</title></circle>'
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1565c0">'
+                f"<title>{label}: {_pct(value)}</title></circle>"
             )
         if i == 0 or i == len(points) - 1:
             parts.append(f'<text x="{x:.1f}" y="{h + 22}" text-anchor="middle">{label}</text>')
@@ -83,6 +86,11 @@ def _table(head: Sequence[str], body: Sequence[Sequence[str]]) -> str:
         "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
     )
     return f"<table><thead><tr>{th}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _counts_table(kind: str, cells: Mapping[str, Cell]) -> str:
+    rows = [[k, str(c.loans), format_money(c.outstanding)] for k, c in cells.items()]
+    return _table([kind, "loans", "outstanding principal"], rows)
 
 
 def _cells(cells: dict[tuple[str, str], Cell], dim: str) -> str:
@@ -148,13 +156,13 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; }} td:not(:first-child) {{ t
 </section>
 <section><h2>Five-tier classification</h2>
 {bars("Outstanding principal by class", classes)}
-{_table(["class", "loans", "outstanding principal"], [[k, str(c.loans), format_money(c.outstanding)] for k, c in f.by_class.items()])}
+{_counts_table("class", f.by_class)}
 <h3>By product (loans / outstanding)</h3>{_cells(f.by_product, "product")}
 <h3>By region (loans / outstanding)</h3>{_cells(f.by_region, "region")}
 </section>
 <section><h2>IFRS 9 stages</h2>
 {bars("Outstanding principal by stage", stages)}
-{_table(["stage", "loans", "outstanding principal"], [[k, str(c.loans), format_money(c.outstanding)] for k, c in f.by_stage.items()])}
+{_counts_table("stage", f.by_stage)}
 </section>
 <section><h2>Class migration {f.month_start.isoformat()} → {f.as_of.isoformat()} (loans)</h2>
 {_table(["start / end", *cols_to], matrix)}
