@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "dashboards": "loanwatch.dashboards.cli:dashboards",
     "produce": "loanwatch.streams.cli:produce",
     "replay": "loanwatch.replay.cli:replay",
+    "report": "loanwatch.report.cli:report",
     "routes": "loanwatch.routing.cli:routes",
     "run": "loanwatch.console.cli:run",
     "simulate": "loanwatch.simulate.cli:simulate",

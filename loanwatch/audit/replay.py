@@ -81,18 +81,14 @@ def replay_partition(
     report: ReplayReport,
     *,
     on_step: Callable[[LedgerProcessor, Inbound], None] | None = None,
+    processor: LedgerProcessor | None = None,
 ) -> LedgerProcessor:
-    """Re-run one partition's chain; the first divergence (if any) goes into ``report``."""
-    tables = _Tables()
-    processor = LedgerProcessor(
-        policy,
-        names,
-        tables,
-        register_pipeline_metrics(CollectorRegistry()),
-        partitions=partitions,
-        clock_follows_events=policy.clock == "event",
-    )
-    processor.ensure([partition])
+    """Re-run one partition's chain; the first divergence (if any) goes into ``report``.
+
+    ``processor``: go on with one a previous call returned (a chain replayed in pieces).
+    """
+    if processor is None:
+        processor = new_processor(partition, policy, names, partitions)
     engine = processor.runtimes[partition].engine
     for rec in records:
         if rec.get("kind") != "input":
@@ -131,6 +127,22 @@ def replay_partition(
                 diverge("ts", rec.get("ts"), stored.timestamp)
         if report.divergences and report.divergences[-1].partition == partition:
             break
+    return processor
+
+
+def new_processor(
+    partition: int, policy: Policy, names: TopicNames, partitions: int
+) -> LedgerProcessor:
+    """The worker's ledger processor for one partition, on fresh in-memory tables."""
+    processor = LedgerProcessor(
+        policy,
+        names,
+        _Tables(),
+        register_pipeline_metrics(CollectorRegistry()),
+        partitions=partitions,
+        clock_follows_events=policy.clock == "event",
+    )
+    processor.ensure([partition])
     return processor
 
 
