@@ -38,7 +38,9 @@ class PartitionRuntime:
         self.partition = partition
         self.tables = tables
         self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
-        self.loans = LoanStore(tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition)
+        self.loans = LoanStore(
+            tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition, policy=policy
+        )
         self.seen = SeenStore(tables.seen, partition, sinks.seen)
         # The partition holds whole borrowers: the book is replay's (borrowers.LocalBorrowers).
         self.borrowers = LocalBorrowers(policy.cross_default_share)
@@ -49,6 +51,7 @@ class PartitionRuntime:
             seen=self.seen,
             borrowers=self.borrowers,
             parked=self.parked,
+            history=self.loans,  # a loan's terms, history and applied ids: keyed parts beside it
             clock_follows_events=clock_follows_events,
             today=None if clock_follows_events else (lambda: datetime.now(policy.tz).date()),
         )

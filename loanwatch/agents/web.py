@@ -16,8 +16,8 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from loanwatch.agents.state import load_loan
 from loanwatch.ledger.loan import view
-from loanwatch.streams.codecs import decode_loan
 from loanwatch.streams.partitioning import partition_for
 
 if TYPE_CHECKING:
@@ -34,8 +34,7 @@ def register_views(worker: Worker) -> None:
 
     @app.page("/loans/{loan_id}")
     async def get_loan(web: View, request: Request, loan_id: str) -> Response:
-        raw = tables.loans.get(loan_id)
-        loan = decode_loan(raw) if raw is not None else None
+        loan = load_loan(tables.loans, loan_id, worker.policy)
         p = partition_for(loan.borrower_id, worker.settings.partitions) if loan else None
         if loan is None or not _active_here(worker, p):
             # not here, or only a standby copy here: the owner answers on its own clock
