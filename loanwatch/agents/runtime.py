@@ -16,7 +16,7 @@ import orjson
 from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSinks
 from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
-from loanwatch.ledger.loan import LoanState, view
+from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.policy import Policy
 
 
@@ -80,7 +80,7 @@ class PartitionRuntime:
         clock = self.engine.clock
         if clock is not None:
             for loan in items:
-                self.engine.views[loan.loan_id] = view(loan, clock, self.engine.policy)
+                self.engine.views.note(loan, clock)
         return len(items)
 
     def flush(self) -> int:

@@ -110,7 +110,7 @@ class Engine:
         self.history: HistoryPort = history if history is not None else MemoryHistory()
         self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
-        self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
+        self.views = ops.LoanViews(policy)  # latest view of each loan a step touched
         # Live only: the merge position of the record being processed, and the position up
         # to which everything is stored (the partition's meta, written after every loan).
         self.position: Position | None = None

@@ -269,6 +269,44 @@ def view(loan: LoanState, on: date, policy: Policy, due: Arrears | None = None) 
     )
 
 
+class LoanViews:
+    """The latest view of each loan a step touched, made when first read (metrics, API).
+
+    A step notes the loan and its day; most steps change nothing anyone reads before the
+    next one, so the view (Decimals, strings) is built on the first read and kept until the
+    loan's next step. Sound because a loan changes only inside a step, which notes it again.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._noted: dict[str, tuple[LoanState, date]] = {}
+        self._made: dict[str, LoanView] = {}
+
+    def note(self, loan: LoanState, on: date) -> None:
+        self._noted[loan.loan_id] = (loan, on)
+        self._made.pop(loan.loan_id, None)
+
+    def put(self, loan_id: str, made: LoanView, loan: LoanState, on: date) -> None:
+        """A view the caller has already made for ``loan`` on ``on``."""
+        self._noted[loan_id] = (loan, on)
+        self._made[loan_id] = made
+
+    def get(self, loan_id: str) -> LoanView | None:
+        made = self._made.get(loan_id)
+        if made is None:
+            noted = self._noted.get(loan_id)
+            if noted is None:
+                return None
+            made = self._made[loan_id] = view(noted[0], noted[1], self.policy)
+        return made
+
+    def __len__(self) -> int:
+        return len(self._noted)
+
+    def values(self) -> list[LoanView]:
+        return [v for v in map(self.get, list(self._noted)) if v is not None]
+
+
 # --- events on one loan (the caller evaluates the loan on ``on`` before and after, and
 # --- writes the loan's history: these functions change only the hot state) ---
 

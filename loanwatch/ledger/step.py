@@ -15,6 +15,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from loanwatch.ledger.alerts import Alert, diff_alerts, make_alert
+from loanwatch.ledger.borrowers import format_share
 from loanwatch.ledger.loan import (
     LoanState,
     Snapshot,
@@ -40,7 +41,7 @@ class Step:
         self.before: dict[str, Snapshot] = {}
         self.order: list[str] = []
         self.event_alerts: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-        self.shares: dict[str, str] = {}
+        self.shares: dict[str, tuple[int, int]] = {}  # borrower: (NPL, total) outstanding
 
     def load(self, loan_id: str) -> LoanState:
         """The loan brought to the step's day; remembers its snapshot before the step."""
@@ -84,19 +85,23 @@ class Step:
                 loans[loan_id] = loan
             if not loan.active:
                 index.set(loan_id, None)
-                views[loan_id] = view(loan, self.day, policy)  # a closed loan's view says so
+                views.note(loan, self.day)  # a closed loan's view says so
                 continue
             due = arrears_on(loan, self.day, policy)  # evaluated on the step's day
             index.set(loan_id, next_transition(loan, policy, due))
+            before, after = self.before[loan_id], loan.last
+            events = self.event_alerts.get(loan_id)
+            if before == after and not events:
+                views.note(loan, self.day)  # no alert: the view is made when someone reads it
+                continue
             current = view(loan, self.day, policy, due)
-            views[loan_id] = current
-            share = self.shares.get(loan.borrower_id)
-            day, before = self.alert_day, self.before[loan_id]
+            views.put(loan_id, current, loan, self.day)
+            found = self.shares.get(loan.borrower_id)
+            share = format_share(*found) if found is not None else None
+            day = self.alert_day
             # An effect that crossed partitions describes the loan on its cause's date.
             seen = current if day == self.day else view(loan, day, policy)
-            alerts.extend(
-                diff_alerts(before, loan.last, seen, day, self.key, due.oldest_due, share)
-            )
-            for kind, fields in self.event_alerts.get(loan_id, []):
+            alerts.extend(diff_alerts(before, after, seen, day, self.key, due.oldest_due, share))
+            for kind, fields in events or ():
                 alerts.append(make_alert(kind, day, self.key, seen, **fields))
         return alerts
