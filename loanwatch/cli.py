@@ -13,7 +13,11 @@ import click
 
 # name -> "module:attribute" of a click command or group.
 SUBCOMMANDS: dict[str, str] = {
+    "archive": "loanwatch.audit.cli:archive",
+    "audit": "loanwatch.audit.cli:audit",
+    "backtest": "loanwatch.backtest.cli:backtest",
     "config": "loanwatch.config.cli:config",
+    "model": "loanwatch.early_warning.cli:model",
     "dashboards": "loanwatch.dashboards.cli:dashboards",
     "produce": "loanwatch.streams.cli:produce",
     "replay": "loanwatch.replay.cli:replay",

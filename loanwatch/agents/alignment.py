@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -41,6 +41,10 @@ T = TypeVar("T")
 CaughtUp = Callable[[str, int, "int | None"], bool]
 
 NEVER = float("-inf")
+
+#: What became of an offered record: buffered, already had (ignored), or after a gap (ignored:
+#: the records before it were never received; the stage fetches the lane again from them).
+Offered = Literal["added", "duplicate", "gap"]
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ class _Lane(Generic[T]):
     # (timestamp, offset, item, is_mark): marks wait in line so they are acked in offset order
     items: deque[tuple[float, int, T, bool]] = field(default_factory=deque)
     next_offset: int | None = None
+    start: int | None = None  # the first offset expected after an assignment (the committed one)
     bound: float = NEVER  # the next record is later than this (a mark's or record's stamp)
     marked: bool = False  # has carried a mark: its producer writes them
     idle: bool = False  # given up on by a forced release, until it delivers something
@@ -127,26 +132,71 @@ class Aligner(Generic[T]):
         A consumer seek backwards (e.g. to the beginning of a partition with no committed
         offset) delivers records again that are buffered or already processed.
         """
-        return self._append(topic, partition, offset, timestamp, item, is_mark=False)
+        return self.offer(topic, partition, offset, timestamp, item, is_mark=False) == "added"
 
     def mark(self, topic: str, partition: int, offset: int, timestamp: float, item: T) -> bool:
         """A lane watermark: nothing stamped up to ``timestamp`` follows it on this lane.
 
         ``item`` comes back in :attr:`Release.marks` once the lane's earlier records are out.
         """
-        return self._append(topic, partition, offset, timestamp, item, is_mark=True)
+        return self.offer(topic, partition, offset, timestamp, item, is_mark=True) == "added"
 
-    def _append(
-        self, topic: str, partition: int, offset: int, timestamp: float, item: T, *, is_mark: bool
-    ) -> bool:
+    def expect(self, topic: str, partition: int, offset: int) -> None:
+        """The lane's first record since the assignment must be at ``offset`` (the committed one).
+
+        Without it the first record received starts the lane, whatever its offset.
+        """
         lane = self.lane(topic, partition)
-        if lane.next_offset is not None and offset < lane.next_offset:
-            return False
+        if lane.next_offset is None:
+            lane.start = offset
+
+    def expected(self, topic: str, partition: int) -> int | None:
+        """The offset the lane needs next (None: not known yet)."""
+        lane = self.lane(topic, partition)
+        return lane.next_offset if lane.next_offset is not None else lane.start
+
+    def offer(
+        self, topic: str, partition: int, offset: int, timestamp: float, item: T, *, is_mark: bool
+    ) -> Offered:
+        """Buffer a record (or a mark) only if it is the very next one of its lane.
+
+        Our input topics have contiguous offsets (not compacted, no transactions), so a record
+        after a gap means the consumer skipped some (Faust drops a record below its read
+        offset, and a rebalance can leave the only copy of some in a stale generation). It is
+        refused: merged, the records after the gap would be processed without the ones before
+        it, and a crash later would take those for done.
+        """
+        lane = self.lane(topic, partition)
+        expected = lane.next_offset if lane.next_offset is not None else lane.start
+        if expected is not None:
+            if offset < expected:
+                return "duplicate"
+            if offset > expected:
+                return "gap"
         lane.items.append((timestamp, offset, item, is_mark))
         lane.next_offset = offset + 1
         lane.bound = max(lane.bound, timestamp)
         lane.marked = lane.marked or is_mark
         lane.idle = False
+        return "added"
+
+    def prove(
+        self, topic: str, partition: int, after_offset: int, timestamp: float, *, marked: bool
+    ) -> bool:
+        """What the lane delivers after ``after_offset`` is stamped no earlier than ``timestamp``.
+
+        The lane's last consumed record, read back after an assignment (see
+        :mod:`~loanwatch.agents.lane_probe`). Ignored (False) once the lane has received a
+        record at or before ``after_offset``: what it holds then says more.
+        """
+        part = self.partitions.get(partition)
+        if part is None or topic not in part.lanes:
+            return False
+        lane = part.lanes[topic]
+        if lane.next_offset is not None and lane.next_offset <= after_offset:
+            return False
+        lane.bound = max(lane.bound, timestamp)
+        lane.marked = lane.marked or marked
         return True
 
     def track(self, topic: str, partition: int) -> None:

@@ -31,12 +31,19 @@ from loanwatch.agents.settings import WorkerSettings
 from loanwatch.agents.state import TableSinks
 from loanwatch.agents.topics_ready import TopicsReady
 from loanwatch.agents.web import register_views
+from loanwatch.audit import keys
+from loanwatch.audit.kafka_io import KafkaTail, bootstrap_of
+from loanwatch.audit.trail import AuditTrail
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
+from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
+from loanwatch.streams.kafka_security import KafkaSecurity
+from loanwatch.streams.producer import TOPIC_CONFIGS
 from loanwatch.streams.topics import TopicNames
+from loanwatch.treatment.config import load_strategies
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -61,15 +68,19 @@ def build_worker(settings: WorkerSettings) -> Worker:
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
     labels = load_labels(settings.config_dir)  # bounded product / region label values
+    strategies = (  # classified treatment: only where configured (docs/strategies.md)
+        load_strategies(settings.strategies_file, policy) if settings.strategies_file else None
+    )
     clock = settings.clock or policy.clock
     names = settings.topic_names()
     n = settings.partitions
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=KafkaSecurity().faust_credentials(),
         store=settings.store,
         topic_partitions=n,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -117,6 +128,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         meta=TableWriter(tables.meta, bulk, batched=True, phase=4),
         orphans=TableWriter(tables.orphans, bulk, batched=True, phase=2),
     )
+    treatment_sink = treatment_counters = None
+    if strategies is not None:  # states acknowledged with the loans they derive from (phase 1)
+        treatment_sink = TableWriter(tables.meta, bulk, batched=True, phase=1)
+        treatment_metrics = register_treatment_metrics(registry)
+        treatment_counters = TreatmentCounters(treatment_metrics, strategies)
     ledger = LedgerProcessor(
         policy,
         names,
@@ -127,6 +143,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
         loan_cache=settings.loan_cache,
         sinks=sinks,
         labels=labels,
+        strategies=strategies,
+        treatment_sink=treatment_sink,
+        treatment_counters=treatment_counters,
     )
     registry.register(
         PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)
@@ -142,7 +161,17 @@ def build_worker(settings: WorkerSettings) -> Worker:
     dead_letters = topic(names.dead_letters)
     status = topic(names.status)
 
-    stage = LedgerStage(worker, bulk)
+    # The auditor's trail: one chain per input partition, its records sent with the outputs.
+    audit_topic = app.topic(
+        names.audit,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=n,
+        internal=True,
+        config=dict(TOPIC_CONFIGS["audit"]),
+    )
+    audit = _audit_trail(settings, policy, names, bulk, sinks) if settings.audit else None
+    stage = LedgerStage(worker, bulk, audit)
 
     # No batch before the changelog and output topics are declared and known, with n partitions,
     # to the producer and the consumer (a new deployment over a backlog raced them: topics_ready).
@@ -152,8 +181,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
     keyed_outputs = (names.alerts, names.dead_letters, names.status)  # any partition count
     ready = TopicsReady(
         app,
-        declare=lambda: (*changelogs, alerts, dead_letters, status, commands),
-        topics=lambda: {**dict.fromkeys(co_partitioned, n), **dict.fromkeys(keyed_outputs)},
+        declare=lambda: (*changelogs, alerts, dead_letters, status, commands, audit_topic),
+        topics=lambda: {
+            **dict.fromkeys((*co_partitioned, names.audit), n),
+            **dict.fromkeys(keyed_outputs),
+        },
         consumer_topics=lambda: co_partitioned,
     )
 
@@ -202,6 +234,31 @@ def build_worker(settings: WorkerSettings) -> Worker:
     register_views(worker)
     wire_metrics(worker)
     return worker
+
+
+def _audit_trail(
+    settings: WorkerSettings,
+    policy: Policy,
+    names: TopicNames,
+    bulk: BulkProducer,
+    sinks: TableSinks,
+) -> AuditTrail:
+    """The trail with its signing key (the demo key is made if missing; any other must exist)."""
+    if settings.demo_audit_key and keys.generate(settings.audit_key_file):
+        log.warning(
+            "made the demo audit signing key %s: set LOANWATCH_AUDIT_KEY_FILE to a managed key "
+            "outside the demo",
+            settings.audit_key_file,
+        )
+    return AuditTrail(
+        names.audit,
+        keys.Signer.from_file(settings.audit_key_file),
+        policy,
+        outputs=bulk,
+        heads=sinks.meta,
+        tail=KafkaTail(bootstrap_of(settings.broker), names.audit),
+        checkpoint_every=settings.audit_checkpoint_every,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,12 @@ from loanwatch.agents.settings import WorkerSettings
 @click.option(
     "--config", "config_dir", type=click.Path(path_type=Path), help="Folder with policy.yaml."
 )
+@click.option(
+    "--strategies",
+    "strategies_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="strategies.yaml: keep segments, send segment_changed / treatment_action alerts.",
+)
 @click.option("--loglevel", default="info", show_default=True)
 def worker(**options: object) -> None:
     """Consume the loan topics, keep per-loan state, emit alerts and dead letters."""

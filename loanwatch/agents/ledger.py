@@ -23,7 +23,8 @@ import orjson
 
 from loanwatch.agents.messages import dead_letter_record
 from loanwatch.agents.runtime import PartitionRuntime
-from loanwatch.agents.state import TableSinks, decode_stored, is_loan_key
+from loanwatch.agents.state import TableSink, TableSinks, decode_stored, is_loan_key
+from loanwatch.agents.treatment_store import scan_states
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Output
 from loanwatch.ledger.money import parse_money
@@ -33,9 +34,11 @@ from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.catalog import PipelineMetrics
 from loanwatch.metrics.labels import DEFAULT_LABELS, UNKNOWN, LabelAllowList
+from loanwatch.metrics.treatment import TreatmentCounters
 from loanwatch.streams.codecs import peek_borrower
 from loanwatch.streams.partitioning import partition_for
 from loanwatch.streams.topics import TopicNames
+from loanwatch.treatment.model import Strategies
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,15 @@ class LedgerProcessor:
         loan_cache: int = 2000,
         sinks: TableSinks | None = None,
         labels: LabelAllowList = DEFAULT_LABELS,
+        strategies: Strategies | None = None,
+        treatment_sink: TableSink | None = None,
+        treatment_counters: TreatmentCounters | None = None,
     ) -> None:
         self.policy = policy
+        # Classified treatment (issue 18): off unless strategies are configured.
+        self.strategies = strategies
+        self.treatment_sink = treatment_sink
+        self.treatment_counters = treatment_counters
         self.labels = labels  # product and region label values, bounded (config/metrics.yaml)
         self.sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.names = names
@@ -126,6 +136,11 @@ class LedgerProcessor:
             p = p if isinstance(p, int) else partition_for(key, self.partitions)
             if p in missing:
                 orphans[p].append((key, [date.fromisoformat(i["parked_on"]) for i in items]))
+        treatment = (
+            scan_states(self.tables.meta, self.partitions, missing)
+            if self.strategies is not None
+            else {}
+        )
         for p in sorted(missing):
             runtime = PartitionRuntime(
                 p,
@@ -134,12 +149,14 @@ class LedgerProcessor:
                 clock_follows_events=self.clock_follows_events,
                 loan_cache=self.loan_cache,
                 sinks=self.sinks,
+                strategies=self.strategies,
+                treatment_sink=self.treatment_sink,
             )
             if before_restore is not None:
                 before_restore(p)
             table, policy = self.tables.loans, self.policy
             decoded = [decode_stored(table, key, raw, policy) for key, raw in loans[p]]
-            runtime.restore(decoded, orphans[p])
+            runtime.restore(decoded, orphans[p], treatment.get(p, ()))
             self.runtimes[p] = runtime
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -194,6 +211,8 @@ class LedgerProcessor:
         sinks = self.sinks
         for sink in (sinks.loans, sinks.seen, sinks.orphans, sinks.meta):
             sink.commit()
+        if self.treatment_sink is not None:
+            self.treatment_sink.commit()
 
     def outputs_flushed(self) -> None:
         """The batch's outputs are acknowledged by Kafka: its offsets count as processed."""
@@ -228,6 +247,8 @@ class LedgerProcessor:
         result = runtime.engine.process(
             obj, source=(msg.topic, msg.partition, msg.offset), position=position
         )
+        if runtime.treatment is not None:  # the treatment layer's one hook (issue 18)
+            runtime.treatment.observe(runtime.engine, obj, result)
         own = [r for r in result.rejects if r.event is obj]
         for letter in own:
             self._dead_letter(letter, msg, out)
@@ -283,7 +304,10 @@ class LedgerProcessor:
         body = orjson.loads(msg.value or b"{}")
         if not isinstance(body, dict) or body.get("kind") != "clock_tick":
             raise ValueError(f"unknown internal record {body!r}")
-        return runtime.engine.advance(date.fromisoformat(body["business_date"]))
+        result = runtime.engine.advance(date.fromisoformat(body["business_date"]))
+        if runtime.treatment is not None:
+            runtime.treatment.observe(runtime.engine, None, result)
+        return result
 
     # --- outputs and counters ---
 
@@ -309,6 +333,8 @@ class LedgerProcessor:
             child(m.cures, extra["from_bucket"], product).inc()
         elif alert.kind == "promise_broken":
             child(m.promises, "broken", product).inc()
+        if self.treatment_counters is not None:
+            self.treatment_counters.alert(alert)
 
     def _dead_letter(self, letter: DeadLetter, msg: Inbound | None, out: Outbox) -> None:
         """``msg`` None: a consequence of another record (a parked event: its own source)."""
@@ -340,6 +366,9 @@ class LedgerProcessor:
             child(m.promises, "made", product).inc()
         elif kind == "contact_logged":
             child(m.contacts, str(obj.get("channel"))).inc()
+        if self.treatment_counters is not None and runtime.treatment is not None:
+            currency = loan.currency if loan else "unknown"
+            self.treatment_counters.applied(runtime.treatment, kind, obj, currency)
         stamp = obj.get("occurred_at")
         if isinstance(stamp, str):
             try:

@@ -41,7 +41,9 @@ from loanwatch.agents.faust_internals import (
     read_offset,
     set_current_event,
 )
+from loanwatch.agents.lane_probe import bootstrap_servers, read_stamps
 from loanwatch.agents.ledger import Inbound, Outbox
+from loanwatch.audit.trail import AuditTrail, head_key
 from loanwatch.streams.partitioning import MARK_HEADER
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loanwatch.worker")
 
 STALL_SECONDS = 30.0
+REFETCH_SECONDS = 0.5
 EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 
@@ -102,8 +105,9 @@ def _highwater(consumer: Any, tp: TP) -> int | None:
 
 
 class LedgerStage:
-    def __init__(self, worker: Worker, bulk: BulkProducer) -> None:
+    def __init__(self, worker: Worker, bulk: BulkProducer, audit: AuditTrail | None = None) -> None:
         self.worker = worker
+        self.audit = audit  # the auditor's trail (loanwatch.audit.trail), written with outputs
         self.bulk = bulk  # the tables' changelog records of a batch wait here, sent with outputs
         names = worker.names
         self.topic_names = (names.alerts, names.dead_letters, names.status)
@@ -121,6 +125,9 @@ class LedgerStage:
         self.lock = asyncio.Lock()
         self.stream: Any = None
         self.paused: set[TP] = set()
+        self.probed: set[tuple[str, int]] = set()  # lanes whose last record was read back
+        self.refetched: dict[TP, tuple[int, float]] = {}  # the last seek of a lane with a gap
+        self.probes: set[asyncio.Task[None]] = set()
 
     # --- entry points ---
 
@@ -131,13 +138,52 @@ class LedgerStage:
         async with self.lock:
             # Records taken before a rebalance that dropped their partition's lanes are read
             # again from the committed offset; adding them would put them ahead of those.
+            gaps: set[tuple[str, int]] = set()
             for event in of_current_generation(self.worker.app, events):
                 m = event.message
-                if is_mark(event):
-                    self.aligner.mark(m.topic, m.partition, m.offset, m.timestamp, event)
-                else:
-                    self.aligner.add(m.topic, m.partition, m.offset, m.timestamp, event)
+                self._expect_committed(m.topic, m.partition)
+                offered = self.aligner.offer(
+                    m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
+                )
+                if offered == "gap":
+                    gaps.add((m.topic, m.partition))
+            for topic, partition in sorted(gaps):
+                await self._fetch_again(topic, partition)
             await self._run()
+
+    def _expect_committed(self, topic: str, partition: int) -> None:
+        """A lane's first record since the assignment must be the committed offset's."""
+        if topic not in self.aligner or self.aligner.expected(topic, partition) is not None:
+            return
+        committed = committed_offset(self.worker.app.consumer, TP(topic, partition))
+        if committed is not None:
+            self.aligner.expect(topic, partition, committed)
+
+    async def _fetch_again(self, topic: str, partition: int) -> None:
+        """A lane received a record after a gap: fetch it again from the offset it needs.
+
+        The records after the gap were refused (unacked: nothing is committed past them). A
+        seek is repeated at most every ``REFETCH_SECONDS`` for the same offset while records
+        fetched before it are still arriving (liveness only: the order never depends on it).
+        """
+        expected = self.aligner.expected(topic, partition)
+        if expected is None:
+            return
+        tp = TP(topic, partition)
+        now = time.monotonic()
+        last = self.refetched.get(tp)
+        if last is not None and last[0] == expected and now - last[1] < REFETCH_SECONDS:
+            return
+        self.refetched[tp] = (expected, now)
+        self.worker.metrics.refetches.inc()
+        log.warning(
+            "input %s/%d skipped records (a gap before the record received): fetching it "
+            "again from offset %d",
+            topic,
+            partition,
+            expected,
+        )
+        await self.worker.app.consumer.seek(tp, expected)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
@@ -154,7 +200,13 @@ class LedgerStage:
         async with self.lock:
             dropped = self.aligner.drop(parts)
             self.paused = {tp for tp in self.paused if tp.partition not in parts}
+            self.probed = {lane for lane in self.probed if lane[1] not in parts}
+            self.refetched = {
+                tp: v for tp, v in self.refetched.items() if tp.partition not in parts
+            }
             self.worker.ledger.revoke(parts)
+            if self.audit is not None:
+                self.audit.revoke(sorted(parts))
             self.worker.metrics.held.set(self.aligner.held())
             if dropped:
                 log.info("revoked partitions %s: %d held records left unacked", parts, dropped)
@@ -205,13 +257,17 @@ class LedgerStage:
         self, per_partition: dict[int, list[EventT[Any]]], marks: list[EventT[Any]]
     ) -> None:
         """Process released records, send their table changes and outputs, then ack them."""
-        if not per_partition:  # only marks: nothing to send or store
+        if not per_partition and self.audit is None:  # only marks: nothing to send or store
             for mark in sorted(marks, key=_coordinates):
                 await self.stream.ack(mark)
             return
         worker = self.worker
         started = time.monotonic()
+        if self.audit is not None:  # marks too: the trail accounts for every offset
+            await self._prepare_audit(self.audit, per_partition, marks)
         out = self._process(per_partition)
+        if self.audit is not None:
+            self._audit_marks(self.audit, per_partition, marks)
         bulk, (alerts, dead_letters, status) = self.bulk, self.topic_names
         for key, value in out.alerts:
             bulk.add_keyed(alerts, key.encode(), value)
@@ -244,6 +300,8 @@ class LedgerStage:
             if tp.topic in self.aligner:
                 self.aligner.track(tp.topic, tp.partition)
 
+        self._probe_lanes()
+
         def caught_up(topic: str, partition: int, next_offset: int | None) -> bool:
             return self._caught_up(topic, partition, next_offset, assigned)
 
@@ -269,17 +327,96 @@ class LedgerStage:
             ready[event.message.partition].append(event)
         return ready, release.marks, release.more
 
+    def _probe_lanes(self) -> None:
+        """Read back the last committed record of lanes that received nothing since assigned.
+
+        Its stamp bounds the lane (see :mod:`~loanwatch.agents.lane_probe`), so a worker that
+        restarts after its lanes were committed to their end is not left waiting for them.
+        """
+        consumer = self.worker.app.consumer
+        todo: list[tuple[str, int, int]] = []
+        for (topic, partition), lane in self.aligner.lanes.items():
+            if topic == self.commands or lane.next_offset is not None:
+                continue
+            if (topic, partition) in self.probed:
+                continue
+            committed = committed_offset(consumer, TP(topic, partition))
+            if committed is None:
+                continue  # not read from the group yet: next batch
+            self.probed.add((topic, partition))
+            if committed > 0:
+                todo.append((topic, partition, committed - 1))
+        if todo:
+            task = asyncio.ensure_future(self._read_back(todo))
+            self.probes.add(task)
+            task.add_done_callback(self.probes.discard)
+
+    async def _read_back(self, lanes: list[tuple[str, int, int]]) -> None:
+        try:
+            stamps = await read_stamps(
+                bootstrap_servers(self.worker.settings.broker), lanes, MARK_HEADER
+            )
+        except Exception as exc:  # the lanes are waited for as before (up to their patience)
+            log.warning("could not read back %d input lanes' last records: %r", len(lanes), exc)
+            return
+        proven = [
+            s
+            for s in stamps
+            if self.aligner.prove(s.topic, s.partition, s.offset, s.timestamp, marked=s.is_mark)
+        ]
+        log.info(
+            "read back %d input lanes' last committed records: %d bounds proven",
+            len(lanes),
+            len(proven),
+        )
+
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
-        ledger = self.worker.ledger
+        ledger, audit = self.worker.ledger, self.audit
         ledger.ensure(per_partition, lambda p: set_current(per_partition[p][0]))
         out = Outbox()
         for partition, items in per_partition.items():
+            engine = ledger.runtimes[partition].engine if audit is not None else None
             for event in items:
                 set_current(event)
-                ledger.handle(inbound(event), out)
+                msg = inbound(event)
+                alerts, letters = len(out.alerts), len(out.dead_letters)
+                ledger.handle(msg, out)
+                if audit is not None and engine is not None:
+                    audit.record(msg, out.alerts[alerts:], out.dead_letters[letters:], engine)
             set_current(items[-1])
             ledger.flush(partition)
         return out
+
+    async def _prepare_audit(
+        self,
+        audit: AuditTrail,
+        per_partition: dict[int, list[EventT[Any]]],
+        marks: list[EventT[Any]],
+    ) -> None:
+        """Load the chain heads of partitions seen for the first time (meta, topic tail)."""
+        firsts = {m.message.partition: m for m in marks}
+        firsts.update({p: items[0] for p, items in per_partition.items()})
+        meta = self.worker.tables.meta
+        for p, event in sorted(firsts.items()):
+            if p in audit.chains:
+                continue
+            set_current(event)  # a table read goes to the current event's partition
+            await audit.prepare(p, lambda p=p: meta.get(head_key(p)))  # type: ignore[misc]
+
+    def _audit_marks(
+        self,
+        audit: AuditTrail,
+        per_partition: dict[int, list[EventT[Any]]],
+        marks: list[EventT[Any]],
+    ) -> None:
+        """The batch's marks into the trail, then every touched partition's records queued."""
+        by_partition: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for mark in marks:
+            by_partition[mark.message.partition].append((mark.message.topic, mark.message.offset))
+        for p, coordinates in by_partition.items():
+            audit.marks(p, coordinates)
+        for p in sorted({*per_partition, *by_partition}):
+            audit.flush(p)
 
     def _caught_up(
         self, topic: str, partition: int, next_offset: int | None, assigned: set[TP]

@@ -13,11 +13,15 @@ from typing import Any
 
 import orjson
 
-from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSinks
+from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSink, TableSinks
+from loanwatch.agents.treatment_store import flush_states, states_by_loan
 from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.policy import Policy
+from loanwatch.treatment.model import Strategies
+from loanwatch.treatment.state import TreatmentState
+from loanwatch.treatment.tracker import Treatment
 
 
 def meta_key(partition: int) -> str:
@@ -34,8 +38,13 @@ class PartitionRuntime:
         clock_follows_events: bool,
         loan_cache: int = 2000,
         sinks: TableSinks | None = None,
+        strategies: Strategies | None = None,
+        treatment_sink: TableSink | None = None,
     ) -> None:
         self.partition = partition
+        self.strategies = strategies
+        self.treatment_sink = treatment_sink
+        self.treatment: Treatment | None = None  # built by restore() when strategies are set
         self.tables = tables
         self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.loans = LoanStore(
@@ -58,9 +67,15 @@ class PartitionRuntime:
         self._meta_written: bytes | None = None
 
     def restore(
-        self, loans: Iterable[LoanState], orphans: Iterable[tuple[str, list[date]]] = ()
+        self,
+        loans: Iterable[LoanState],
+        orphans: Iterable[tuple[str, list[date]]] = (),
+        treatment: Iterable[TreatmentState] = (),
     ) -> int:
         """Load the clock, re-derive the orphans' expiry, the index and every loan's view."""
+        if self.strategies is not None:
+            policy = self.engine.policy
+            self.treatment = Treatment(self.strategies, policy, states_by_loan(treatment))
         raw = self.tables.meta.get(meta_key(self.partition))
         if raw is not None:
             self.engine.import_meta(orjson.loads(raw))
@@ -90,6 +105,8 @@ class PartitionRuntime:
         batch's outputs and changelog records are acknowledged (outputs before state).
         """
         written = self.loans.flush()
+        if self.treatment is not None and self.treatment_sink is not None:
+            flush_states(self.treatment, self.treatment_sink, self.partition)
         self.seen.flush()
         self.parked.flush()
         meta = orjson.dumps(self.engine.export_meta())

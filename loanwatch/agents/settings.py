@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from loanwatch.streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parents[2]
+DEMO_AUDIT_KEY = REPO / "run" / "audit" / "signing-key.pem"
 
 
 class WorkerSettings(BaseSettings):
@@ -24,7 +25,16 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOANWATCH_", extra="forbid")
 
     app_id: str = Field("loanwatch", description="Faust app id: consumer group and table prefix.")
-    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap URL.")
+    broker: str = Field(
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap URL (TLS and SASL: the LOANWATCH_KAFKA_* settings of "
+        "loanwatch.streams.kafka_security).",
+    )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of the topics the worker creates (3 in production).",
+    )
     store: str = Field("rocksdb://", description="Table store: rocksdb:// (or memory:// in tests).")
     partitions: int = Field(8, ge=1, description="Partitions of every topic and table.")
     topic_prefix: str = Field("", description="Prefix of every topic name (tests isolate runs).")
@@ -32,6 +42,11 @@ class WorkerSettings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP API port.")
     data_dir: Path = Field(REPO / "run" / "worker", description="RocksDB tables and Faust data.")
     config_dir: Path = Field(REPO / "config", description="Folder holding policy.yaml.")
+    strategies_file: Path | None = Field(
+        None,
+        description="strategies.yaml (segments, treatment paths, experiments; docs/strategies.md)"
+        ": unset, no segment is kept and no segment_changed or treatment_action alert is sent.",
+    )
     clock: Literal["event", "wall"] | None = Field(
         None, description="Business clock; default: the policy's `clock`."
     )
@@ -79,6 +94,25 @@ class WorkerSettings(BaseSettings):
         30.0, gt=1, description="Seconds before the group evicts a silent (crashed) worker."
     )
     log_level: str = Field("info", description="Worker log level.")
+    audit: bool = Field(
+        True, description="Write the audit chain (topic `loan.audit`, docs/audit.md)."
+    )
+    audit_key_file: Path = Field(
+        DEMO_AUDIT_KEY,
+        description="Ed25519 private key (PKCS#8 PEM) that signs the audit checkpoints; the "
+        "default path is the demo key `loanwatch stack up` makes (made on first use if "
+        "missing); any other path must exist.",
+    )
+    audit_checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        description="Audit records between two signed checkpoints (besides one "
+        "at the end of every business day).",
+    )
+
+    @property
+    def demo_audit_key(self) -> bool:
+        return self.audit_key_file == DEMO_AUDIT_KEY
 
     def topic_names(self) -> TopicNames:
         return TopicNames().with_prefix(self.topic_prefix)

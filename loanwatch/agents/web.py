@@ -61,7 +61,10 @@ def register_views(worker: Worker) -> None:
             clock = loan.closed_on or loan.evaluated_on
         if clock is None:
             return web.json({"error": "loan has no business date yet"}, status=503)
-        return web.json(view(loan, clock, worker.policy).to_json())
+        state: dict[str, Any] = view(loan, clock, worker.policy).to_json()
+        if runtime is not None and runtime.treatment is not None:  # segment, arm (issue 18)
+            state.update(runtime.treatment.describe(loan_id))
+        return web.json(state)
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:

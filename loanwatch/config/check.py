@@ -2,9 +2,10 @@
 
 Each domain file is checked by the loader its owner uses at start-up, so this check and the
 process agree: ``policy.yaml`` key by key (every bad key is listed); ``routing.yaml``,
-``compliance.yaml`` and ``metrics.yaml`` by their loaders (the first problem of each); every
-other YAML file under the folder (Prometheus, Alertmanager, rules) must at least parse. It must
-never write.
+``compliance.yaml`` and ``metrics.yaml`` by their loaders (the first problem of each);
+``strategies.yaml``, which is optional, by its loader against the folder's policy; every other
+YAML file under the folder (Prometheus, Alertmanager, rules) must at least parse. It must never
+write.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 import yaml
 
-from loanwatch.ledger.policy_file import PolicyError, policy_from_mapping
+from loanwatch.early_warning.config import EARLY_WARNING_FILE, EarlyWarningError, load_early_warning
+from loanwatch.ledger.policy_file import PolicyError, load_policy, policy_from_mapping
 from loanwatch.metrics.labels import LabelsError, load_labels
 from loanwatch.routing.config import load_compliance, load_routing
 from loanwatch.routing.errors import ConfigError
+from loanwatch.treatment.config import STRATEGIES_FILE, StrategiesError, load_strategies
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,35 @@ DOMAIN_FILES: dict[str, Callable[[Path], list[str]]] = {
 }
 
 
+def check_strategies(path: Path) -> list[str]:
+    """The first problem of ``strategies.yaml``, bucket names checked against the policy."""
+    try:
+        policy = load_policy(path.parent)
+    except PolicyError:
+        policy = None  # reported under policy.yaml; check the rest against the SPEC defaults
+    try:
+        load_strategies(path, policy)
+    except StrategiesError as exc:
+        return [str(exc)]
+    return []
+
+
+def check_early_warning(path: Path) -> list[str]:
+    """The first problem of ``early_warning.yaml`` (its model.json read and checked too)."""
+    try:
+        load_early_warning(path)
+    except EarlyWarningError as exc:
+        return [str(exc)]
+    return []
+
+
+#: Files a process reads only when they are there (no segments without ``strategies.yaml``).
+OPTIONAL_FILES: dict[str, Callable[[Path], list[str]]] = {
+    STRATEGIES_FILE: check_strategies,
+    EARLY_WARNING_FILE: check_early_warning,
+}
+
+
 def check_dir(config_dir: Path) -> tuple[list[str], list[Problem]]:
     """(files checked, problems) for ``config_dir``; no problems means every file is valid."""
     if not config_dir.is_dir():
@@ -98,9 +130,14 @@ def check_dir(config_dir: Path) -> tuple[list[str], list[Problem]]:
             problems.append(Problem(name, "missing"))
             continue
         problems.extend(Problem(name, message) for message in check(path))
+    for name, check in OPTIONAL_FILES.items():
+        path = config_dir / name
+        if path.is_file():
+            checked.append(name)
+            problems.extend(Problem(name, message) for message in check(path))
     for path in sorted([*config_dir.rglob("*.yml"), *config_dir.rglob("*.yaml")]):
         name = path.relative_to(config_dir).as_posix()
-        if name in DOMAIN_FILES:
+        if name in DOMAIN_FILES or name in OPTIONAL_FILES:
             continue
         checked.append(name)
         _, error = _read_yaml(path)

@@ -34,6 +34,7 @@ from loanwatch.console.processes import (
 from loanwatch.console.scrape import RateMeter, parse_metrics
 from loanwatch.console.view import ConsoleState, alert_line, render, status_line
 from loanwatch.stack.paths import default_paths
+from loanwatch.streams.kafka_security import KafkaSecurity
 from loanwatch.streams.producer import ensure_topics, prefixed
 
 log = logging.getLogger("loanwatch.console")
@@ -102,7 +103,10 @@ async def consume_alerts(
     """Follow the alerts topic from its start (this run's topics are its own), newest first."""
     topic = prefixed(opts.topic_prefix).alerts
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=opts.bootstrap, auto_offset_reset="earliest"
+        topic,
+        bootstrap_servers=opts.bootstrap,
+        auto_offset_reset="earliest",
+        **KafkaSecurity().client_options(),
     )
     await consumer.start()
     try:

@@ -166,8 +166,51 @@ def _contacts_and_payments() -> list[Json]:
     ]
 
 
+def _arms() -> list[Json]:
+    """Champion-challenger (docs/strategies.md): outcomes per experiment arm over the range.
+
+    The series exist only on workers with strategies configured; elsewhere the panels are
+    empty. Rates divide two counters of the same arm, both increased over the range.
+    """
+    sel = selector("portfolio")
+
+    def per_arm(metric: str) -> str:
+        return f"sum by (experiment, arm) (increase({metric}{sel}[$__range]))"
+
+    entries = per_arm("loanwatch_arm_entries_total")
+    cures = per_arm("loanwatch_arm_cures_total")
+    legend = "{{experiment}} / {{arm}}"
+    return [
+        row("Experiments: outcomes per arm"),
+        bars("Cure rate per arm", f"{cures} / {entries}", legend, width=6, height=6),
+        bars(
+            "Roll rate per arm",
+            f"{per_arm('loanwatch_arm_rolls_total')} / {entries}",
+            legend,
+            width=6,
+            height=6,
+        ),
+        bars(
+            "Recovered amount per arm",
+            f"{per_arm('loanwatch_arm_recovered_amount_total')}",
+            legend,
+            width=6,
+            height=6,
+        ),
+        bars(
+            "Contacts per cure per arm",
+            f"{per_arm('loanwatch_arm_contacts_total')} / {cures}",
+            legend,
+            width=6,
+            height=6,
+        ),
+    ]
+
+
 def build() -> Json:
-    layout = Layout().add(*_alerts(), *_work_queues(), *_promises(), *_contacts_and_payments())
+    layout = Layout().add(
+        *_alerts(), *_work_queues(), *_promises(), *_contacts_and_payments(), *_arms()
+    )
     variables = [
         query_variable("portfolio", "Portfolio", "label_values(loanwatch_alerts_total, portfolio)"),
         query_variable(

@@ -54,6 +54,7 @@ class PipelineMetrics:
     batch_seconds: Histogram
     held: Gauge
     forced_releases: Counter
+    refetches: Counter
     awaited_resumes: Counter
     rebalances: Counter
     assigned: Gauge
@@ -161,6 +162,12 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "loanwatch_alignment_forced_total",
             "Times a partition stopped waiting for an input topic after the longest "
             "idle wait (LOANWATCH_ALIGN_MAX_IDLE) and processed out of certain order.",
+            registry=r,
+        ),
+        refetches=Counter(
+            "loanwatch_alignment_refetches_total",
+            "Times an input partition delivered a record after a gap (records skipped by the "
+            "consumer) and was fetched again from the offset it needs.",
             registry=r,
         ),
         awaited_resumes=Counter(

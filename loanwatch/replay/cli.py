@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any, Protocol
 
 import click
 import orjson
 
+from loanwatch.early_warning.config import EarlyWarningError, load_early_warning
 from loanwatch.gc_tuning import tune_gc
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter
 from loanwatch.ledger.policy_file import PolicyError, load_policy
 from loanwatch.replay.runner import iter_lines, write_jsonl
 from loanwatch.replay.runner import replay as run_replay
+from loanwatch.treatment.config import StrategiesError, load_strategies
 
 
 @click.command()
@@ -28,6 +32,18 @@ from loanwatch.replay.runner import replay as run_replay
 )
 @click.option(
     "--config", "config_dir", type=click.Path(path_type=Path), help="Folder holding policy.yaml."
+)
+@click.option(
+    "--strategies",
+    "strategies_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="strategies.yaml: segments, paths, experiments (segment_changed alerts; off without).",
+)
+@click.option(
+    "--early-warning",
+    "early_warning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="early_warning.yaml: scores and pre_due_risk alerts (docs/early-warning.md; off without).",
 )
 @click.option(
     "--state-out", type=click.Path(dir_okay=False, path_type=Path), help="One state per loan."
@@ -45,6 +61,8 @@ def replay(
     events: Path,
     as_of: object,
     config_dir: Path | None,
+    strategies_file: Path | None,
+    early_warning_file: Path | None,
     state_out: Path | None,
     alerts_out: Path | None,
     rejects_out: Path | None,
@@ -55,6 +73,18 @@ def replay(
         policy = load_policy(config_dir)
     except PolicyError as exc:
         raise click.ClickException(str(exc)) from exc
+    strategies = None
+    if strategies_file is not None:
+        try:
+            strategies = load_strategies(strategies_file, policy)
+        except StrategiesError as exc:
+            raise click.ClickException(str(exc)) from exc
+    warning = None
+    if early_warning_file is not None:
+        try:
+            warning = load_early_warning(early_warning_file)
+        except EarlyWarningError as exc:
+            raise click.ClickException(str(exc)) from exc
     day: date | None = as_of.date() if as_of is not None else None  # type: ignore[attr-defined]
     tune_gc()
     show = sys.stderr.isatty() if progress is None else progress
@@ -84,8 +114,24 @@ def replay(
             on_alert=on_alert,
             on_reject=on_reject,
             on_line=on_line,
+            strategies=strategies,
+            early_warning=warning,
         )
     if state_out:
         with state_out.open("wb") as fh:
-            write_jsonl(fh, (v.to_json() for v in result.states))
+            layers: list[_Describes] = [
+                x for x in (result.treatment, result.early_warning) if x is not None
+            ]
+            # SPEC §7 fields, then the loan's segment and arm, then its early-warning score
+            write_jsonl(fh, (_described(v.to_json(), v.loan_id, layers) for v in result.states))
     click.echo(f"replayed {result.events} events: {len(result.states)} loans", err=True)
+
+
+class _Describes(Protocol):
+    def describe(self, loan_id: str) -> dict[str, Any]: ...
+
+
+def _described(doc: dict[str, Any], loan_id: str, layers: Sequence[_Describes]) -> dict[str, Any]:
+    for layer in layers:
+        doc |= layer.describe(loan_id)
+    return doc

@@ -14,12 +14,16 @@ from typing import IO, Any
 
 import orjson
 
+from loanwatch.early_warning.config import EarlyWarningPolicy
+from loanwatch.early_warning.tracker import EarlyWarning
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Engine
 from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
+from loanwatch.treatment.model import Strategies
+from loanwatch.treatment.tracker import Treatment
 
 
 @dataclass(slots=True)
@@ -28,6 +32,8 @@ class ReplayResult:
     alerts: list[Alert] = field(default_factory=list)
     rejects: list[DeadLetter] = field(default_factory=list)
     events: int = 0
+    treatment: Treatment | None = None  # segments and arms, when strategies were given
+    early_warning: EarlyWarning | None = None  # scores, when early warning was configured
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:
@@ -46,10 +52,18 @@ def replay(
     on_alert: Callable[[Alert], None] | None = None,
     on_reject: Callable[[DeadLetter], None] | None = None,
     on_line: Callable[[int], None] | None = None,
+    strategies: Strategies | None = None,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> ReplayResult:
-    """Run the log through a fresh engine; alerts and rejects are kept or streamed to callbacks."""
+    """Run the log through a fresh engine; alerts and rejects are kept or streamed to callbacks.
+
+    With ``strategies`` the treatment layer runs beside the engine (segments, arms, actions);
+    with ``early_warning`` the early-warning layer after it (scores, pre-due alerts).
+    """
     engine = Engine(policy, naive_aging=naive_aging)
-    result = ReplayResult(states=[])
+    treatment = Treatment(strategies, policy) if strategies is not None else None
+    warning = EarlyWarning(early_warning, policy) if early_warning is not None else None
+    result = ReplayResult(states=[], treatment=treatment, early_warning=warning)
     keep_alert = on_alert or result.alerts.append
     keep_reject = on_reject or result.rejects.append
     for line in lines:
@@ -61,6 +75,10 @@ def replay(
             if as_of is not None and day is not None and day > as_of:
                 break
             out = engine.process(obj)
+            if treatment is not None:
+                treatment.observe(engine, obj, out)
+            if warning is not None:
+                warning.observe(engine, obj, out)
         result.events += 1
         for alert in out.alerts:
             keep_alert(alert)
@@ -70,6 +88,10 @@ def replay(
             on_line(len(line) + 1)
     if as_of is not None:
         out = engine.advance(as_of)
+        if treatment is not None:
+            treatment.observe(engine, None, out)
+        if warning is not None:
+            warning.observe(engine, None, out)
         for alert in out.alerts:
             keep_alert(alert)
         for reject in out.rejects:

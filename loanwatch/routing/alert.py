@@ -26,6 +26,9 @@ KINDS = frozenset(
         "promise_broken",
         "payment_reversed",
         "risk_signal",
+        # classified treatment (issue 18, docs/strategies.md): only with strategies configured
+        "segment_changed",
+        "treatment_action",
     }
 )
 SEVERITIES = ("info", "warning", "critical")
@@ -38,6 +41,7 @@ NUMERIC_FIELDS = frozenset(
         "borrower_npl_share",
         "promised_amount",
         "paid_amount",
+        "day_in_segment",
     }
 )
 # Fields a route may compare as strings.
@@ -58,6 +62,14 @@ LABEL_FIELDS = frozenset(
         "signal",
         "signal_severity",
         "ifrs9_stage",
+        "segment",
+        "from_segment",
+        "to_segment",
+        "experiment",
+        "arm",
+        "path",
+        "action",
+        "call_priority",
     }
 )
 MATCHABLE_FIELDS = NUMERIC_FIELDS | LABEL_FIELDS

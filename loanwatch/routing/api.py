@@ -49,6 +49,18 @@ MAX_IDEMPOTENCY_KEY_CHARS = 200
 _ID = re.compile(r"^[A-Za-z0-9._:@-]+$")
 
 
+#: Treatment actions (config/strategies.yaml) and the SPEC §1 contact channel each is logged on.
+ACTION_CHANNELS = {
+    "sms_reminder": "sms",
+    "email": "email",
+    "call_priority": "call",
+    "restructure_offer": "letter",
+    "field_visit": "visit",
+    "legal_referral": "letter",
+    "agency_placement": "letter",
+}
+
+
 def _bad(message: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
@@ -217,6 +229,26 @@ def build_app(
             )
         return web.json_response(event, status=201)
 
+    async def actions(request: web.Request) -> web.Response:
+        """A treatment action taken or refused: a ``contact_logged`` in the audit record."""
+        loan_id, doc = await loan_in_reach(request), await body(request)
+        action, outcome = doc.get("action"), doc.get("outcome")
+        if action not in ACTION_CHANNELS:
+            raise _bad(f"action must be one of {sorted(ACTION_CHANNELS)}")
+        if outcome not in ("taken", "refused"):
+            raise _bad("outcome must be taken or refused")
+        if doc.get("borrower_id") is not None:
+            short_text(doc["borrower_id"], "borrower_id", MAX_ID_CHARS, _ID)
+        event = event_base(request, "contact_logged", occurred_at(doc, clock())) | {
+            "loan_id": loan_id,
+            "channel": ACTION_CHANNELS[action],
+            "outcome": f"action_{outcome}",
+            "action": action,
+            "collector_id": request[CLIENT].actor,
+        }
+        await publish(loan_id, event, doc.get("borrower_id"))
+        return web.json_response(event, status=201)
+
     async def promises(request: web.Request) -> web.Response:
         loan_id, doc = await loan_in_reach(request), await body(request)
         if doc.get("promise_id") is not None:
@@ -278,5 +310,6 @@ def build_app(
     app.router.add_post("/items/{item_id}/{action:claim|ack|resolve}", item_action)
     app.router.add_post("/loans/{loan_id}/contacts", contacts)
     app.router.add_post("/loans/{loan_id}/promises", promises)
+    app.router.add_post("/loans/{loan_id}/actions", actions)
     app.router.add_get("/loans/{loan_id}/contact-check", may_contact)
     return app

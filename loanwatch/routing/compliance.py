@@ -17,6 +17,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from loanwatch.ledger.contact_outcomes import CONTACT_OUTCOMES, is_known_outcome
 from loanwatch.routing import validate as v
 from loanwatch.routing.errors import ConfigError
 
@@ -231,8 +232,19 @@ def _scope(data: Mapping[str, Any], path: str) -> Scope:
 
 
 def _outcomes(data: Mapping[str, Any], path: str) -> frozenset[str] | None:
+    """The outcomes a rule counts: each one of the vocabulary (a misspelt one never matches)."""
     raw = data.get("outcomes")
-    return None if raw is None else frozenset(str(o) for o in v.seq(raw, f"{path}.outcomes"))
+    if raw is None:
+        return None
+    out = []
+    for i, outcome in enumerate(v.seq(raw, f"{path}.outcomes")):
+        if not isinstance(outcome, str) or not is_known_outcome(outcome):
+            raise ConfigError(
+                f"{path}.outcomes[{i}]: unknown contact outcome {outcome!r} "
+                f"(known: {', '.join(sorted(CONTACT_OUTCOMES))})"
+            )
+        out.append(outcome)
+    return frozenset(out)
 
 
 def parse_rule_set(name: str, raw: object) -> RuleSet:

@@ -7,6 +7,7 @@ lists channels that could not be delivered (like ``amtool``'s receiver check).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from loanwatch.routing.compliance import ComplianceConfig, parse_compliance
 from loanwatch.routing.errors import ConfigError
 from loanwatch.routing.routes import Route, RouteTable, match, parse_route_table
 from loanwatch.routing.schedules import TeamSchedule, oncall_at, parse_teams
+from loanwatch.routing.templates import LOCALES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 DEFAULT_ROUTING = CONFIG_DIR / "routing.yaml"
@@ -56,15 +58,36 @@ class RoutingSetup:
         return target
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")  # E.164
+
+
+def _optional(
+    data: Mapping[str, Any], key: str, path: str, pattern: re.Pattern[str], what: str
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(f"{path}.{key}: expected {what}, got {value!r}")
+    return value
+
+
 def _collectors(doc: Mapping[str, Any]) -> dict[str, Collector]:
     out = {}
     for cid, raw in v.mapping(doc.get("collectors", {}), "collectors").items():
         path = f"collectors.{cid}"
         data = v.mapping(raw, path)
         v.only_keys(data, {"email", "phone", "locale"}, path)
-        out[str(cid)] = Collector(
-            str(cid), data.get("email"), data.get("phone"), str(data.get("locale", "zh-CN"))
-        )
+        email = _optional(data, "email", path, _EMAIL, "an email address (name@domain.tld)")
+        phone = _optional(data, "phone", path, _PHONE, "an E.164 phone number (+8613800000000)")
+        locale = data.get("locale", "zh-CN")
+        if locale not in LOCALES:
+            raise ConfigError(
+                f"{path}.locale: expected one of {', '.join(LOCALES)} (the templates' "
+                f"languages), got {locale!r}"
+            )
+        out[str(cid)] = Collector(str(cid), email, phone, str(locale))
     return out
 
 
@@ -91,10 +114,13 @@ def routing_from_mapping(doc: Mapping[str, Any]) -> RoutingSetup:
     collectors = _collectors(doc)
     known = set(collectors)
     for team in teams.values():
+        if known and team.fallback and team.fallback not in known:
+            raise ConfigError(
+                f"teams.{team.team}.fallback: {team.fallback!r} is not under 'collectors'"
+            )
         members = {m for r in team.rotations for m in r.members} | {
             o.member for o in team.overrides
         }
-        members |= {team.fallback} if team.fallback else set()
         if known and (missing := sorted(members - known)):
             raise ConfigError(f"teams.{team.team}: member {missing[0]!r} is not under 'collectors'")
     for policy in table.policies.values():

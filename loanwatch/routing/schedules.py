@@ -173,6 +173,8 @@ def parse_team(name: str, raw: object) -> TeamSchedule:
         for i, o in enumerate(v.seq(data.get("overrides", []), f"{path}.overrides"))
     )
     fallback = data.get("fallback")
+    if fallback is not None and (not isinstance(fallback, str) or not fallback):
+        raise ConfigError(f"{path}.fallback: expected a collector id, got {fallback!r}")
     if not rotations and not fallback:
         raise ConfigError(f"{path}: needs rotations or a fallback collector")
     return TeamSchedule(name, tz, rotations, overrides, str(fallback) if fallback else None)

@@ -35,7 +35,6 @@ from loanwatch.routing.errors import ConfigError
 from loanwatch.routing.faults import redis_fault
 from loanwatch.routing.health import Backoff, Health
 from loanwatch.routing.housekeeping import Horizons, Housekeeper
-from loanwatch.routing.kafka_settings import KafkaSecurity
 from loanwatch.routing.kafka_topics import ensure_topics
 from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.notify.lanes import Lane
@@ -60,6 +59,7 @@ from loanwatch.routing.workitems import WorkItems, connect
 from loanwatch.stack import targets
 from loanwatch.stack.log import JsonFormatter
 from loanwatch.stack.paths import default_paths
+from loanwatch.streams.kafka_security import KafkaSecurity
 
 log = logging.getLogger("loanwatch.routing")
 

@@ -56,6 +56,15 @@ class Escalated:
     assignee: str | None
 
 
+#: (item field, alert label) pairs recorded when the alert carries them (strategies configured).
+TREATMENT_FIELDS = (
+    ("segment", "segment"),
+    ("experiment", "experiment"),
+    ("arm", "arm"),
+    ("last_action", "action"),
+)
+
+
 def _no_outbox(item_id: str, assignee: str | None, item: Mapping[str, str]) -> list[dict[str, str]]:
     return []
 
@@ -202,7 +211,7 @@ class WorkItems:
 
     @staticmethod
     def _item_fields(alert: AlertRecord, now: datetime) -> dict[str, str]:
-        return {
+        fields = {
             "last_alert_id": alert.alert_id,
             "last_kind": alert.kind,
             "severity": alert.severity,
@@ -211,6 +220,12 @@ class WorkItems:
             "overdue_amount": alert.label("overdue_amount") or "0.00",
             "updated_at": now.isoformat(),
         }
+        # Classified treatment (issue 18): the loan's segment and arm, its latest action.
+        for name, label in TREATMENT_FIELDS:
+            value = alert.label(label)
+            if value is not None:
+                fields[name] = value
+        return fields
 
     def _queue_plan(
         self,

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from loanwatch.simulate.config import SimulationConfig, SimulationConfigError
+from loanwatch.simulate.events import Emitted
 from loanwatch.simulate.generator import Simulation
 from loanwatch.simulate.writer import write_jsonl
+
+if TYPE_CHECKING:
+    from loanwatch.simulate.closed_loop import ClosedLoop
 
 
 @click.command()
@@ -37,6 +43,11 @@ from loanwatch.simulate.writer import write_jsonl
 @click.option("--topic-prefix", default="", help="With --live: prefix of every topic.")
 @click.option("--partitions", type=int, default=8, show_default=True,
               help="With --live: partitions of topics it creates.")  # fmt: skip
+@click.option("--strategies", "strategies_file", type=click.Path(exists=True, path_type=Path),
+              help="strategies.yaml (or a folder holding one): borrowers answer its treatment "
+                   "actions (docs/strategies.md); off without.")  # fmt: skip
+@click.option("--config", "config_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="With --strategies: the folder holding policy.yaml.")  # fmt: skip
 def simulate(
     loans: int,
     days: int,
@@ -51,6 +62,8 @@ def simulate(
     bootstrap: str,
     topic_prefix: str,
     partitions: int,
+    strategies_file: Path | None,
+    config_dir: Path | None,
 ) -> None:
     """Generate a loan portfolio's event log (same seed and options: same bytes)."""
     try:
@@ -60,11 +73,19 @@ def simulate(
         )  # fmt: skip
     except SimulationConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    sim = Simulation(config)
+    if strategies_file is not None and live:
+        raise click.UsageError("--strategies runs the closed loop to a file, not --live")
+    sim: Iterable[Emitted]
+    if strategies_file is not None:
+        loop = _closed_loop(config, strategies_file, config_dir)
+        sim, stats = loop, loop.stats
+    else:
+        plain = Simulation(config)
+        sim, stats = plain, plain.stats
     if live:
         from loanwatch.simulate.live import live_command
 
-        live_command(sim, speed=speed, bootstrap=bootstrap, topic_prefix=topic_prefix,
+        live_command(plain, speed=speed, bootstrap=bootstrap, topic_prefix=topic_prefix,
                      partitions=partitions)  # fmt: skip
         return
     began = time.perf_counter()
@@ -74,7 +95,7 @@ def simulate(
         with Path(out).open("wb", buffering=1 << 20) as fh:
             lines = _write_with_progress(sim, fh, days) if progress else write_jsonl(sim, fh)
     elapsed = time.perf_counter() - began
-    faults = sum(v for k, v in sim.stats.items() if k.startswith("fault_"))
+    faults = sum(v for k, v in stats.items() if k.startswith("fault_"))
     click.echo(
         f"{lines} events ({faults} deliberate faults) for {loans} loans x {days} days "
         f"in {elapsed:.1f}s ({lines / max(elapsed, 1e-9):,.0f} events/s)",
@@ -82,7 +103,21 @@ def simulate(
     )
 
 
-def _write_with_progress(sim: Simulation, fh: object, days: int) -> int:
+def _closed_loop(
+    config: SimulationConfig, strategies_file: Path, config_dir: Path | None
+) -> ClosedLoop:
+    from loanwatch.ledger.policy_file import PolicyError, load_policy
+    from loanwatch.simulate.closed_loop import ClosedLoop
+    from loanwatch.treatment.config import StrategiesError, load_strategies
+
+    try:
+        policy = load_policy(config_dir)
+        return ClosedLoop(config, load_strategies(strategies_file, policy), policy)
+    except (PolicyError, StrategiesError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _write_with_progress(sim: Iterable[Emitted], fh: object, days: int) -> int:
     from typing import BinaryIO, cast
 
     from rich.console import Console

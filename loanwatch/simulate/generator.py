@@ -45,6 +45,7 @@ from loanwatch.simulate.profiles import (
     migrated_arrears,
 )
 from loanwatch.simulate.recovery import do_collection
+from loanwatch.simulate.respond import carry_out
 
 _MIGRATION_WINDOW = (0, 6 * 3600)  # the existing book is loaded overnight on day one
 _BUSINESS_HOURS = (9 * 3600, 21 * 3600)
@@ -53,10 +54,12 @@ _BUSINESS_HOURS = (9 * 3600, 21 * 3600)
 class Simulation:
     """One run: iterate it once to get the events; ``stats`` counts what was produced."""
 
-    def __init__(self, config: SimulationConfig) -> None:
+    def __init__(self, config: SimulationConfig, *, keep_loans: bool = False) -> None:
         self.config = config
         self.ctx = Ctx(config)
         self._agenda: dict[int, list[Loan]] = {}
+        # The closed loop (``keep_loans``) reaches loans by number to hand them actions.
+        self.loans: dict[int, Loan] | None = {} if keep_loans else None
         self._owners = self._assign_borrowers()
         self._migrated = round(config.loans * config.migrated_share)
         self._opened = 0
@@ -92,7 +95,8 @@ class Simulation:
         ctx.em.buffer = []
         yield ctx.em.clock_tick()
         for ln in self._agenda.pop(d, ()):
-            self._wake(ln, d)
+            if ln.wake_at == d:  # else a stale entry: the loan was moved to an earlier day
+                self._wake(ln, d)
         lo, hi = self._opened, self._opened_by_end_of(d)
         self._opened = hi
         inject(ctx, fault_count(ctx, len(ctx.em.buffer) + hi - lo))
@@ -107,12 +111,30 @@ class Simulation:
         wake = ln.next_wake()
         if wake <= d:
             raise AssertionError(f"loan {ln.idx} planned day {wake} not after day {d}")
+        ln.wake_at = wake
         if wake < self.config.days:
             self._agenda.setdefault(wake, []).append(ln)
+
+    def act(self, idx: int, action: str) -> None:
+        """Closed loop: carry out a treatment action on loan ``idx`` the next business day."""
+        ln = self.loans.get(idx) if self.loans is not None else None
+        if ln is None or ln.flags & CLOSED:
+            return
+        d = self.ctx.day + 1
+        ln.acts = (*ln.acts, action)
+        ln.act_day = d
+        if d < ln.wake_at:  # file it under the earlier day; the old entry goes stale
+            ln.wake_at = d
+            if d < self.config.days:
+                self._agenda.setdefault(d, []).append(ln)
 
     def _wake(self, ln: Loan, d: int) -> None:
         ctx = self.ctx
         ctx.begin_wake()
+        if ln.act_day == d:
+            acts, ln.acts, ln.act_day = ln.acts, (), NEVER
+            for action in acts:
+                carry_out(ctx, ln, action, d)
         if ln.rev_day == d:
             do_reversal(ctx, ln, d)
         if ln.pay_day == d:
@@ -185,6 +207,8 @@ class Simulation:
         product = PRODUCTS[pi]
         terms = draw_terms(rng, product)
         ln = Loan(idx, bid, pi, region, profile)
+        if self.loans is not None:
+            self.loans[idx] = ln
         ln.open_day = d
         ln.seg_p, ln.seg_n, ln.seg_rate = terms.principal, terms.tenor, terms.rate_bp
         ln.seg_fee, ln.seg_fee_every = terms.fee, terms.fee_every

@@ -25,17 +25,18 @@ OMIT_ZERO_FEE = 1
 NO_FEE_FIELD = 2
 RESTRUCTURED = 4
 CLOSED = 8
+FOUND = 16  # an unreachable borrower found by a visit or an agency (simulate/respond.py)
 
 
 class Loan:
     """Mutable per-loan simulator state; integer cents and day indices only."""
 
     __slots__ = (
-        "base_cum", "bid", "close_day", "coll_day", "cum_all", "cum_cov", "cum_full",
-        "default_at", "flags", "idx", "n_cov", "n_full", "open_day", "paid", "pay_amt",
+        "act_day", "acts", "base_cum", "bid", "close_day", "coll_day", "cum_all", "cum_cov",
+        "cum_full", "default_at", "flags", "idx", "n_cov", "n_full", "open_day", "paid", "pay_amt",
         "pay_day", "pay_kind", "pay_no", "product", "profile", "promise_until", "ptp_no",
         "region", "rev_amt", "rev_day", "rev_no", "seg_day", "seg_fee", "seg_fee_every",
-        "seg_first", "seg_m0", "seg_n", "seg_p", "seg_rate",
+        "seg_first", "seg_m0", "seg_n", "seg_p", "seg_rate", "wake_at",
     )  # fmt: skip
 
     def __init__(self, idx: int, bid: int, product: int, region: int, profile: int) -> None:
@@ -56,13 +57,18 @@ class Loan:
         self.pay_amt = self.rev_no = self.rev_amt = 0
         self.default_at = NEVER
         self.promise_until = -NEVER
+        # Closed loop only (loanwatch.simulate.respond): treatment actions to carry out on
+        # act_day; without strategies act_day stays NEVER and acts empty.
+        self.act_day = NEVER
+        self.acts: tuple[str, ...] = ()
+        self.wake_at = NEVER  # the agenda day the loan is filed under (older entries are stale)
 
     @property
     def n_inst(self) -> int:
         return self.seg_n - self.seg_first + 1
 
     def next_wake(self) -> int:
-        return min(self.pay_day, self.rev_day, self.coll_day, self.close_day)
+        return min(self.pay_day, self.rev_day, self.coll_day, self.close_day, self.act_day)
 
 
 class Calendar:

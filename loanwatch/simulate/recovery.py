@@ -33,6 +33,7 @@ from loanwatch.simulate.profiles import (
     default_after,
 )
 
+# words of loanwatch/ledger/contact_outcomes.py (the compliance rules count them)
 OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "left_message", "refused", "wrong_number")
 _EARLY = ("sms", "sms", "sms", "sms", "sms", "call", "call", "email")
 _MIDDLE = ("call", "call", "call", "sms", "sms", "email", "letter")
@@ -74,7 +75,7 @@ def do_collection(ctx: Ctx, ln: Loan, d: int) -> None:
     if action == "promise":
         _promise(ctx, ln, d)
     elif action in ("restructure", "extension"):
-        _revise(ctx, ln, d, action)
+        revise(ctx, ln, d, action)
     elif action == "token":
         ln.pay_kind = TOKEN
         ln.pay_amt = max(100_00, owed_now(ln) * rng.randint(5, 30) // 100 // 100 * 100)
@@ -141,7 +142,7 @@ def _promise(ctx: Ctx, ln: Loan, d: int) -> None:
             ln.pay_day = max(ln.pay_day, promised + rng.randint(3, 20))
 
 
-def _revise(ctx: Ctx, ln: Loan, d: int, reason: str) -> None:
+def revise(ctx: Ctx, ln: Loan, d: int, reason: str) -> None:
     """Replace every unpaid installment by a longer schedule starting next month."""
     rng, cal = ctx.rng, ctx.cal
     n = ln.n_inst

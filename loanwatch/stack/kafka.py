@@ -17,6 +17,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from loanwatch.stack import kafka_tls
 from loanwatch.stack.errors import InstallError, StackError
 from loanwatch.stack.paths import StackPaths
 from loanwatch.stack.services import ServiceSpec, port_open
@@ -85,14 +86,18 @@ def ensure_jars(paths: StackPaths) -> Path:
     return libs
 
 
-def render_server_properties(template: str, data_dir: Path) -> str:
-    """The template with ``log.dirs`` set to an absolute data dir; other lines unchanged."""
+def render_server_properties(template: str, data_dir: Path, extra: str = "") -> str:
+    """The template with ``log.dirs`` set to an absolute data dir; other lines unchanged.
+
+    ``extra`` (the SASL_SSL listener's properties) comes last: a key it repeats (``listeners``)
+    replaces the template's, as in any Java properties file.
+    """
     lines = []
     for line in template.splitlines():
         if line.strip().startswith("log.dirs="):
             line = f"log.dirs={data_dir}"
         lines.append(line)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + (f"\n{extra.rstrip()}\n" if extra else "")
 
 
 def new_cluster_id() -> str:
@@ -125,7 +130,9 @@ def prepare(paths: StackPaths) -> Path:
     (kdir / "logs").mkdir(parents=True, exist_ok=True)
     conf = kdir / "server.properties"
     template = (paths.config / "kafka" / "server.properties").read_text()
-    conf.write_text(render_server_properties(template, data))
+    material = kafka_tls.ensure(kdir)
+    sasl = kafka_tls.render((paths.config / "kafka" / "sasl_ssl.properties").read_text(), material)
+    conf.write_text(render_server_properties(template, data, sasl))
     id_file = kdir / "cluster.id"
     if not id_file.exists():
         id_file.write_text(new_cluster_id() + "\n")
@@ -178,3 +185,24 @@ def probe(bootstrap: str = BOOTSTRAP) -> bool:
     if not port_open(int(port), host):
         return False  # avoid aiokafka's connection-refused error logs while it boots
     return asyncio.run(asyncio.wait_for(_describe_cluster(bootstrap), timeout=5.0))
+
+
+def ensure_scram_user(paths: StackPaths) -> kafka_tls.TlsMaterial | None:
+    """Declare the SASL_SSL listener's SCRAM user (idempotent); None if the broker has none.
+
+    A broker started before the listener existed keeps running without it: ``stack down``
+    then ``stack up`` gives it one.
+    """
+    material = kafka_tls.load(paths.service_dir("kafka"))
+    if material is None or not port_open(kafka_tls.SASL_PORT):
+        log.warning(
+            "the running broker has no SASL_SSL listener on %d: `loanwatch stack down` then "
+            "`up` starts it with one",
+            kafka_tls.SASL_PORT,
+        )
+        return None
+    argv = _java_argv(paths, libs_dir(paths), *kafka_tls.scram_command(material, BOOTSTRAP))
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    if proc.returncode != 0:
+        raise StackError(f"declaring the SCRAM user failed:\n{proc.stdout}{proc.stderr}")
+    return material

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from loanwatch.stack import debian, kafka, packaged, services, targets
+from loanwatch.audit import keys
+from loanwatch.stack import debian, kafka, kafka_tls, packaged, services, targets
 from loanwatch.stack.errors import PortBusyError, ServiceFailedError
 from loanwatch.stack.paths import StackPaths
 from loanwatch.stack.services import ServiceSpec
@@ -39,6 +40,7 @@ class StackInfo:
     """Where the running stack answers (what tests and workers connect to)."""
 
     kafka_bootstrap: str = kafka.BOOTSTRAP
+    kafka_sasl_bootstrap: str = kafka_tls.SASL_BOOTSTRAP  # SASL_SSL, SCRAM-SHA-512
     redis_url: str = f"redis://127.0.0.1:{packaged.REDIS_PORT}/0"
     prometheus_url: str = f"http://127.0.0.1:{packaged.PROMETHEUS_PORT}"
     alertmanager_url: str = f"http://127.0.0.1:{packaged.ALERTMANAGER_PORT}"
@@ -124,7 +126,11 @@ def up(paths: StackPaths, retention: str = packaged.DEFAULT_RETENTION) -> list[S
             )
         for name in reloads:
             _reload(paths, name)
+        if "kafka" in started:
+            kafka.ensure_scram_user(paths)
         prune_targets(paths)
+        if keys.generate(paths.audit_key):  # idempotent: the demo key the workers sign with
+            log.info("made the demo audit signing key", extra={"path": str(paths.audit_key)})
         return [result[s.name] for s in specs]
 
 

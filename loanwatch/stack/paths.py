@@ -58,6 +58,11 @@ class StackPaths:
         return self.prometheus_targets / "router"
 
     @property
+    def audit_key(self) -> Path:
+        """The demo Ed25519 key that signs the audit checkpoints (``<file>.pub`` beside it)."""
+        return self.run / "audit" / "signing-key.pem"
+
+    @property
     def kafka_pom(self) -> Path:
         return self.config / "kafka" / "pom.xml"
 

@@ -63,6 +63,7 @@ from loanwatch.ledger.clock import jumps_too_far
 from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.ledger.records import Rejection
+from loanwatch.streams.kafka_security import KafkaSecurity
 from loanwatch.streams.partitioning import MARK_HEADER, learn, owner_key, partition_for
 from loanwatch.streams.topics import TopicNames, route_event
 
@@ -260,16 +261,29 @@ def topic_list(names: TopicNames) -> list[str]:
         names.status,
         names.directory,
         names.commands,
+        names.audit,
     ]
 
 
 #: Topic configs of the topics that are not plain logs.
-TOPIC_CONFIGS: dict[str, dict[str, str]] = {"directory": {"cleanup.policy": "compact"}}
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "directory": {"cleanup.policy": "compact"},
+    # The auditor's trail outlives the inputs' 7 days: never deleted by time or size.
+    "audit": {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+}
 
 
-def _new_topic(names: TopicNames, topic: str, partitions: int) -> NewTopic:
-    config = TOPIC_CONFIGS["directory"] if topic == names.directory else {}
-    return NewTopic(topic, partitions, 1, topic_configs=config)
+def _new_topic(
+    names: TopicNames, topic: str, partitions: int, replication_factor: int = 1
+) -> NewTopic:
+    field = {names.directory: "directory", names.audit: "audit"}.get(topic)
+    config = TOPIC_CONFIGS[field] if field else {}
+    return NewTopic(topic, partitions, replication_factor, topic_configs=config)
+
+
+def kafka_options() -> dict[str, Any]:
+    """TLS and SASL of this process's Kafka clients (``LOANWATCH_KAFKA_*``, plaintext if unset)."""
+    return KafkaSecurity().client_options()
 
 
 async def wait_until_served(
@@ -280,7 +294,9 @@ async def wait_until_served(
     The broker's metadata names a leader before that broker serves the partition; the
     consumer's ``end_offsets`` retries through exactly that window.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="loanwatch-admin", **kafka_options()
+    )
     await consumer.start()
     try:
         tps = [KafkaTP(t, p) for t in topics for p in range(partitions)]
@@ -291,15 +307,19 @@ async def wait_until_served(
         await consumer.stop()
 
 
-async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> list[str]:
-    """Create every missing topic of ``names`` (replication 1); return the ones created.
+async def ensure_topics(
+    bootstrap: str, names: TopicNames, partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create every missing topic of ``names``; return the ones created.
 
     Idempotent. An existing topic with another partition count is left alone and logged: the
     producer broadcasts ticks to the partitions the topic really has. Returns once every
     partition of the created topics answers (a producer sending at once met
     ``NotLeaderForPartitionError`` retries, a warning per partition, on every first run).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="loanwatch-admin", **kafka_options()
+    )
     try:
         await admin.start()
         existing = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics()}
@@ -312,7 +332,7 @@ async def ensure_topics(bootstrap: str, names: TopicNames, partitions: int) -> l
                 )
         if missing:
             response = await admin.create_topics(
-                [_new_topic(names, t, partitions) for t in missing]
+                [_new_topic(names, t, partitions, replication_factor) for t in missing]
             )
             for entry in getattr(response, "topic_errors", []):
                 if entry[1] not in (0, TOPIC_ALREADY_EXISTS):
@@ -392,7 +412,11 @@ class LogProducer:
         self.barrier_every = barrier_every
         self.timestamps = timestamps or Timestamps()
         self._kafka: KafkaSender = kafka or AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            **kafka_options(),
         )
         self._pending: list[asyncio.Future[Any]] = []
         # sends awaited at a flush but not reported as produced: marks, directory records
@@ -594,12 +618,16 @@ class LogProducer:
 
 async def read_directory(bootstrap: str, topic: str, timeout: float = 60.0) -> dict[str, str]:
     """The whole directory topic (loan -> borrower, the latest value per loan)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **kafka_options()
+    )
     await consumer.start()
     try:
         if topic not in await consumer.topics():
             return {}  # no directory yet: nothing published before
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="loanwatch-admin")
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="loanwatch-admin", **kafka_options()
+        )
         await admin.start()
         try:
             described = await admin.describe_topics([topic])

@@ -27,6 +27,8 @@ class TopicNames:
     # a later log (another file, a restart) puts a loan's events on its borrower's partition.
     directory: str = "loan.directory"
     commands: str = "loanwatch.loan-commands"  # internal: the wall clock's ticks per partition
+    # The audit chains, one per input partition (loanwatch.audit): kept forever.
+    audit: str = "loan.audit"
 
     def inputs(self) -> tuple[str, ...]:
         """The input topics, co-partitioned by borrower (streams.partitioning)."""

@@ -134,7 +134,7 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
     promise = {"amount": "1500.00", "promised_date": "2026-03-10", "promise_id": "P-1"}
     async with http.post("/loans/LN-1/promises", json=promise, headers=auth("tok-crm")) as resp:
         assert resp.status == 201
-    contact = {"channel": "call", "outcome": "connected", "borrower_id": "B-1"}
+    contact = {"channel": "call", "outcome": "reached", "borrower_id": "B-1"}
     async with http.post(
         "/loans/LN-1/contacts",
         json=contact,
@@ -159,12 +159,12 @@ async def test_contact_and_promise_published_to_kafka(api: dict[str, Any]) -> No
         "occurred_at": "2026-03-05T10:00:00+08:00",
         "loan_id": "LN-1",
         "channel": "call",
-        "outcome": "connected",
+        "outcome": "reached",
         "collector_id": "crm",
     }
     # The logged conversation feeds compliance: the history has it.
     history = await ContactBook(api["store"].r, api["store"].p).history("B-1", NOW)
-    assert [(h.channel, h.outcome) for h in history] == [("call", "connected")]
+    assert [(h.channel, h.outcome) for h in history] == [("call", "reached")]
 
 
 async def test_a_contact_logged_with_its_own_time_keeps_it(api: dict[str, Any]) -> None:
@@ -243,7 +243,7 @@ async def test_a_collector_gets_403_on_another_teams_item_and_loan(api: dict[str
 
 async def test_idempotency_keys_are_namespaced_per_client(api: dict[str, Any]) -> None:
     http = api["http"]
-    body = {"channel": "call", "outcome": "connected"}
+    body = {"channel": "call", "outcome": "reached"}
     ids = []
     for token in ("tok-crm", "tok-crm", "tok-sup"):
         headers = auth(token) | {"Idempotency-Key": "same-key"}
@@ -276,3 +276,40 @@ async def test_body_and_field_limits(api: dict[str, Any]) -> None:
         "/loans/" + "L" * 129 + "/promises", json=promise, headers=auth("tok-crm")
     ) as resp:
         assert resp.status == 400
+
+
+async def test_a_treatment_action_taken_or_refused_is_a_contact_logged_event(
+    api: dict[str, Any],
+) -> None:
+    """`POST /loans/{id}/actions` (docs/strategies.md): on loan.collections, so in the audit
+    record and in the replayed history; the outcome is in the one vocabulary."""
+    from loanwatch.ledger.contact_outcomes import CONTACT_OUTCOMES
+
+    http = api["http"]
+    taken = {"action": "field_visit", "outcome": "taken", "borrower_id": "B-7"}
+    async with http.post("/loans/LN-7/actions", json=taken, headers=auth("tok-crm")) as resp:
+        assert resp.status == 201
+    refused = {"action": "restructure_offer", "outcome": "refused"}
+    async with http.post("/loans/LN-7/actions", json=refused, headers=auth("tok-crm")) as resp:
+        assert resp.status == 201
+    for bad, why in (
+        ({"action": "pigeon", "outcome": "taken"}, "action must be one of"),
+        ({"action": "email", "outcome": "maybe"}, "outcome must be taken or refused"),
+    ):
+        async with http.post("/loans/LN-7/actions", json=bad, headers=auth("tok-crm")) as resp:
+            assert resp.status == 400 and why in (await resp.json())["error"], bad
+    [(k1, a), (k2, b)] = await read_back(api["bootstrap"], api["topic"], 2)  # rejects: none
+    assert k1 == k2 == b"LN-7"
+    assert (a["type"], a["channel"], a["outcome"], a["action"]) == (
+        "contact_logged",
+        "visit",
+        "action_taken",
+        "field_visit",
+    )
+    assert (b["channel"], b["outcome"], b["action"]) == (
+        "letter",
+        "action_refused",
+        "restructure_offer",
+    )
+    assert a["collector_id"] == b["collector_id"] == "crm" and a["event_id"] != b["event_id"]
+    assert {a["outcome"], b["outcome"]} <= set(CONTACT_OUTCOMES)

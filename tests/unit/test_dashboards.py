@@ -16,6 +16,7 @@ from loanwatch.dashboards.build import BUILDERS, DEFAULT_DIR, load_all, rendered
 from loanwatch.dashboards.check import queries, substitute, substitutions, validate
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.metrics import PortfolioCollector, register_pipeline_metrics
+from loanwatch.metrics.treatment import register_treatment_metrics
 from loanwatch.routing.config import load_routing
 from loanwatch.routing.metrics import RouterMetrics
 from loanwatch.routing.workitems import WorkItems, connect
@@ -98,6 +99,7 @@ def test_substitute_variables() -> None:
 def known_metric_names() -> set[str]:
     registry = CollectorRegistry()
     register_pipeline_metrics(registry)
+    register_treatment_metrics(registry)  # on workers with strategies configured
     registry.register(PortfolioCollector(list))
     # The router's own registry (served by `routes serve`); the client never connects here.
     RouterMetrics(registry, WorkItems(connect("redis://127.0.0.1:9/0"), load_routing(), "x:"))

@@ -50,6 +50,11 @@ class FakeConsumer:
         self.dropped.append(tp)
         self._buffered_partitions.discard(tp)
 
+    seeks: list[tuple[TP, int]] = field(default_factory=list)
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+
 
 @dataclass
 class FakeLedger:
@@ -364,3 +369,75 @@ async def test_a_lane_committed_to_its_end_before_a_restart_is_caught_up_not_beh
     await s.wake()
     assert ledger.handled == [40]
     assert s.worker.metrics.forced_releases._value.get() == 1
+
+
+class RefusingBulk:
+    """A bulk producer whose outputs the broker never acknowledges (retries exhausted)."""
+
+    def add_keyed(self, *args: Any) -> None:
+        pass
+
+    async def send(self) -> int:
+        from loanwatch.agents.bulk import OutputsNotAcknowledged
+
+        raise OutputsNotAcknowledged("3 attempts: NotEnoughReplicas")
+
+
+async def test_outputs_not_acknowledged_exit_75_storing_and_acking_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine in memory ran ahead of what Kafka holds: the process exits (EX_TEMPFAIL),
+    before the store takes the batch and before any of its records is acked."""
+    import loanwatch.agents.ledger_stage as module
+
+    class Exited(Exception):
+        pass
+
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+        raise Exited
+
+    monkeypatch.setattr(module.os, "_exit", fake_exit)
+    monkeypatch.setattr(module.logging, "shutdown", lambda: None)  # keep pytest's handlers
+    s, _consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = RefusingBulk()  # type: ignore[assignment]
+    marks = [mark(t, 0, 0, 2000.0) for t in NAMES.inputs() if t != NAMES.payments]
+    await s.take(stream, marks)
+    stream.acked.clear()
+    with pytest.raises(Exited):
+        await s.take(stream, [event(NAMES.payments, 0, 1, 7)])
+    assert codes == [module.EXIT_OUTPUTS_LOST] == [75]
+    assert ledger.handled == [1]  # processed in memory ...
+    assert ledger.commits == [] and ledger.flushed_outputs == 0  # ... never stored
+    assert stream.acked == []  # ... never acked: the next owner reads it again
+    assert "outputs not acknowledged" in ledger.stalled
+    assert "exiting (nothing stored)" in caplog.text
+
+
+async def test_a_record_after_a_gap_is_refused_and_its_lane_fetched_again() -> None:
+    """Records the consumer skipped (a stale generation's only copy, one below Faust's read
+    offset) must not be jumped over: the later ones are refused, unacked, and the lane is
+    fetched again from the offset it needs; processing resumes once they arrive in order."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
+    stream.acked.clear()
+    payments = TP(NAMES.payments, 0)
+    consumer._committed_offset[payments] = 3  # the group's: 0..2 were processed before
+    await s.take(stream, [event(NAMES.payments, 0, 5, 7), event(NAMES.payments, 0, 6, 7)])
+    assert ledger.handled == [] and stream.acked == []  # 3 and 4 never came: nothing done
+    assert consumer.seeks == [(payments, 3)]
+    await s.take(stream, [event(NAMES.payments, 0, 7, 7)])  # still arriving from before: no
+    assert consumer.seeks == [(payments, 3)]  # second seek of the same offset so soon
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 3, 4, 5, 6)])
+    assert ledger.handled == [3, 4, 5, 6]  # 2 was committed: a duplicate
+    assert [e.message.offset for e in stream.acked] == [3, 4, 5, 6]
+    assert s.worker.metrics.refetches._value.get() == 1

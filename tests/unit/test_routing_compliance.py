@@ -73,13 +73,13 @@ def test_cn_quiet_hours_defer_to_eight_not_drop() -> None:
 
 def test_cn_three_connected_calls_per_debtor_per_day() -> None:
     day = at("2026-03-05T09:00:00+08:00")
-    history = [rec(day + timedelta(hours=h), "connected", number=f"n{h}") for h in range(3)]
+    history = [rec(day + timedelta(hours=h), "reached", number=f"n{h}") for h in range(3)]
     # Unanswered calls and other debtors do not count toward the connected cap.
-    history += [rec(day, "unanswered", number="x"), rec(day, "connected", debtor="D2", loan="L2")]
+    history += [rec(day, "no_answer", number="x"), rec(day, "reached", debtor="D2", loan="L2")]
     assert isinstance(check(RULES, cn(), history[:2], day + timedelta(hours=5)), Allowed)
     decision = check(RULES, cn(), history, day + timedelta(hours=5))
     assert isinstance(decision, Deferred)
-    assert decision.rule == "cn_connected_calls_per_debtor_per_day"
+    assert decision.rule == "cn_conversations_per_debtor_per_day"
     assert decision.until == at("2026-03-06T08:00:00+08:00")  # next day, after quiet hours
     # SMS is not capped by a calls rule.
     assert isinstance(check(RULES, cn("sms"), history, day + timedelta(hours=5)), Allowed)
@@ -87,7 +87,7 @@ def test_cn_three_connected_calls_per_debtor_per_day() -> None:
 
 def test_cn_six_unanswered_calls_per_number_per_day() -> None:
     day = at("2026-03-05T08:00:00+08:00")
-    history = [rec(day + timedelta(minutes=10 * i), "unanswered") for i in range(6)]
+    history = [rec(day + timedelta(minutes=10 * i), "no_answer") for i in range(6)]
     blocked = check(RULES, cn(number="n1"), history, day + timedelta(hours=3))
     assert isinstance(blocked, Deferred)
     assert blocked.rule == "cn_unanswered_calls_per_number_per_day"
@@ -107,7 +107,7 @@ def test_us_reg_f_inconvenient_times_in_borrower_zone() -> None:
 def test_us_reg_f_seven_calls_in_seven_days() -> None:
     start = at("2026-03-02T10:00:00-06:00")
     history = [
-        rec(start + timedelta(days=i), "unanswered", loan="L9", debtor="D9", number="n9")
+        rec(start + timedelta(days=i), "no_answer", loan="L9", debtor="D9", number="n9")
         for i in range(7)
     ]
     now = start + timedelta(days=6, hours=2)  # 7 attempts in the last 7 days
@@ -123,7 +123,7 @@ def test_us_reg_f_seven_calls_in_seven_days() -> None:
 
 def test_us_reg_f_no_call_within_seven_days_after_conversation() -> None:
     talk = at("2026-03-02T15:00:00-06:00")
-    history = [rec(talk, "connected", loan="L9", debtor="D9", number="n9")]
+    history = [rec(talk, "reached", loan="L9", debtor="D9", number="n9")]
     clock = FakeClock("2026-03-05T10:00:00-06:00")
     decision = check(RULES, us(), history, clock.now)
     assert isinstance(decision, Deferred) and decision.rule == "us_reg_f_after_conversation"
@@ -135,7 +135,7 @@ def test_us_reg_f_no_call_within_seven_days_after_conversation() -> None:
 
 def test_cooloff_ending_in_quiet_hours_moves_to_morning() -> None:
     talk = at("2026-03-02T21:00:00-06:00")  # conversation right at 21:00 local
-    history = [rec(talk, "connected", loan="L9", debtor="D9", number="n9")]
+    history = [rec(talk, "reached", loan="L9", debtor="D9", number="n9")]
     decision = check(RULES, us(), history, at("2026-03-05T10:00:00-06:00"))
     assert isinstance(decision, Deferred)
     assert decision.until == at("2026-03-10T08:00:00-05:00")  # after DST starts on 03-08

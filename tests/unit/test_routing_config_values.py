@@ -2,8 +2,8 @@
 
 Every leaf of the shipped files is replaced in turn by values no key accepts (a mapping, a
 negative number) and by a nonsense string (except for free-form names), and the error must name
-the leaf's path (``routes[0].team``) and show the value. Known gaps of loanwatch/routing (owned
-by the routing work, not changed here) are strict xfails: they start failing once fixed.
+the leaf's path (``routes[0].team``) and show the value. (Known gaps of loanwatch/routing
+would be strict xfails: they start failing once fixed).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from loanwatch.ledger.contact_outcomes import CONTACT_OUTCOMES
 from loanwatch.routing.compliance import parse_compliance
 from loanwatch.routing.config import routing_from_mapping
 from loanwatch.routing.errors import ConfigError
+from loanwatch.simulate.recovery import OUTCOMES
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 ROUTING: dict[str, Any] = yaml.safe_load((CONFIG / "routing.yaml").read_text(encoding="utf-8"))
@@ -29,10 +31,9 @@ Path_ = tuple[str | int, ...]
 
 # Keys whose value is any non-empty string by design (a label, not a reference).
 FREE_NAMES = {"name"}
-# Gaps: fields routing/config.py takes without a check (report, do not fix here).
-UNCHECKED_ROUTING = {"email", "phone", "locale"}  # collectors.<id>.*: any value is kept
-# teams.<t>.fallback: refused, but the message names the team, not the 'fallback' key.
-TEAM_MEMBER_KEYS = {"fallback"}
+# Gaps: fields routing/config.py takes without a check (none left; kept for the next one).
+UNCHECKED_ROUTING: set[str] = set()
+TEAM_MEMBER_KEYS: set[str] = set()
 
 
 def _leaves(node: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
@@ -150,9 +151,21 @@ def test_compliance_unknown_channel_in_a_list() -> None:
         parse_compliance(doc)
 
 
-@pytest.mark.xfail(strict=True, reason="gap: compliance outcomes are not checked against SPEC §1")
 def test_compliance_unknown_outcome_in_a_list() -> None:
+    """A misspelt outcome would never match: refused, naming the entry and the vocabulary."""
     doc = copy.deepcopy(COMPLIANCE)
     doc["jurisdictions"]["CN"]["caps"][0]["outcomes"].append("eaten")
-    with pytest.raises(ConfigError, match="eaten"):
+    with pytest.raises(ConfigError, match=r"caps\[0\]\.outcomes\[5\].*'eaten'.*no_answer"):
         parse_compliance(doc)
+
+
+def test_the_shipped_rules_count_outcomes_the_simulator_and_scenarios_produce() -> None:
+    produced = set(OUTCOMES) | {"promised"}
+    counted = {
+        o
+        for j in COMPLIANCE["jurisdictions"].values()
+        for rule in (*j.get("caps", []), *j.get("cool_offs", []))
+        for o in rule.get("outcomes", [])
+    }
+    assert produced <= set(CONTACT_OUTCOMES)
+    assert {"reached", "no_answer"} <= counted & produced

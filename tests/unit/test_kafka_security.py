@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from loanwatch.routing.errors import ConfigError
-from loanwatch.routing.kafka_settings import KafkaSecurity
 from loanwatch.routing.service import kafka_options
+from loanwatch.streams.kafka_security import KafkaSecurity
 
 
 def test_plaintext_by_default() -> None:

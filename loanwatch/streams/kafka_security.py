@@ -1,12 +1,12 @@
-"""How every Kafka client of the routing service connects: declared once, typed, validated.
+"""How every Kafka client of loanwatch connects: declared once, typed, validated.
 
 Env prefix ``LOANWATCH_KAFKA_`` (``LOANWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL``,
 ``LOANWATCH_KAFKA_SASL_MECHANISM=SCRAM-SHA-512``, ``LOANWATCH_KAFKA_SASL_USERNAME``,
 ``LOANWATCH_KAFKA_SASL_PASSWORD``, ``LOANWATCH_KAFKA_SSL_CA_FILE``). :meth:`client_options`
-gives the keyword arguments of aiokafka's producer, consumer and admin client alike, so the
-router's consumer, its producer (dead letters, archive, the API's events) and its admin client
-(topic creation) cannot disagree. Nothing here imports the routing core; the worker and the
-CLI producers can use the same class.
+gives the keyword arguments of aiokafka's producer, consumer and admin client alike and
+:meth:`faust_credentials` the worker's Faust ``broker_credentials``, so the worker (its Faust
+clients and its lane read-back), the router (consumer, producer, admin), ``loanwatch produce``
+and ``loanwatch simulate --live`` cannot disagree.
 """
 
 from __future__ import annotations
@@ -78,3 +78,20 @@ class KafkaSecurity(BaseSettings):
                 "sasl_plain_password": self.sasl_password.get_secret_value(),
             }
         return options
+
+    def faust_credentials(self) -> Any:
+        """Faust's ``broker_credentials`` for these settings (None: plaintext)."""
+        if self.security_protocol == "PLAINTEXT":
+            return None
+        import faust
+        from faust.types.auth import SASLMechanism
+
+        context = self.client_options().get("ssl_context")
+        if self.security_protocol == "SSL":
+            return faust.SSLCredentials(context)
+        return faust.SASLCredentials(
+            username=self.sasl_username,
+            password=self.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=SASLMechanism(self.sasl_mechanism),
+        )

@@ -1,0 +1,97 @@
+"""Audit overhead (issue 14): a worker's drain rate with and without the audit trail.
+
+Method: one cached simulated log is preloaded twice, onto two fresh topic sets (prefixes
+``bench-<time>-auditoff-`` and ``-auditon-``, 8 partitions), by ``pipeline_drain.preload``
+(our producer at full speed). One ``loanwatch worker`` drains each set in turn, with
+``LOANWATCH_AUDIT=false`` and then with the trail on (the defaults otherwise); the rate is
+``pipeline_drain.worker_drain``'s (messages after the first progress / time to the end, so
+start-up counts in neither). Rounds alternate the order. Then ``loanwatch audit verify
+--complete`` and ``loanwatch audit replay`` run over the audited set, timed.
+
+Run: ``.venv/bin/python bench/audit_overhead.py [--quick]``. Prints figures, asserts nothing
+(target: overhead <= 15 % of the drain rate). Topics are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+
+from benchkit import BENCH_RUN, REPO, bench_prefix, cached_log, drop_topics
+from benchkit.worker import WorkerRun
+from pipeline_drain import preload, worker_drain
+
+from loanwatch.streams.topics import TopicNames
+
+
+def _timed(*args: str) -> tuple[float, str]:
+    began = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "loanwatch.cli", "audit", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    return time.perf_counter() - began, (lines[-2:] if len(lines) > 1 else lines)[0]
+
+
+async def run(args: argparse.Namespace) -> list[str]:
+    path = cached_log(args.loans, args.days, args.seed)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    audited = ""
+    prefixes: list[str] = []
+    for round_ in range(args.rounds):
+        order = ("off", "on") if round_ % 2 == 0 else ("on", "off")
+        for mode in order:
+            prefix = bench_prefix(f"audit{mode}{round_}-")
+            prefixes.append(prefix)
+            names = TopicNames().with_prefix(prefix)
+            loaded = await preload(path, names)
+            os.environ["LOANWATCH_AUDIT"] = "true" if mode == "on" else "false"
+            worker = WorkerRun(prefix, BENCH_RUN / f"{prefix}w")
+            try:
+                got = await worker_drain(worker, loaded.targets, args.timeout, 0.0)
+            finally:
+                worker.stop()
+                os.environ.pop("LOANWATCH_AUDIT", None)
+            rates[mode].append(got["rate"])
+            print(
+                f"round {round_} audit {mode}: {got['messages']:,} messages in "
+                f"{got['seconds']:.1f} s = {got['rate']:,.0f} msg/s",
+                flush=True,
+            )
+            if mode == "on":
+                audited = prefix
+    off, on = max(rates["off"]), max(rates["on"])
+    print(f"\ndrain rate, best of {args.rounds}: audit off {off:,.0f} msg/s, on {on:,.0f} msg/s")
+    print(f"audit overhead on the drain rate: {100 * (1 - on / off):.1f} % (target <= 15 %)")
+    seconds, line = _timed("verify", "--topic-prefix", audited, "--complete")
+    print(f"audit verify --complete: {seconds:.1f} s: {line}")
+    seconds, line = _timed("replay", "--topic-prefix", audited)
+    print(f"audit replay (shipped policy): {seconds:.1f} s: {line}")
+    return prefixes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5k loans x 120 days, one round")
+    ap.add_argument("--loans", type=int, default=20_000)
+    ap.add_argument("--days", type=int, default=180)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=1500.0)
+    ap.add_argument("--keep-topics", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.loans, args.days, args.rounds = 5_000, 120, 1
+    for prefix in asyncio.run(run(args)):
+        drop_topics(prefix, args.keep_topics)  # outside the event loop (it runs its own)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The scorecard: binned features, weights of evidence, a logistic regression, points per bin.
+
+``model.json`` (written by ``loanwatch model train``, reviewed like config) holds, for each
+feature, its bins (upper edges, inclusive; a ``missing`` bin for a feature not known yet),
+each bin's weight of evidence and points, and the regression's coefficients. Scoring is pure
+Python over those numbers, summed in the model's feature order: the same state gives the same
+probability bit for bit in replay and in the worker, and anyone can recompute it by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORMAT = 1
+
+
+class ModelError(ValueError):
+    """model.json is not a scorecard this version reads: retrain (``loanwatch model train``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bin:
+    upper: float | None  # inclusive upper edge; None: no upper edge (the last bin)
+    missing: bool  # the bin of a feature with no value yet
+    woe: float
+    points: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureBins:
+    name: str
+    coef: float
+    bins: tuple[Bin, ...]
+
+    def bin_of(self, value: float | None) -> int:
+        for i, b in enumerate(self.bins):
+            if b.missing:
+                if value is None:
+                    return i
+            elif value is not None and (b.upper is None or value <= b.upper):
+                return i
+        return len(self.bins) - 1  # a missing value without a missing bin: the last bin
+
+    @property
+    def best_points(self) -> int:
+        return max(b.points for b in self.bins)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    probability: float
+    points: int
+    reasons: tuple[str, ...]  # the three bins that cost most points (against their best bin)
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    version: str
+    intercept: float
+    features: tuple[FeatureBins, ...]
+    meta: dict[str, Any]
+
+    def score(self, values: dict[str, float | None]) -> Score:
+        logit = self.intercept
+        points = 0
+        costs: list[tuple[int, int, str]] = []
+        for rank, feature in enumerate(self.features):
+            b = feature.bins[feature.bin_of(values.get(feature.name))]
+            logit += feature.coef * b.woe
+            points += b.points
+            lost = feature.best_points - b.points
+            if lost > 0:
+                costs.append((-lost, rank, f"{feature.name}={b.label}"))
+        costs.sort()
+        probability = 1.0 / (1.0 + math.exp(-logit))
+        return Score(round(probability, 6), points, tuple(c[2] for c in costs[:3]))
+
+
+def scorecard_from_json(doc: dict[str, Any]) -> Scorecard:
+    if doc.get("format") != FORMAT:
+        raise ModelError(f"model format {doc.get('format')!r}, this version reads {FORMAT}")
+    try:
+        features = tuple(
+            FeatureBins(
+                name=str(f["name"]),
+                coef=float(f["coef"]),
+                bins=tuple(
+                    Bin(
+                        upper=None if b.get("upper") is None else float(b["upper"]),
+                        missing=bool(b.get("missing", False)),
+                        woe=float(b["woe"]),
+                        points=int(b["points"]),
+                        label=str(b["label"]),
+                    )
+                    for b in f["bins"]
+                ),
+            )
+            for f in doc["features"]
+        )
+        return Scorecard(str(doc["version"]), float(doc["intercept"]), features, doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model.json is not a scorecard: {exc!r}") from exc
+
+
+def load_scorecard(path: Path) -> Scorecard:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model {path}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ModelError(f"model {path} is not a JSON object")
+    return scorecard_from_json(doc)
