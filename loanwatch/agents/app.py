@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from loanwatch.agents.bulk import BulkProducer, TableWriter
 from loanwatch.agents.faust_fixes import (
+    deliver_rereads,
     eager_message_delivery,
     fewer_stream_yields,
     queues_wait_when_full,
@@ -37,6 +38,7 @@ from loanwatch.audit.trail import AuditTrail
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.flows import FlowCollector
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
 from loanwatch.metrics.treatment import TreatmentCounters, register_treatment_metrics
@@ -64,6 +66,7 @@ class Worker:
 
 def build_worker(settings: WorkerSettings) -> Worker:
     rewind_uncommitted_partitions()  # see faust_fixes: else records can be skipped for good
+    deliver_rereads()  # see faust_fixes: re-fetched records after a rebalance are not dropped
     eager_message_delivery()  # see faust_fixes: no tasks per fetched message
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)
@@ -150,6 +153,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
     registry.register(
         PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)
     )
+    registry.register(FlowCollector(ledger.flows, policy.tz, [b for b, _ in policy.buckets]))
     # Faust's Prometheus sensor is not installed: it updates labelled series for every message
     # and table access (~6 % of a drain's samples); rebalances are counted below instead.
     worker = Worker(app, settings, policy, names, registry, metrics, ledger, tables)

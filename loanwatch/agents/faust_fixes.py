@@ -1,4 +1,4 @@
-"""Fixes for faust-streaming/aiokafka, all applied by the worker: a record loss, two per-message
+"""Fixes for faust-streaming/aiokafka, all applied by the worker: two record losses, two per-message
 costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
 Faust's queue pressure (``queues_wait_when_full``), which fought the ledger stage's alignment.
 
@@ -32,9 +32,47 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.queues import ThrowableQueue
 
+from loanwatch.agents.faust_internals import set_read_offsets
+
 log = logging.getLogger("loanwatch.worker")
 
 _PATCHED = "_loanwatch_rewinds_uncommitted"
+_REREADS = "_loanwatch_delivers_rereads"
+
+
+class _ReadOffsets(dict[TP, "int | None"]):
+    """Faust's read offsets, never used to drop or skip a fetched record.
+
+    Faust's fetch loop reads ``_read_offset[tp]`` (``__getitem__``) to drop a record below the
+    last one it delivered and to record an offset jump as a *gap* it later commits over.
+    After a rebalance it seeks to the committed offset, but records fetched under the old
+    generation still come out of the loop and move that read offset past what is committed;
+    the ledger stage drops those (stale generation) and Faust then drops their re-fetched
+    copies: the lane goes on without them (openings never applied, a later crash takes them
+    for done). Reading None here delivers every fetched record and records no gap; the
+    ledger stage already keeps each lane to its next offset (a copy it had is a duplicate).
+    Everything else reads the real values (``get``, ``update``, ``__setitem__``).
+    """
+
+    def __getitem__(self, tp: TP) -> int | None:
+        return None
+
+    def __missing__(self, tp: TP) -> int | None:
+        return None
+
+
+def deliver_rereads() -> None:
+    """Patch ``Consumer.__init__`` so that its read offsets never drop a record (idempotent)."""
+    if getattr(Consumer, _REREADS, False):
+        return
+    original = Consumer.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        set_read_offsets(self, _ReadOffsets())
+
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
+    setattr(Consumer, _REREADS, True)
 
 
 def rewind_uncommitted_partitions() -> None:

@@ -84,3 +84,9 @@ def consumer_client(app: Any) -> tuple[Any, Any] | None:
 def metric_name_and_help(metric: Any) -> tuple[str, str]:
     """A prometheus_client metric's name and documentation (to declare a twin)."""
     return str(metric._name), str(metric._documentation)
+
+
+def set_read_offsets(consumer: Any, offsets: Any) -> None:
+    """Replace the mapping of a Faust consumer's read offsets (before its fetch loop starts)."""
+    offsets.update(consumer._read_offset)
+    consumer._read_offset = offsets

@@ -28,11 +28,12 @@ from loanwatch.agents.treatment_store import scan_states
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Output
 from loanwatch.ledger.money import parse_money
-from loanwatch.ledger.parse import EVENT_TYPES, decode
+from loanwatch.ledger.parse import EVENT_TYPES, business_date_of, decode
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.catalog import PipelineMetrics
+from loanwatch.metrics.flows import PartitionFlows
 from loanwatch.metrics.labels import DEFAULT_LABELS, UNKNOWN, LabelAllowList
 from loanwatch.metrics.treatment import TreatmentCounters
 from loanwatch.streams.codecs import peek_borrower
@@ -167,6 +168,10 @@ class LedgerProcessor:
         """Latest view of every loan in the partitions this worker owns now."""
         return [v for rt in list(self.runtimes.values()) for v in list(rt.engine.views.values())]
 
+    def flows(self) -> list[PartitionFlows]:
+        """Each owned partition's clock and business-day flows (metrics.flows)."""
+        return [PartitionFlows(rt.engine.clock, rt.flows) for rt in list(self.runtimes.values())]
+
     def clocks(self) -> dict[int, str | None]:
         return {
             p: rt.engine.clock.isoformat() if rt.engine.clock else None
@@ -196,6 +201,7 @@ class LedgerProcessor:
         self._child(self.metrics.events, msg.topic, kind, result.result).inc()
         for alert in result.alerts:
             self._emit_alert(alert, out)
+            self._flows(runtime, alert)
         for loan_id in result.kept_promises:
             seen = runtime.engine.views.get(loan_id)
             product = self.labels.product(seen.product) if seen else UNKNOWN
@@ -244,9 +250,11 @@ class LedgerProcessor:
             return Output(result="rejected"), kind
         stamp = round((msg.timestamp or 0.0) * 1000)  # a record without a timestamp: first
         position = (stamp, self._rank.get(msg.topic, 9), msg.offset)
+        clock, before = self._before_day(runtime, business_date_of(obj, self.policy.tz))
         result = runtime.engine.process(
             obj, source=(msg.topic, msg.partition, msg.offset), position=position
         )
+        self._day_started(runtime, clock, before)
         if runtime.treatment is not None:  # the treatment layer's one hook (issue 18)
             runtime.treatment.observe(runtime.engine, obj, result)
         own = [r for r in result.rejects if r.event is obj]
@@ -304,10 +312,48 @@ class LedgerProcessor:
         body = orjson.loads(msg.value or b"{}")
         if not isinstance(body, dict) or body.get("kind") != "clock_tick":
             raise ValueError(f"unknown internal record {body!r}")
-        result = runtime.engine.advance(date.fromisoformat(body["business_date"]))
+        day = date.fromisoformat(body["business_date"])
+        clock, before = self._before_day(runtime, day)
+        result = runtime.engine.advance(day)
+        self._day_started(runtime, clock, before)
         if runtime.treatment is not None:
             runtime.treatment.observe(runtime.engine, None, result)
         return result
+
+    # --- business-day flows (metrics.flows: roll and cure rates by business day) ---
+
+    @staticmethod
+    def _before_day(
+        runtime: PartitionRuntime, day: date | None
+    ) -> tuple[date | None, list[str] | None]:
+        """The clock, and (only when ``day`` may begin a new business day) the buckets of the
+        partition's active loans before the record ages them: the new day's starting point."""
+        clock = runtime.engine.clock
+        if day is None or (clock is not None and day <= clock):
+            return clock, None
+        return clock, runtime.active_buckets()
+
+    @staticmethod
+    def _day_started(
+        runtime: PartitionRuntime, clock: date | None, before: list[str] | None
+    ) -> None:
+        now = runtime.engine.clock
+        if before is not None and now is not None and (clock is None or now > clock):
+            runtime.flows.day_started(now, before)
+            runtime.flows_dirty = True
+
+    def _flows(self, runtime: PartitionRuntime, alert: Alert) -> None:
+        extra = alert.extra
+        if alert.kind == "overdue":
+            moved = ("M0", alert.view.bucket)
+        elif alert.kind == "bucket_changed":
+            moved = (str(extra["from_bucket"]), str(extra["to_bucket"]))
+        elif alert.kind == "cured":
+            moved = (str(extra["from_bucket"]), "M0")
+        else:
+            return
+        runtime.flows.moved(alert.business_date, *moved)
+        runtime.flows_dirty = True
 
     # --- outputs and counters ---
 

@@ -41,7 +41,6 @@ from loanwatch.agents.faust_internals import (
     read_offset,
     set_current_event,
 )
-from loanwatch.agents.lane_probe import bootstrap_servers, read_stamps
 from loanwatch.agents.ledger import Inbound, Outbox
 from loanwatch.audit.trail import AuditTrail, head_key
 from loanwatch.streams.partitioning import MARK_HEADER
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("loanwatch.worker")
 
 STALL_SECONDS = 30.0
-REFETCH_SECONDS = 0.5
+GAP_LOG_SECONDS = 1.0
 EXIT_OUTPUTS_LOST = 75  # EX_TEMPFAIL: restart me
 
 
@@ -125,9 +124,7 @@ class LedgerStage:
         self.lock = asyncio.Lock()
         self.stream: Any = None
         self.paused: set[TP] = set()
-        self.probed: set[tuple[str, int]] = set()  # lanes whose last record was read back
-        self.refetched: dict[TP, tuple[int, float]] = {}  # the last seek of a lane with a gap
-        self.probes: set[asyncio.Task[None]] = set()
+        self.gap_logged: dict[TP, float] = {}  # when a lane's last gap was logged
 
     # --- entry points ---
 
@@ -138,17 +135,15 @@ class LedgerStage:
         async with self.lock:
             # Records taken before a rebalance that dropped their partition's lanes are read
             # again from the committed offset; adding them would put them ahead of those.
-            gaps: set[tuple[str, int]] = set()
             for event in of_current_generation(self.worker.app, events):
                 m = event.message
                 self._expect_committed(m.topic, m.partition)
+                expected = self.aligner.expected(m.topic, m.partition)
                 offered = self.aligner.offer(
                     m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
                 )
                 if offered == "gap":
-                    gaps.add((m.topic, m.partition))
-            for topic, partition in sorted(gaps):
-                await self._fetch_again(topic, partition)
+                    self._gap(m.topic, m.partition, m.offset, expected)
             await self._run()
 
     def _expect_committed(self, topic: str, partition: int) -> None:
@@ -159,31 +154,23 @@ class LedgerStage:
         if committed is not None:
             self.aligner.expect(topic, partition, committed)
 
-    async def _fetch_again(self, topic: str, partition: int) -> None:
-        """A lane received a record after a gap: fetch it again from the offset it needs.
-
-        The records after the gap were refused (unacked: nothing is committed past them). A
-        seek is repeated at most every ``REFETCH_SECONDS`` for the same offset while records
-        fetched before it are still arriving (liveness only: the order never depends on it).
-        """
-        expected = self.aligner.expected(topic, partition)
-        if expected is None:
-            return
+    def _gap(self, topic: str, partition: int, offset: int, expected: int | None) -> None:
+        """A lane received a record after a gap: count it and say so (once per lane a second)."""
+        self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
         now = time.monotonic()
-        last = self.refetched.get(tp)
-        if last is not None and last[0] == expected and now - last[1] < REFETCH_SECONDS:
+        last = self.gap_logged.get(tp)
+        if last is not None and now - last < GAP_LOG_SECONDS:
             return
-        self.refetched[tp] = (expected, now)
-        self.worker.metrics.refetches.inc()
+        self.gap_logged[tp] = now
         log.warning(
-            "input %s/%d skipped records (a gap before the record received): fetching it "
-            "again from offset %d",
+            "input %s/%d delivered offset %d where %s was expected: records skipped by the "
+            "consumer (counted in loanwatch_alignment_gaps_total)",
             topic,
             partition,
+            offset,
             expected,
         )
-        await self.worker.app.consumer.seek(tp, expected)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""
@@ -200,9 +187,8 @@ class LedgerStage:
         async with self.lock:
             dropped = self.aligner.drop(parts)
             self.paused = {tp for tp in self.paused if tp.partition not in parts}
-            self.probed = {lane for lane in self.probed if lane[1] not in parts}
-            self.refetched = {
-                tp: v for tp, v in self.refetched.items() if tp.partition not in parts
+            self.gap_logged = {
+                tp: t for tp, t in self.gap_logged.items() if tp.partition not in parts
             }
             self.worker.ledger.revoke(parts)
             if self.audit is not None:
@@ -300,8 +286,6 @@ class LedgerStage:
             if tp.topic in self.aligner:
                 self.aligner.track(tp.topic, tp.partition)
 
-        self._probe_lanes()
-
         def caught_up(topic: str, partition: int, next_offset: int | None) -> bool:
             return self._caught_up(topic, partition, next_offset, assigned)
 
@@ -326,49 +310,6 @@ class LedgerStage:
         for event in release.items:
             ready[event.message.partition].append(event)
         return ready, release.marks, release.more
-
-    def _probe_lanes(self) -> None:
-        """Read back the last committed record of lanes that received nothing since assigned.
-
-        Its stamp bounds the lane (see :mod:`~loanwatch.agents.lane_probe`), so a worker that
-        restarts after its lanes were committed to their end is not left waiting for them.
-        """
-        consumer = self.worker.app.consumer
-        todo: list[tuple[str, int, int]] = []
-        for (topic, partition), lane in self.aligner.lanes.items():
-            if topic == self.commands or lane.next_offset is not None:
-                continue
-            if (topic, partition) in self.probed:
-                continue
-            committed = committed_offset(consumer, TP(topic, partition))
-            if committed is None:
-                continue  # not read from the group yet: next batch
-            self.probed.add((topic, partition))
-            if committed > 0:
-                todo.append((topic, partition, committed - 1))
-        if todo:
-            task = asyncio.ensure_future(self._read_back(todo))
-            self.probes.add(task)
-            task.add_done_callback(self.probes.discard)
-
-    async def _read_back(self, lanes: list[tuple[str, int, int]]) -> None:
-        try:
-            stamps = await read_stamps(
-                bootstrap_servers(self.worker.settings.broker), lanes, MARK_HEADER
-            )
-        except Exception as exc:  # the lanes are waited for as before (up to their patience)
-            log.warning("could not read back %d input lanes' last records: %r", len(lanes), exc)
-            return
-        proven = [
-            s
-            for s in stamps
-            if self.aligner.prove(s.topic, s.partition, s.offset, s.timestamp, marked=s.is_mark)
-        ]
-        log.info(
-            "read back %d input lanes' last committed records: %d bounds proven",
-            len(lanes),
-            len(proven),
-        )
 
     def _process(self, per_partition: dict[int, list[EventT[Any]]]) -> Outbox:
         ledger, audit = self.worker.ledger, self.audit

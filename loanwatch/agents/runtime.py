@@ -19,6 +19,7 @@ from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.policy import Policy
+from loanwatch.metrics.flows import FlowBook
 from loanwatch.treatment.model import Strategies
 from loanwatch.treatment.state import TreatmentState
 from loanwatch.treatment.tracker import Treatment
@@ -26,6 +27,10 @@ from loanwatch.treatment.tracker import Treatment
 
 def meta_key(partition: int) -> str:
     return f"partition/{partition}"
+
+
+def flows_key(partition: int) -> str:
+    return f"flows/{partition}"
 
 
 class PartitionRuntime:
@@ -65,6 +70,8 @@ class PartitionRuntime:
             today=None if clock_follows_events else (lambda: datetime.now(policy.tz).date()),
         )
         self._meta_written: bytes | None = None
+        self.flows = FlowBook()  # roll and cure flows of the last business days (metrics.flows)
+        self.flows_dirty = False
 
     def restore(
         self,
@@ -80,6 +87,9 @@ class PartitionRuntime:
         if raw is not None:
             self.engine.import_meta(orjson.loads(raw))
             self._meta_written = raw
+        flows = self.tables.meta.get(flows_key(self.partition))
+        if flows is not None:
+            self.flows = FlowBook.from_json(orjson.loads(flows))
         self.engine.reindex_parked(orphans)
         items = list(loans)
         self.engine.reindex(items)
@@ -98,6 +108,10 @@ class PartitionRuntime:
                 self.engine.views.note(loan, clock)
         return len(items)
 
+    def active_buckets(self) -> list[str]:
+        """The bucket of every active loan of the partition, as its views stand now."""
+        return [v.bucket for v in self.engine.views.values() if v.status == "active"]
+
     def flush(self) -> int:
         """Queue what the batch changed (call with a current event of this partition).
 
@@ -109,6 +123,10 @@ class PartitionRuntime:
             flush_states(self.treatment, self.treatment_sink, self.partition)
         self.seen.flush()
         self.parked.flush()
+        if self.flows_dirty:
+            body = orjson.dumps(self.flows.to_json())
+            self.sinks.meta.set(self.partition, flows_key(self.partition), body)
+            self.flows_dirty = False
         meta = orjson.dumps(self.engine.export_meta())
         if meta != self._meta_written:
             self.sinks.meta.set(self.partition, meta_key(self.partition), meta)

@@ -54,7 +54,7 @@ class PipelineMetrics:
     batch_seconds: Histogram
     held: Gauge
     forced_releases: Counter
-    refetches: Counter
+    gaps: Counter
     awaited_resumes: Counter
     rebalances: Counter
     assigned: Gauge
@@ -164,10 +164,10 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
             "idle wait (LOANWATCH_ALIGN_MAX_IDLE) and processed out of certain order.",
             registry=r,
         ),
-        refetches=Counter(
-            "loanwatch_alignment_refetches_total",
-            "Times an input partition delivered a record after a gap (records skipped by the "
-            "consumer) and was fetched again from the offset it needs.",
+        gaps=Counter(
+            "loanwatch_alignment_gaps_total",
+            "Records an input partition delivered after a gap: records before them were "
+            "skipped by the consumer (0 expected; see docs/design.md, ordering rule 5).",
             registry=r,
         ),
         awaited_resumes=Counter(

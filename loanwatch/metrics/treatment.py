@@ -92,6 +92,12 @@ class TreatmentCounters:
         self.arms = frozenset(strategies.arm_names())
         self.experiments = frozenset(e for e, _ in strategies.arm_names())
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # Every configured arm's series exists from the start at 0: an arm with no roll yet
+        # reads a roll rate of 0, not "no data" (and a first roll is an increase).
+        m = metrics
+        for arm in sorted(self.arms):
+            for metric in (m.arm_entries, m.arm_cures, m.arm_rolls, m.arm_contacts):
+                self._child(metric, *arm)
 
     def _child(self, metric: Any, *values: str) -> Any:
         key = (metric, values)

@@ -5,7 +5,7 @@ Env prefix ``LOANWATCH_KAFKA_`` (``LOANWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL``,
 ``LOANWATCH_KAFKA_SASL_PASSWORD``, ``LOANWATCH_KAFKA_SSL_CA_FILE``). :meth:`client_options`
 gives the keyword arguments of aiokafka's producer, consumer and admin client alike and
 :meth:`faust_credentials` the worker's Faust ``broker_credentials``, so the worker (its Faust
-clients and its lane read-back), the router (consumer, producer, admin), ``loanwatch produce``
+clients and the audit trail's reader), the router (consumer, producer, admin), ``loanwatch produce``
 and ``loanwatch simulate --live`` cannot disagree.
 """
 

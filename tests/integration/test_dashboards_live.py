@@ -25,9 +25,11 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -39,6 +41,9 @@ from loanwatch.dashboards.check import queries, run_queries, substitute, substit
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics import PipelineMetrics, PortfolioCollector, register_pipeline_metrics
+from loanwatch.metrics.flows import FlowBook, FlowCollector, PartitionFlows
+from loanwatch.metrics.portfolio import BUCKETS
+from loanwatch.metrics.treatment import TreatmentMetrics, register_treatment_metrics
 from loanwatch.routing.config import DEFAULT_ROUTING
 from loanwatch.stack.paths import StackPaths
 
@@ -109,6 +114,40 @@ def expected_par30(views: list[LoanView]) -> Decimal:
     total = sum((v.outstanding_principal for v in active), Decimal(0))
     at_risk = sum((v.outstanding_principal for v in active if v.bucket in DPD_OVER_30), Decimal(0))
     return at_risk / total
+
+
+def business_day() -> PartitionFlows:
+    """A partition that finished 2026-03-05: its loans when the day began, the day's moves."""
+    book = FlowBook()
+    day = date(2026, 3, 5)
+    book.day_started(day, ["M0"] * 40 + ["M1"] * 10 + ["M2"] * 4)
+    for a, b in (("M0", "M1"), ("M0", "M1"), ("M1", "M2"), ("M1", "M0"), ("M2", "M0")):
+        book.moved(day, a, b)
+    return PartitionFlows(date(2026, 3, 6), book)
+
+
+@dataclass(frozen=True)
+class Served:
+    """The test target: its port, the pipeline and treatment metrics it exposes, the loans."""
+
+    port: int
+    metrics: PipelineMetrics
+    treatment: TreatmentMetrics
+    views: list[LoanView]
+
+
+def treatment_activity(t: TreatmentMetrics) -> None:
+    """A round of champion-challenger activity: every series the experiments row reads."""
+    for arm, entries, cures in (("champion", 10, 6), ("challenger", 5, 4)):
+        t.arm_entries.labels(experiment="early-call", arm=arm).inc(entries)
+        t.arm_cures.labels(experiment="early-call", arm=arm).inc(cures)
+        t.arm_rolls.labels(experiment="early-call", arm=arm).inc(1)
+        t.arm_contacts.labels(experiment="early-call", arm=arm).inc(3 * cures)
+        t.arm_recovered.labels(experiment="early-call", arm=arm, currency="CNY").inc(800.5)
+    t.segment_changes.labels(from_segment="none", to_segment="early").inc()
+    t.actions.labels(
+        segment="early", action="sms_reminder", experiment="early-call", arm="champion"
+    ).inc()
 
 
 def activity(m: PipelineMetrics) -> None:
@@ -278,13 +317,15 @@ def panel_query(board_name: str, panel: str, overrides: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[int, PipelineMetrics, list[LoanView]]]:
+def served() -> Iterator[Served]:
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
+    treatment = register_treatment_metrics(registry)
     views = portfolio()
     registry.register(PortfolioCollector(lambda: views))
+    registry.register(FlowCollector(lambda: [business_day()], ZoneInfo("Asia/Shanghai"), BUCKETS))
     httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    yield httpd.server_port, metrics, views
+    yield Served(httpd.server_port, metrics, treatment, views)
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
@@ -319,11 +360,12 @@ def test_recording_rules_and_every_dashboard_panel_see_real_metrics(
     prometheus_url: str,
     prometheus_target: Callable[[str, dict[str, str]], None],
     router: tuple[str, RouterRun],
-    served: tuple[int, PipelineMetrics, list[LoanView]],
+    served: Served,
 ) -> None:
-    port, metrics, views = served
+    port, metrics, views = served.port, served.metrics, served.views
     name, routes = router
     activity(metrics)
+    treatment_activity(served.treatment)
     prometheus_target(f"127.0.0.1:{port}", {"portfolio": name, "job_hint": "dashboards-live"})
 
     up = f'up{{job="loanwatch",portfolio="{name}"}} == 1'
@@ -346,6 +388,7 @@ def test_recording_rules_and_every_dashboard_panel_see_real_metrics(
     for _ in range(2):
         time.sleep(6)  # > scrape interval (5s)
         activity(metrics)
+        treatment_activity(served.treatment)
 
     par30 = f'loanwatch:par30:ratio{{portfolio="{name}"}}'
     result = wait_for(lambda: query(prometheus_url, par30), 60, "loanwatch:par30:ratio")

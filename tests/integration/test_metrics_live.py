@@ -31,9 +31,10 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from click.testing import CliRunner
 from loanwatch.dashboards.build import load_all
 from loanwatch.dashboards.check import Problem, run_queries
 from loanwatch.dashboards.cli import dashboards
+from loanwatch.ledger.parse import business_date_of
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.portfolio import BUCKETS
@@ -58,11 +60,14 @@ from loanwatch.stack.paths import StackPaths
 from loanwatch.streams.producer import ensure_topics
 from loanwatch.streams.topics import TopicNames
 
-from .live import PARTITIONS, WorkerProcess, delete_scratch_topics, produce_log, wait_ready
+from .live import PARTITIONS, REPO, WorkerProcess, delete_scratch_topics, produce_log, wait_ready
 from .test_dashboards_live import RouterRun, serve_router
 
 # No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
 # receiver is not paged by this test (LoanwatchDeadLetters has no `for`).
+# The shipped strategies (segments, paths, the champion-challenger experiment): every panel of
+# the dashboards, the experiments row included, reads a worker that runs them.
+TREATMENT = {"LOANWATCH_STRATEGIES_FILE": str(REPO / "config" / "strategies.yaml")}
 SIMULATION = SimulationConfig(loans=300, days=120, seed=7, fault_rate=0.0, late_rate=0.0)
 PAR30_BUCKETS = frozenset({"M2", "M3", "M4", "M5", "M6", "M7+"})
 PAR90_BUCKETS = frozenset({"M4", "M5", "M6", "M7+"})
@@ -194,7 +199,9 @@ def live(
     as_of = date.fromisoformat(replay(lines, Policy()).states[0].as_of)
     result = replay(lines, Policy(), as_of=as_of)
     assert not result.rejects
-    first = WorkerProcess(app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1")
+    first = WorkerProcess(
+        app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1", extra_env=TREATMENT
+    )
     first.start()
     try:
         asyncio.run(wait_ready([first]))
@@ -453,7 +460,10 @@ def _wait_totals(live: Live, prometheus_url: str, instances: int, since: float) 
 
 def test_rebalance_neither_double_counts_nor_drops(live: Live, prometheus_url: str) -> None:
     second = WorkerProcess(
-        app_id=live.prefix.rstrip("."), prefix=live.prefix, data_dir=live.data_root / "w2"
+        app_id=live.prefix.rstrip("."),
+        prefix=live.prefix,
+        data_dir=live.data_root / "w2",
+        extra_env=TREATMENT,
     )
     second.start()
     try:
@@ -481,3 +491,62 @@ def test_rebalance_neither_double_counts_nor_drops(live: Live, prometheus_url: s
         raise
     finally:
         second.kill(signal.SIGTERM)
+
+
+def _expected_flows(
+    lines: list[bytes], day: date
+) -> tuple[dict[str, int], dict[tuple[str, str], int], int]:
+    """From replays of the log: active loans per bucket when ``day`` began (everything before
+    the log's first record of that day, aged to the day before), and the day's transitions
+    (its ``overdue``, ``bucket_changed`` and ``cured`` alerts) and cures."""
+    policy = Policy()
+    first = next(
+        i
+        for i, line in enumerate(lines)
+        if (d := business_date_of(orjson.loads(line), policy.tz)) is not None and d >= day
+    )
+    before = replay(lines[:first], policy, as_of=day - timedelta(days=1))
+    at_start = Counter(v.bucket for v in before.states if v.status == "active")
+    moved: Counter[tuple[str, str]] = Counter()
+    for alert in replay(lines, policy, as_of=day).alerts:
+        doc = alert.to_json()
+        if doc["business_date"] != day.isoformat():
+            continue
+        if doc["kind"] == "overdue":
+            moved[("M0", doc["bucket"])] += 1
+        elif doc["kind"] == "bucket_changed":
+            moved[(doc["from_bucket"], doc["to_bucket"])] += 1
+        elif doc["kind"] == "cured":
+            moved[(doc["from_bucket"], "M0")] += 1
+    cures = sum(n for (_, to), n in moved.items() if to == "M0")
+    return dict(at_start), dict(moved), cures
+
+
+def test_roll_and_cure_rates_are_those_of_the_business_day_in_the_replay(
+    live: Live, prometheus_url: str
+) -> None:
+    """The roll and cure rules describe the latest business day the worker finished (the day
+    before its clock), with the replay's figures: loans per bucket when the day began, and
+    the day's moves, however fast the log went by on the wall clock (here: seconds)."""
+    lines = [e if isinstance(e, bytes) else orjson.dumps(e) for e in generate(SIMULATION)]
+    as_of = date.fromisoformat(replay(lines, Policy()).states[0].as_of)
+    day = as_of - timedelta(days=1)
+    at_start, moved, cures = _expected_flows(lines, day)
+    delinquent = sum(n for b, n in at_start.items() if b != "M0")
+    assert delinquent > 0, at_start  # the cure rate is a real ratio
+    want_rolls = {pair: n / at_start[pair[0]] for pair, n in moved.items()}
+    want_cure = cures / delinquent
+    p = live.portfolio
+    wait_scraped_after(prometheus_url, p, live.produced_at, targets=1)
+    stamp = scalar(prometheus_url, f'loanwatch_flow_business_date{{portfolio="{p}"}}')
+    assert stamp is not None
+    assert datetime.fromtimestamp(stamp, Policy().tz).date() == day
+    rolls = {
+        (s["metric"]["from_bucket"], s["metric"]["to_bucket"]): float(s["value"][1])
+        for s in query(prometheus_url, f'loanwatch:roll_rate:ratio{{portfolio="{p}"}}')
+    }
+    cure = scalar(prometheus_url, f'loanwatch:cure_rate:ratio{{portfolio="{p}"}}')
+    print(f"\nbusiness day {day}: at start {at_start}, moved {moved}; rolls {rolls}, cure {cure}")
+    assert rolls.keys() == want_rolls.keys(), (rolls, want_rolls)
+    assert all(close(rolls[k], Decimal(str(v))) for k, v in want_rolls.items()), (rolls, want_rolls)
+    assert cure is not None and close(cure, Decimal(str(want_cure))), (cure, want_cure)

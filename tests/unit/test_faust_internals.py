@@ -61,3 +61,25 @@ def test_the_adapter_reads_what_a_consumer_has() -> None:
     assert faust_internals.committed_offset(consumer, tp) == 5
     assert faust_internals.buffer_stopped(consumer) == {tp}
     assert faust_internals.read_offset(SimpleNamespace(), tp) is None
+
+
+def test_the_fetch_loop_reads_the_read_offsets_through_getitem() -> None:
+    """``faust_fixes.deliver_rereads`` relies on it: the loop binds ``__getitem__`` to drop a
+    record below the last one delivered and to record gaps (None: neither)."""
+    source = inspect.getsource(faust_consumer.Consumer._drain_messages)
+    assert "get_read_offset = self._read_offset.__getitem__" in source
+    assert "if r_offset is None or offset >= r_offset:" in source
+    assert "if gap > 1 and r_offset:" in source
+
+
+def test_read_offsets_never_drop_a_record_but_keep_their_values() -> None:
+    from loanwatch.agents.faust_fixes import _ReadOffsets
+
+    tp = faust_internals.TP("t", 0)
+    consumer = SimpleNamespace(_read_offset={tp: 3})
+    faust_internals.set_read_offsets(consumer, _ReadOffsets())
+    offsets = consumer._read_offset
+    assert offsets[tp] is None and offsets[faust_internals.TP("t", 9)] is None  # the loop's view
+    assert faust_internals.read_offset(consumer, tp) == 3  # everyone else's
+    offsets[tp] = 8
+    assert offsets.get(tp) == 8

@@ -50,11 +50,6 @@ class FakeConsumer:
         self.dropped.append(tp)
         self._buffered_partitions.discard(tp)
 
-    seeks: list[tuple[TP, int]] = field(default_factory=list)
-
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
-
 
 @dataclass
 class FakeLedger:
@@ -419,25 +414,20 @@ async def test_outputs_not_acknowledged_exit_75_storing_and_acking_nothing(
     assert "exiting (nothing stored)" in caplog.text
 
 
-async def test_a_record_after_a_gap_is_refused_and_its_lane_fetched_again() -> None:
+async def test_a_record_after_a_gap_is_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Records the consumer skipped (a stale generation's only copy, one below Faust's read
-    offset) must not be jumped over: the later ones are refused, unacked, and the lane is
-    fetched again from the offset it needs; processing resumes once they arrive in order."""
+    offset) are made visible: the lane's first record must be at the committed offset."""
     s, consumer, _ = stage()
     ledger = RecordingLedger()
     s.worker.ledger = ledger
     stream = FakeStream()
     s.bulk = CountingBulk(stream)  # type: ignore[assignment]
     await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
-    stream.acked.clear()
-    payments = TP(NAMES.payments, 0)
-    consumer._committed_offset[payments] = 3  # the group's: 0..2 were processed before
-    await s.take(stream, [event(NAMES.payments, 0, 5, 7), event(NAMES.payments, 0, 6, 7)])
-    assert ledger.handled == [] and stream.acked == []  # 3 and 4 never came: nothing done
-    assert consumer.seeks == [(payments, 3)]
-    await s.take(stream, [event(NAMES.payments, 0, 7, 7)])  # still arriving from before: no
-    assert consumer.seeks == [(payments, 3)]  # second seek of the same offset so soon
-    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 3, 4, 5, 6)])
-    assert ledger.handled == [3, 4, 5, 6]  # 2 was committed: a duplicate
-    assert [e.message.offset for e in stream.acked] == [3, 4, 5, 6]
-    assert s.worker.metrics.refetches._value.get() == 1
+    consumer._committed_offset[TP(NAMES.payments, 0)] = 3  # the group's: 0..2 were processed
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 5, 6, 8)])
+    assert ledger.handled == [5, 6, 8]  # 2 was committed: a duplicate; the others go on
+    assert s.worker.metrics.gaps._value.get() == 2  # 3, 4 and 7 never came
+    assert "delivered offset 5 where 3 was expected" in caplog.text
+    assert caplog.text.count("records skipped by the consumer") == 1  # once a second per lane

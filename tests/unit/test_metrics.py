@@ -87,7 +87,7 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_batch_processing_seconds",
         "loanwatch_input_held_messages",
         "loanwatch_alignment_forced",
-        "loanwatch_alignment_refetches",
+        "loanwatch_alignment_gaps",
         "loanwatch_alignment_resumed",
         "loanwatch_rebalances",
         "loanwatch_assigned_partitions",
