@@ -110,7 +110,7 @@ class PartitionRuntime:
 
     def active_buckets(self) -> list[str]:
         """The bucket of every active loan of the partition, as its views stand now."""
-        return [v.bucket for v in self.engine.views.values() if v.status == "active"]
+        return self.engine.views.active_buckets()
 
     def flush(self) -> int:
         """Queue what the batch changed (call with a current event of this partition).

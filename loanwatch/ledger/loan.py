@@ -306,6 +306,25 @@ class LoanViews:
     def values(self) -> list[LoanView]:
         return [v for v in map(self.get, list(self._noted)) if v is not None]
 
+    def active_buckets(self) -> list[str]:
+        """The bucket of every active loan, as :meth:`values` would say, without making the
+        views: a loan evaluated on the day it was noted has its bucket in its snapshot."""
+        out: list[str] = []
+        made = self._made
+        for loan_id, (loan, on) in list(self._noted.items()):
+            seen = made.get(loan_id)
+            if seen is not None:
+                if seen.status == ACTIVE:
+                    out.append(seen.bucket)
+            elif loan.status == ACTIVE:
+                if loan.closed_on is None and loan.evaluated_on == on:
+                    out.append(loan.last_bucket)
+                else:
+                    found = self.get(loan_id)
+                    if found is not None and found.status == ACTIVE:
+                        out.append(found.bucket)
+        return out
+
 
 # --- events on one loan (the caller evaluates the loan on ``on`` before and after, and
 # --- writes the loan's history: these functions change only the hot state) ---

@@ -244,3 +244,24 @@ def test_policy_lookup_tables_equal_the_threshold_scan(
     for dpd in [*dpds, 0, 1, 30, 31, 90, 91, 180, 181, 360, 361, 400, 401, 10_000]:
         assert policy.bucket(dpd) == _scan(buckets, dpd)
         assert policy.dpd_class(dpd) == _scan(floors, dpd)
+
+
+@SETTINGS
+@given(event_logs())
+def test_active_buckets_are_those_of_the_views_without_making_them(lines: list[bytes]) -> None:
+    """The business-day flows' starting point (metrics.flows) read from the loans' snapshots:
+    after every event, the same buckets as the views of the active loans."""
+    from loanwatch.ledger.engine import Engine
+
+    engine, reference = Engine(Policy()), Engine(Policy())
+    for line in lines:
+        engine.process_raw(line)
+        reference.process_raw(line)
+        views = engine.views
+        made = len(views._made)
+        buckets = views.active_buckets()
+        assert len(views._made) <= made + sum(
+            1 for loan, on in views._noted.values() if loan.evaluated_on != on
+        )
+        expected = [v.bucket for v in reference.views.values() if v.status == "active"]
+        assert buckets == expected
