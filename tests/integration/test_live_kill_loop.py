@@ -20,8 +20,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
 from loanwatch.simulate.config import SimulationConfig
@@ -52,14 +50,6 @@ async def _drained(bootstrap: str, worker: WorkerProcess, produced: Any, within:
     return True
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, intermittent (about 1 run in 4): after a restart's rebalance a lane goes on "
-    "past records the consumer skipped (Faust's read offset moved past a stale generation's "
-    "records; their re-fetched copies are dropped), openings are never applied: thousands of "
-    "unknown_loan dead letters; the gap is now counted (loanwatch_alignment_gaps_total), the "
-    "re-read is still to do (docs/design.md, ordering rule 5; issue 12)",
-)
 async def test_random_sigkills_on_the_same_data_dir_lose_nothing(
     kafka_bootstrap: str, unique_name: Any, tmp_path: Path
 ) -> None:

@@ -14,8 +14,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import ReplayResult, iter_lines, replay
 from loanwatch.streams.topics import TopicNames
@@ -80,14 +78,6 @@ async def test_two_workers_give_the_results_of_one(
             w.kill(signal.SIGTERM)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, environment-dependent (3 of 3 on a fresh stack here, also at the session's "
-    "starting commit 5be949a; passes on a long-running one): the replacement worker receives "
-    "every lane from some 30 records past the group's committed offsets (the records fetched "
-    "while it restored its tables are not fetched again after Faust's seek to the committed "
-    "offsets; counted in loanwatch_alignment_gaps_total) and waits for them; issue 12",
-)
 async def test_sigkill_mid_run_loses_no_state_and_adds_no_alert_id(
     kafka_bootstrap: str, unique_name: Any, tmp_path: Path
 ) -> None:
