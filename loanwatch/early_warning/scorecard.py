@@ -76,10 +76,21 @@ class Scorecard:
             points += b.points
             lost = feature.best_points - b.points
             if lost > 0:
-                costs.append((-lost, rank, f"{feature.name}={b.label}"))
+                costs.append((-lost, rank, reason_code(feature.name, b.label)))
         costs.sort()
         probability = 1.0 / (1.0 + math.exp(-logit))
         return Score(round(probability, 6), points, tuple(c[2] for c in costs[:3]))
+
+
+def reason_code(feature: str, label: str) -> str:
+    """A bin as a reason code a person reads: ``late_1>3``, ``reversals<=0``, ``2<dpd_now<=5``,
+    ``contacts=missing`` (not ``reversals=<=0``)."""
+    if label.startswith(("<=", ">")):
+        return f"{feature}{label}"
+    if label.startswith("(") and label.endswith("]") and "," in label:
+        lo, hi = label[1:-1].split(",", 1)
+        return f"{lo}<{feature}<={hi}"
+    return f"{feature}={label}"
 
 
 def scorecard_from_json(doc: dict[str, Any]) -> Scorecard:

@@ -12,7 +12,7 @@ from loanwatch.early_warning import evaluate as ev
 from loanwatch.early_warning import features as fx
 from loanwatch.early_warning.binning import fit_bins
 from loanwatch.early_warning.config import EarlyWarningPolicy
-from loanwatch.early_warning.scorecard import ModelError, scorecard_from_json
+from loanwatch.early_warning.scorecard import ModelError, reason_code, scorecard_from_json
 from loanwatch.early_warning.state import decode_state, encode_state
 from loanwatch.early_warning.tracker import EarlyWarning
 from loanwatch.ledger.engine import Engine
@@ -50,7 +50,7 @@ def test_scorecard_probability_points_and_reasons_by_hand() -> None:
     s = card.score({"dpd_now": 4.0, "late_1": 10.0})
     assert s.probability == round(1 / (1 + math.exp(-(-2.0 + 1.5 + 2.0))), 6)
     assert s.points == 15
-    assert s.reasons == ("dpd_now=>0", "late_1=>3")  # 30 points lost each: feature order
+    assert s.reasons == ("dpd_now>0", "late_1>3")  # 30 points lost each: feature order
     assert card.score({"dpd_now": 0.0, "late_1": None}).reasons == ("late_1=missing",)
     assert card.score({"dpd_now": 0.0, "late_1": 1.0}).reasons == ()
 
@@ -168,7 +168,7 @@ def test_the_tracker_keeps_the_features_and_sends_pre_due_alerts() -> None:
         ("L2", "2026-03-30", "2026-04-01"),
     ]
     assert pre_due[0]["model_version"] == "test-1" and pre_due[0]["lead_days"] == 5
-    assert pre_due[0]["reason_codes"] == ["late_1=>3"]
+    assert pre_due[0]["reason_codes"] == ["late_1>3"]
     assert low.describe("L1")["early_warning"]["due_date"] == "2026-04-01"
     again = EarlyWarning(low.settings, policy)
     _, alerts2 = _run(again, _book())
@@ -207,3 +207,11 @@ def test_evaluation_figures() -> None:
     assert len(ds) == 10 and ds[0].lift == 3.0 and ds[-1].capture == 1.0
     assert ev.psi(probs, probs, [0.3, 0.75]) == 0.0
     assert ev.coverage(probs, targets, 0.75) == (2, 0, 2, 2)
+
+
+def test_a_reason_code_reads_as_a_condition_on_the_feature() -> None:
+    assert reason_code("reversals", "<=0") == "reversals<=0"
+    assert reason_code("late_1", ">3") == "late_1>3"
+    assert reason_code("dpd_now", "(2,5]") == "2<dpd_now<=5"
+    assert reason_code("contacts", "missing") == "contacts=missing"
+    assert reason_code("x", "any") == "x=any"
