@@ -60,7 +60,7 @@ def line(title: str, points: Sequence[tuple[str, Decimal | None]]) -> str:
     top = max(v for _, v in known) or Decimal(1)
     w, h, left = 560, 160, 50
     step = w / max(len(points) - 1, 1)
-    parts = [f'<svg class="chart" width="{w + left + 20}" height="{h + 40}" role="img">']
+    parts = [f'<svg class="chart" width="{w + left + 60}" height="{h + 40}" role="img">']
     parts.append(f'<line x1="{left}" y1="{h + 5}" x2="{left + w}" y2="{h + 5}" stroke="#888"/>')
     parts.append(f'<text x="{left - 4}" y="12" text-anchor="end">{_pct(top)}</text>')
     xy = []
@@ -123,6 +123,8 @@ def page(f: Figures, provenance: str) -> str:
                 for (a, b), n in sorted(day.transitions.items())
             ],
         )
+        if day is not None and day.transitions
+        else "<p>no loan changed bucket on this day</p>"
         if day is not None
         else "<p>no flows for this day (a partition did not begin it)</p>"
     )
