@@ -19,7 +19,6 @@ from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.early_warning.state import EWState
 from loanwatch.early_warning.tracker import EarlyWarning
 from loanwatch.ledger.engine import Engine
-from loanwatch.ledger.history import HistoryPort
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy import Policy
@@ -39,10 +38,10 @@ class Row:
     overdue: int = -1
 
 
-def _outcome(loan: LoanState | None, due: date, tolerance: int, history: HistoryPort) -> int:
+def _outcome(loan: LoanState | None, due: date, tolerance: int) -> int:
     if loan is None:
         return 1
-    owes = lp.owes(loan, due, tolerance, history)
+    owes = lp.owes(loan, due, tolerance)
     if owes is None:  # revised away: unpaid unless the loan was repaid
         return 0 if loan.status == "closed" else 1
     return int(owes and loan.status != "closed")
@@ -70,7 +69,7 @@ def build_rows(lines: Iterable[bytes], policy: Policy, lead_days: int) -> list[R
         while pending and day is not None and pending[0][0] < day:  # judged before day's events
             _, which, i = heapq.heappop(pending)
             row = rows[i]
-            outcome = _outcome(engine.loans.get(row.loan_id), row.due_date, tol, engine.history)
+            outcome = _outcome(engine.loans.get(row.loan_id), row.due_date, tol)
             if which:
                 row.target = outcome
             else:
