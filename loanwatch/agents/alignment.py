@@ -42,7 +42,7 @@ CaughtUp = Callable[[str, int, "int | None"], bool]
 
 NEVER = float("-inf")
 
-#: What became of an offered record: buffered, already had (ignored), or refused after a gap
+#: What became of an offered record: buffered, already had (ignored), or buffered after a gap
 #: (records before it were never received: the stage counts and logs it).
 Offered = Literal["added", "duplicate", "gap"]
 
@@ -163,22 +163,24 @@ class Aligner(Generic[T]):
         Our input topics have contiguous offsets (not compacted, no transactions), so a record
         after a gap means the consumer skipped some (records cleared from the stream queues
         when Faust resumes its flow after a rebalance, see ``faust_fixes.reseek_after_resume``).
-        It is not buffered: processing it would put it ahead of the records it skipped. The
-        caller seeks the lane back to :meth:`expected`; its records come again, in order.
+        It is still buffered: refusing it and seeking the lane back through Faust's consumer
+        left lanes that were never delivered again (a joining worker and the kill loop
+        stalled), so the gap is made visible (counted, logged); docs/design.md, rule 5.
         """
         lane = self.lane(topic, partition)
         expected = lane.next_offset if lane.next_offset is not None else lane.start
+        found: Offered = "added"
         if expected is not None:
             if offset < expected:
                 return "duplicate"
             if offset > expected:
-                return "gap"
+                found = "gap"
         lane.items.append((timestamp, offset, item, is_mark))
         lane.next_offset = offset + 1
         lane.bound = max(lane.bound, timestamp)
         lane.marked = lane.marked or is_mark
         lane.idle = False
-        return "added"
+        return found
 
     def track(self, topic: str, partition: int) -> None:
         """Wait for this topic-partition too, even before it sends anything (it is assigned)."""

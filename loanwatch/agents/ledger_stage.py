@@ -163,11 +163,7 @@ class LedgerStage:
             self.aligner.expect(topic, partition, committed)
 
     async def _gap(self, topic: str, partition: int, offset: int, expected: int) -> None:
-        """A record past a gap was refused: count it, say so, seek the lane back to the gap.
-
-        Once a second per lane at most: the refused lane's later records still in the stream
-        queue are refused too, until the records from the gap on come again.
-        """
+        """A record arrived past a gap: count it and say so (once per lane a second)."""
         self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
         now = time.monotonic()
@@ -177,18 +173,12 @@ class LedgerStage:
         self.gap_logged[tp] = now
         log.warning(
             "input %s/%d delivered offset %d where %d was expected: records skipped by the "
-            "consumer; refused, reading the lane again from %d "
-            "(counted in loanwatch_alignment_gaps_total)",
+            "consumer (counted in loanwatch_alignment_gaps_total)",
             topic,
             partition,
             offset,
             expected,
-            expected,
         )
-        try:
-            await self.worker.app.consumer.seek(tp, expected)
-        except Exception as exc:  # not assigned any more: its next owner reads it
-            log.info("seek of %s/%d to %d not done: %s", topic, partition, expected, exc)
 
     async def wake(self) -> None:
         """Release held records whose wait ended without a new record (end offsets, idle)."""

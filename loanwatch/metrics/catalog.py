@@ -166,8 +166,8 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
         ),
         gaps=Counter(
             "loanwatch_alignment_gaps_total",
-            "Records an input partition delivered after a gap, refused and read again from the "
-            "gap (records before them skipped by the consumer; docs/design.md, ordering rule 5).",
+            "Records an input partition delivered after a gap: records before them were "
+            "skipped by the consumer (0 expected; see docs/design.md, ordering rule 5).",
             registry=r,
         ),
         awaited_resumes=Counter(
