@@ -199,8 +199,8 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
     @app.agent(inputs, name="ledger", concurrency=1)
     async def ledger_agent(stream: Any) -> None:
-        # Not Faust's noack_take: it lost the events that arrived while a batch was held
-        # (agents/batching.py). Acks are the stage's, once the batch's outputs are stored.
+        # One loop, no background buffer (agents/batching.py). Acks are the stage's, once the
+        # batch's outputs are stored.
         queue = stream.channel.queue
         taken = batches(
             stream.noack().events(),

@@ -1,12 +1,10 @@
 """The ledger agent's batches: every event of the stream, in order, none lost.
 
-Faust's ``Stream.noack_take`` fills a buffer from a background processor and clears it once the
-consumer is done with the batch it yielded; events the processor added while the consumer still
-held that batch were cleared with it, never processed nor acked, and the fetch position had
-moved past them. A fresh worker's first batch waits for its topics to be declared, so a worker
-taking over a SIGKILLed one's partitions received every input lane from some records past the
-committed offset (the gaps ``loanwatch_alignment_gaps_total`` counted; records of openings never
-applied, ``unknown_loan`` dead letters, a drain that never ended).
+Used instead of Faust's ``Stream.noack_take`` (a background processor filling a buffer that
+is cleared after each yielded batch), replaced while the loss of a replacement worker's first
+records was hunted. That loss was found elsewhere (``faust_fixes.reseek_after_resume``);
+this loop is kept because it is simpler to reason about: nothing is added to or cleared from a
+batch behind the caller's back.
 
 Here one loop reads the stream and yields a batch when it is full, or when no event is waiting
 (after one short wait for more, ``within``: batches at low rates). The stream is not read while

@@ -138,8 +138,7 @@ def reseek_after_resume(app: Any) -> None:
     position has moved past it. A worker taking over a SIGKILLed one's partitions received
     every input lane from some records past the committed offset (``test_sigkill_mid_run``;
     the gaps ``loanwatch_alignment_gaps_total`` counted). The seek after the resume makes the
-    consumer fetch those records again; the ledger stage refuses a record past a gap and
-    takes a copy it already has as a duplicate, so what it processes stays in offset order.
+    consumer fetch those records again; a copy the ledger stage already has is a duplicate.
     """
     flow = app.flow_control
     if getattr(flow, _RESEEK, False):

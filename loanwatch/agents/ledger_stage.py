@@ -144,7 +144,7 @@ class LedgerStage:
                     m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
                 )
                 if offered == "gap" and expected is not None:
-                    await self._gap(m.topic, m.partition, m.offset, expected)
+                    self._gap(m.topic, m.partition, m.offset, expected)
             await self._run()
 
     def _expect_committed(self, topic: str, partition: int) -> None:
@@ -162,7 +162,7 @@ class LedgerStage:
         if committed is not None:
             self.aligner.expect(topic, partition, committed)
 
-    async def _gap(self, topic: str, partition: int, offset: int, expected: int) -> None:
+    def _gap(self, topic: str, partition: int, offset: int, expected: int) -> None:
         """A record arrived past a gap: count it and say so (once per lane a second)."""
         self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
