@@ -42,8 +42,8 @@ CaughtUp = Callable[[str, int, "int | None"], bool]
 
 NEVER = float("-inf")
 
-#: What became of an offered record: buffered, already had (ignored), or buffered after a gap
-#: (records before it were never received: the stage counts and logs it).
+#: What became of an offered record: buffered, already had (ignored), or after a gap (records
+#: before it were never received): refused, or buffered when the stage accepts the gap.
 Offered = Literal["added", "duplicate", "gap"]
 
 
@@ -156,16 +156,24 @@ class Aligner(Generic[T]):
         return lane.next_offset if lane.next_offset is not None else lane.start
 
     def offer(
-        self, topic: str, partition: int, offset: int, timestamp: float, item: T, *, is_mark: bool
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: float,
+        item: T,
+        *,
+        is_mark: bool,
+        accept_gap: bool = False,
     ) -> Offered:
         """Buffer a record (or a mark), or refuse it: ``"gap"`` if records before it never came.
 
         Our input topics have contiguous offsets (not compacted, no transactions), so a record
         after a gap means the consumer skipped some (records cleared from the stream queues
         when Faust resumes its flow after a rebalance, see ``faust_fixes.reseek_after_resume``).
-        It is still buffered: refusing it and seeking the lane back through Faust's consumer
-        left lanes that were never delivered again (a joining worker and the kill loop
-        stalled), so the gap is made visible (counted, logged); docs/design.md, rule 5.
+        It is refused (not buffered: the lane keeps waiting for the offset it expects) unless
+        ``accept_gap``; the ledger stage has the lane fetched again from the committed offset
+        and accepts a gap only when fetches again bring nothing else (docs/design.md, rule 5).
         """
         lane = self.lane(topic, partition)
         expected = lane.next_offset if lane.next_offset is not None else lane.start
@@ -174,6 +182,8 @@ class Aligner(Generic[T]):
             if offset < expected:
                 return "duplicate"
             if offset > expected:
+                if not accept_gap:
+                    return "gap"
                 found = "gap"
         lane.items.append((timestamp, offset, item, is_mark))
         lane.next_offset = offset + 1

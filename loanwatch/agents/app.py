@@ -25,6 +25,7 @@ from loanwatch.agents.faust_fixes import (
     queues_wait_when_full,
     reseek_after_resume,
     rewind_uncommitted_partitions,
+    seeks_keep_commits,
 )
 from loanwatch.agents.ledger import LedgerProcessor
 from loanwatch.agents.ledger_stage import LedgerStage
@@ -69,6 +70,7 @@ class Worker:
 def build_worker(settings: WorkerSettings) -> Worker:
     rewind_uncommitted_partitions()  # see faust_fixes: else records can be skipped for good
     deliver_rereads()  # see faust_fixes: re-fetched records after a rebalance are not dropped
+    seeks_keep_commits()  # see faust_fixes: a seek racing a commit stopped all later commits
     eager_message_delivery()  # see faust_fixes: no tasks per fetched message
     fewer_stream_yields()  # see faust_fixes: no event-loop turn per streamed event
     policy = load_policy(settings.config_dir)

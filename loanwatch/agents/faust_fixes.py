@@ -32,7 +32,12 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.queues import ThrowableQueue
 
-from loanwatch.agents.faust_internals import set_read_offsets
+from loanwatch.agents.faust_internals import (
+    commits_held,
+    committed_offsets,
+    keep_committed_at_least,
+    set_read_offsets,
+)
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -138,7 +143,9 @@ def reseek_after_resume(app: Any) -> None:
     position has moved past it. A worker taking over a SIGKILLed one's partitions received
     every input lane from some records past the committed offset (``test_sigkill_mid_run``;
     the gaps ``loanwatch_alignment_gaps_total`` counted). The seek after the resume makes the
-    consumer fetch those records again; a copy the ledger stage already has is a duplicate.
+    consumer fetch those records again. Records fetched between the resume and that seek still
+    come first (past the gap): the ledger stage refuses them (``agents/gaps.py``), and they
+    come again after the seek.
     """
     flow = app.flow_control
     if getattr(flow, _RESEEK, False):
@@ -153,23 +160,93 @@ def reseek_after_resume(app: Any) -> None:
         except Exception:  # not started
             return
         if assigned:
-            task = asyncio.ensure_future(_reseek(consumer))
-            _PENDING.add(task)
-            task.add_done_callback(_PENDING.discard)
+            request_reseek(app)
 
     flow.resume = resume
     setattr(flow, _RESEEK, True)
 
 
 _RESEEK = "_loanwatch_reseeks_after_resume"
-_PENDING: set[asyncio.Future[None]] = set()
+_REFETCHER = "_loanwatch_refetcher"
 
 
-async def _reseek(consumer: Any) -> None:
-    try:
-        await consumer.perform_seek()
-    except Exception as exc:  # a rebalance under way: its own seek follows
-        log.info("seek after the flow resumed not done (%s): the rebalance seeks again", exc)
+class Refetcher:
+    """Seeks the consumer's partitions to their committed offsets, once per batch of requests.
+
+    Through Faust's ``perform_seek``: it runs aiokafka's seek in the consumer's own thread and
+    sets Faust's read offsets to the committed ones (a plain ``Consumer.seek`` calls aiokafka
+    from the worker's thread). A request made while a seek runs gets another seek after it, so
+    every request is followed by a seek that started after it.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.task: asyncio.Future[None] | None = None
+        self.again = False
+        self.done = 0  # seeks completed (tests, logs)
+
+    @property
+    def pending(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def request(self) -> None:
+        if self.pending:
+            self.again = True
+            return
+        self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.again = False
+            try:
+                await self.app.consumer.perform_seek()
+            except Exception as exc:  # a rebalance under way: its own seek follows
+                log.info("seek to the committed offsets not done (%s): the rebalance seeks", exc)
+            self.done += 1
+            if not self.again:
+                return
+
+
+def seeks_keep_commits() -> None:
+    """Patch ``Consumer.perform_seek``: no commit runs during it, none is undone by it
+    (idempotent).
+
+    ``perform_seek`` reads the group's committed offsets from the broker and writes them into
+    Faust's own. A commit completing during that read left them below what Faust had already
+    removed from its acked offsets, and Faust never committed that partition again (its acked
+    offsets started more than one past the committed one): the kill loop hung at the end of
+    its backlog with every record processed and commits stuck mid-log, 3 runs in 5, once the
+    ledger stage's re-fetches (and the seek after every resume) ran while commits did.
+    """
+    if getattr(Consumer, _KEEPS_COMMITS, False):
+        return
+    original = Consumer.perform_seek
+
+    async def perform_seek(self: Any) -> None:
+        async with commits_held(self):
+            floor = committed_offsets(self)
+            await original(self)
+            keep_committed_at_least(self, floor)
+
+    perform_seek.__wrapped_original__ = original  # type: ignore[attr-defined]
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    setattr(Consumer, _KEEPS_COMMITS, True)
+
+
+_KEEPS_COMMITS = "_loanwatch_seeks_keep_commits"
+
+
+def refetcher(app: Any) -> Refetcher:
+    found: Refetcher | None = getattr(app, _REFETCHER, None)
+    if found is None:
+        found = Refetcher(app)
+        setattr(app, _REFETCHER, found)
+    return found
+
+
+def request_reseek(app: Any) -> None:
+    """Have the consumer fetch every partition again from its committed offset (coalesced)."""
+    refetcher(app).request()
 
 
 # --- eager delivery ---------------------------------------------------------------------------

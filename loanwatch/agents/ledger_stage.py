@@ -35,13 +35,14 @@ from faust.types import TP, EventT
 
 from loanwatch.agents.alignment import Aligner
 from loanwatch.agents.bulk import BulkProducer, OutputsNotAcknowledged
-from loanwatch.agents.faust_fixes import never_committed
+from loanwatch.agents.faust_fixes import never_committed, refetcher, request_reseek
 from loanwatch.agents.faust_internals import (
     buffer_stopped,
     committed_offset,
     read_offset,
     set_current_event,
 )
+from loanwatch.agents.gaps import GapTracker
 from loanwatch.agents.ledger import Inbound, Outbox
 from loanwatch.audit.trail import AuditTrail, head_key
 from loanwatch.streams.partitioning import MARK_HEADER
@@ -126,6 +127,7 @@ class LedgerStage:
         self.stream: Any = None
         self.paused: set[TP] = set()
         self.gap_logged: dict[TP, float] = {}  # when a lane's last gap was logged
+        self.gaps = GapTracker()
 
     # --- entry points ---
 
@@ -137,15 +139,45 @@ class LedgerStage:
             # Records taken before a rebalance that dropped their partition's lanes are read
             # again from the committed offset; adding them would put them ahead of those.
             for event in of_current_generation(self.worker.app, events):
-                m = event.message
-                self._expect_committed(m.topic, m.partition)
-                expected = self.aligner.expected(m.topic, m.partition)
-                offered = self.aligner.offer(
-                    m.topic, m.partition, m.offset, m.timestamp, event, is_mark=is_mark(event)
-                )
-                if offered == "gap" and expected is not None:
-                    self._gap(m.topic, m.partition, m.offset, expected)
+                self._offer(event)
             await self._run()
+
+    def _offer(self, event: EventT[Any]) -> None:
+        m = event.message
+        self._expect_committed(m.topic, m.partition)
+        expected = self.aligner.expected(m.topic, m.partition)
+        mark = is_mark(event)
+        offered = self.aligner.offer(
+            m.topic, m.partition, m.offset, m.timestamp, event, is_mark=mark
+        )
+        tp = TP(m.topic, m.partition)
+        if offered == "added":
+            if tp in self.gaps.asked:
+                self.gaps.filled(tp)
+            return
+        if offered != "gap" or expected is None:
+            return
+        action = self.gaps.on_gap(tp, expected, refetcher(self.worker.app).pending)
+        if action == "accept":
+            self.aligner.offer(
+                m.topic, m.partition, m.offset, m.timestamp, event, is_mark=mark, accept_gap=True
+            )
+            self.worker.metrics.gaps_accepted.inc()
+            log.error(
+                "input %s/%d: offsets %d..%d never came after %d fetches again from the "
+                "committed offsets (gone from the broker?): processing on from %d (counted in "
+                "loanwatch_alignment_gaps_accepted_total)",
+                m.topic,
+                m.partition,
+                expected,
+                m.offset - 1,
+                self.gaps.max_refetches,
+                m.offset,
+            )
+            return
+        if action == "refetch":
+            request_reseek(self.worker.app)
+        self._gap(m.topic, m.partition, m.offset, expected)
 
     def _expect_committed(self, topic: str, partition: int) -> None:
         """A lane's first record since the assignment must be the committed offset's.
@@ -163,7 +195,8 @@ class LedgerStage:
             self.aligner.expect(topic, partition, committed)
 
     def _gap(self, topic: str, partition: int, offset: int, expected: int) -> None:
-        """A record arrived past a gap: count it and say so (once per lane a second)."""
+        """A record arrived past a gap and was refused: count it, say so (once per lane a
+        second); the lane is fetched again from the committed offset (``agents/gaps.py``)."""
         self.worker.metrics.gaps.inc()
         tp = TP(topic, partition)
         now = time.monotonic()
@@ -173,7 +206,8 @@ class LedgerStage:
         self.gap_logged[tp] = now
         log.warning(
             "input %s/%d delivered offset %d where %d was expected: records skipped by the "
-            "consumer (counted in loanwatch_alignment_gaps_total)",
+            "consumer; refused, the lane is fetched again (counted in "
+            "loanwatch_alignment_gaps_total)",
             topic,
             partition,
             offset,
@@ -198,6 +232,7 @@ class LedgerStage:
             self.gap_logged = {
                 tp: t for tp, t in self.gap_logged.items() if tp.partition not in parts
             }
+            self.gaps.drop(parts)
             self.worker.ledger.revoke(parts)
             if self.audit is not None:
                 self.audit.revoke(sorted(parts))

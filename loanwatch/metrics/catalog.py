@@ -55,6 +55,7 @@ class PipelineMetrics:
     held: Gauge
     forced_releases: Counter
     gaps: Counter
+    gaps_accepted: Counter
     awaited_resumes: Counter
     rebalances: Counter
     assigned: Gauge
@@ -166,8 +167,14 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
         ),
         gaps=Counter(
             "loanwatch_alignment_gaps_total",
-            "Records an input partition delivered after a gap: records before them were "
-            "skipped by the consumer (0 expected; see docs/design.md, ordering rule 5).",
+            "Records an input partition delivered after a gap (records before them skipped "
+            "by the consumer), refused and fetched again (docs/design.md, ordering rule 5).",
+            registry=r,
+        ),
+        gaps_accepted=Counter(
+            "loanwatch_alignment_gaps_accepted_total",
+            "Gaps in an input partition processed past because fetching again brought "
+            "nothing (records gone from the broker); 0 expected, alerted on.",
             registry=r,
         ),
         awaited_resumes=Counter(

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loanwatch.stack import log as stack_log
-from loanwatch.stack import manager, topics
+from loanwatch.stack import manager, redis_auth, topics
 from loanwatch.stack.errors import StackError
 from loanwatch.stack.packaged import DEFAULT_RETENTION
 from loanwatch.stack.paths import default_paths
@@ -67,6 +67,16 @@ def up(prometheus_retention: str) -> None:
         Console(stderr=True).print(f"[bold red]stack up failed:[/] {exc}", markup=True)
         sys.exit(1)
     console.print(_table(rows))
+
+
+@stack.command()
+def secrets() -> None:
+    """Make the stack's secrets without starting anything: the Redis password (run/redis/auth).
+
+    For docker-compose.yml, whose Redis reads the same ``auth.conf`` (idempotent).
+    """
+    made = redis_auth.ensure(default_paths().service_dir("redis"))
+    Console().print(f"Redis password: {_show(made.directory / 'password')}")
 
 
 @stack.command()

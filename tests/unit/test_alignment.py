@@ -245,16 +245,19 @@ def test_a_mark_comes_out_only_after_the_earlier_records_of_its_lane() -> None:
     assert sorted(second.marks) == ["a-mark", "c-mark", "mark@1"]
 
 
-def test_a_record_after_a_gap_is_reported_as_such() -> None:
+def test_a_record_after_a_gap_is_refused_unless_the_gap_is_accepted() -> None:
     aligner: Aligner[str] = Aligner(("accounts", "payments"), max_idle=10)
     aligner.expect("payments", 0, 10)
     assert aligner.offer("payments", 0, 9, 1.0, "p9", is_mark=False) == "duplicate"
     assert aligner.offer("payments", 0, 12, 1.0, "p12", is_mark=False) == "gap"  # 10, 11 lost
-    assert aligner.expected("payments", 0) == 13
-    assert aligner.offer("payments", 0, 13, 1.0, "m13", is_mark=True) == "added"
-    assert aligner.offer("payments", 0, 15, 1.0, "p15", is_mark=False) == "gap"
+    assert aligner.expected("payments", 0) == 10  # still waiting for 10
+    assert aligner.buffered("payments", 0) == 0
+    assert aligner.offer("payments", 0, 10, 1.0, "p10", is_mark=False) == "added"
+    assert aligner.offer("payments", 0, 11, 1.0, "m11", is_mark=True) == "added"
+    got = aligner.offer("payments", 0, 15, 1.0, "p15", is_mark=False, accept_gap=True)
+    assert got == "gap"  # accepted: buffered past it
     aligner.expect("payments", 0, 0)  # once the lane has records, they say where it is
     assert aligner.expected("payments", 0) == 16
-    assert aligner.buffered("payments", 0) == 3  # still processed (docs/design.md, rule 6)
+    assert aligner.buffered("payments", 0) == 3
     # without an expected start, the first record starts the lane
     assert aligner.offer("accounts", 0, 42, 1.0, "a42", is_mark=False) == "added"

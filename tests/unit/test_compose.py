@@ -85,7 +85,14 @@ def test_redis_uses_local_config(compose: dict[str, Any]) -> None:
     conf = "/usr/local/etc/redis/redis.conf"
     assert _sources(svc)[conf] == "./config/redis/redis.conf"
     assert conf in svc["command"]
-    assert "6379" in svc["healthcheck"]["test"]
+    check = " ".join(svc["healthcheck"]["test"])
+    assert "-p 6379" in check and "grep -qx PONG" in check  # NOAUTH must not pass as healthy
+    # the password comes from the stack's secret, never from the image or the file in git
+    assert svc["command"][-2:] == ["--include", "/run/secrets/redis_auth_conf"]
+    assert set(svc["secrets"]) == {"redis_auth_conf", "redis_password"}
+    files = {k: v["file"] for k, v in compose["secrets"].items()}
+    assert files["redis_auth_conf"] == "./run/redis/auth/auth.conf"
+    assert files["redis_password"] == "./run/redis/auth/password"
 
 
 def test_prometheus_flags_and_mounts(compose: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ import pytest
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from loanwatch.agents.faust_fixes import never_committed
+from loanwatch.agents.faust_fixes import never_committed, refetcher
 from loanwatch.agents.ledger_stage import LedgerStage, of_current_generation
 from loanwatch.metrics.catalog import register_pipeline_metrics
 from loanwatch.streams.topics import TopicNames
@@ -54,6 +54,9 @@ class FakeConsumer:
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
+
+    async def perform_seek(self) -> None:  # Faust's: every partition to its committed offset
+        self.seeks.append((TP("*", -1), -1))
 
 
 @dataclass
@@ -419,11 +422,12 @@ async def test_outputs_not_acknowledged_exit_75_storing_and_acking_nothing(
     assert "exiting (nothing stored)" in caplog.text
 
 
-async def test_a_record_after_a_gap_is_counted_and_logged(
+async def test_a_record_after_a_gap_is_refused_and_the_lane_fetched_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Records the consumer skipped (a stale generation's only copy, one below Faust's read
-    offset) are made visible: the lane's first record must be at the committed offset."""
+    """Records the consumer skipped (cleared by a resume of Faust's flow) must not be lost:
+    a record past the gap is refused, the consumer seeks to the committed offsets, and the
+    records fetched again fill the lane in order (its refused copy comes again with them)."""
     s, consumer, _ = stage()
     ledger = RecordingLedger()
     s.worker.ledger = ledger
@@ -431,11 +435,64 @@ async def test_a_record_after_a_gap_is_counted_and_logged(
     s.bulk = CountingBulk(stream)  # type: ignore[assignment]
     await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
     consumer._committed_offset[TP(NAMES.payments, 0)] = 3  # the group's: 0..2 were processed
-    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 5, 6, 8)])
-    assert ledger.handled == [5, 6, 8]  # 2 was committed: a duplicate; the others go on
-    assert s.worker.metrics.gaps._value.get() == 2  # 3, 4 and 7 never came
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 5, 6)])
+    assert ledger.handled == []  # 2 was committed (a duplicate); 5 and 6 are past the gap
+    assert s.worker.metrics.gaps._value.get() == 2
+    await asyncio.sleep(0)  # the seek runs as a task
+    assert consumer.seeks == [(TP("*", -1), -1)]  # one seek for both refused records
     assert "delivered offset 5 where 3 was expected" in caplog.text
     assert caplog.text.count("records skipped by the consumer") == 1  # once a second per lane
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(3, 8)])  # fetched again
+    assert ledger.handled == [3, 4, 5, 6, 7]
+    assert s.worker.metrics.gaps_accepted._value.get() == 0
+    assert s.gaps.asked == {}  # the lane got what it waited for
+
+
+async def test_a_gap_that_fetching_again_never_fills_is_accepted_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Records gone from the broker never come: after the tracker's re-fetches the record past
+    the gap is processed, and the loss is counted and logged as an error (not in time: in
+    fetches)."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
+    consumer._committed_offset[TP(NAMES.payments, 0)] = 3
+    for _ in range(s.gaps.max_refetches):
+        await s.take(stream, [event(NAMES.payments, 0, 9, 7)])  # each fetch again: 9 first
+        await asyncio.sleep(0)
+        assert ledger.handled == []
+    assert len(consumer.seeks) == s.gaps.max_refetches
+    await s.take(stream, [event(NAMES.payments, 0, 9, 7), event(NAMES.payments, 0, 10, 7)])
+    assert ledger.handled == [9, 10]
+    assert s.worker.metrics.gaps_accepted._value.get() == 1
+    assert "offsets 3..8 never came" in caplog.text
+
+
+async def test_a_request_during_a_seek_gets_a_seek_after_it() -> None:
+    """A gap seen while a seek runs may come from a fetch after that seek: seek once more."""
+    started, release = asyncio.Event(), asyncio.Event()
+    calls: list[int] = []
+
+    async def perform_seek() -> None:
+        calls.append(len(calls))
+        started.set()
+        await release.wait()
+
+    app = SimpleNamespace(consumer=SimpleNamespace(perform_seek=perform_seek))
+    refetch = refetcher(app)
+    refetch.request()
+    await started.wait()
+    refetch.request()
+    refetch.request()  # coalesced with the one before
+    assert refetch.pending
+    release.set()
+    while refetch.pending:
+        await asyncio.sleep(0)
+    assert calls == [0, 1] and refetch.done == 2
 
 
 async def test_a_partition_never_committed_starts_at_the_earliest_offset() -> None:
@@ -449,5 +506,7 @@ async def test_a_partition_never_committed_starts_at_the_earliest_offset() -> No
     tp = TP(NAMES.payments, 0)
     never_committed(s.worker.app)[tp] = 2  # read from its earliest: retention removed 0, 1
     await s.take(stream, [event(NAMES.payments, 0, 4, 7)])
-    assert ledger.handled == [4]  # processed, but counted: 2 and 3 never came
+    assert ledger.handled == []  # refused: 2 and 3 never came
     assert s.worker.metrics.gaps._value.get() == 1
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 3, 4)])
+    assert ledger.handled == [2, 3, 4]

@@ -88,6 +88,7 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_input_held_messages",
         "loanwatch_alignment_forced",
         "loanwatch_alignment_gaps",
+        "loanwatch_alignment_gaps_accepted",
         "loanwatch_alignment_resumed",
         "loanwatch_rebalances",
         "loanwatch_assigned_partitions",
