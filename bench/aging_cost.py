@@ -35,7 +35,9 @@ def template(due: date, policy: Policy) -> LoanState:
     """One consumer loan with a single installment due on ``due``, evaluated on DAY0."""
     terms = (InstallmentTerms(1, due, 100_000, 1_000, 0),)
     opened = LoanOpened("open-T", DAY0, "T", "B-T", "consumer", "north", "CNY", 100_000, terms)
-    return evaluate(open_loan(opened), DAY0, policy)
+    loan = open_loan(opened)
+    evaluate(loan, DAY0, policy)
+    return loan
 
 
 def build_engine(loans: int, transitions: int, rounds: int, *, naive: bool = False) -> Engine:
@@ -49,17 +51,16 @@ def build_engine(loans: int, transitions: int, rounds: int, *, naive: bool = Fal
     engine.clock = DAY0
     idle = template(DAY0 + timedelta(days=365), policy)
     waking = [template(DAY0 + timedelta(days=r), policy) for r in range(rounds)]
-    empty: frozenset[str] = frozenset()
     store, index = engine.loans, engine.index
     for i in range(loans):
         loan_id = f"L{i:08d}"
-        loan = replace(idle, loan_id=loan_id, borrower_id=f"B{i:08d}", applied=empty)
+        loan = replace(idle, loan_id=loan_id, borrower_id=f"B{i:08d}")
         store[loan_id] = loan
         index.set(loan_id, next_transition(loan, policy))
     for r, tmpl in enumerate(waking):
         for i in range(transitions):
             loan_id = f"W{r:02d}-{i:06d}"
-            loan = replace(tmpl, loan_id=loan_id, borrower_id=f"BW{r:02d}-{i:06d}", applied=empty)
+            loan = replace(tmpl, loan_id=loan_id, borrower_id=f"BW{r:02d}-{i:06d}")
             store[loan_id] = loan
             index.set(loan_id, next_transition(loan, policy))
     return engine

@@ -23,7 +23,7 @@ import orjson
 
 from loanwatch.agents.messages import dead_letter_record
 from loanwatch.agents.runtime import PartitionRuntime
-from loanwatch.agents.state import TableSink, TableSinks
+from loanwatch.agents.state import TableSink, TableSinks, decode_stored, is_loan_key
 from loanwatch.agents.treatment_store import scan_states
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Output
@@ -36,7 +36,7 @@ from loanwatch.metrics.catalog import PipelineMetrics
 from loanwatch.metrics.flows import PartitionFlows
 from loanwatch.metrics.labels import DEFAULT_LABELS, UNKNOWN, LabelAllowList
 from loanwatch.metrics.treatment import TreatmentCounters
-from loanwatch.streams.codecs import decode_loan
+from loanwatch.streams.codecs import peek_borrower
 from loanwatch.streams.partitioning import partition_for
 from loanwatch.streams.topics import TopicNames
 from loanwatch.treatment.model import Strategies
@@ -119,14 +119,13 @@ class LedgerProcessor:
         missing = {p for p in partitions if p not in self.runtimes}
         if not missing:
             return
-        loans: dict[int, list[Any]] = {p: [] for p in missing}
-        for _key, raw in self.tables.loans.items():
-            if raw is None:
-                continue
-            loan = decode_loan(raw)
-            p = partition_for(loan.borrower_id, self.partitions)
+        loans: dict[int, list[tuple[str, bytes]]] = {p: [] for p in missing}
+        for key, raw in self.tables.loans.items():
+            if raw is None or not is_loan_key(key):
+                continue  # a loan's terms, history entries and applied ids are read with it
+            p = partition_for(peek_borrower(raw), self.partitions)
             if p in missing:
-                loans[p].append(loan)
+                loans[p].append((key, raw))
         orphans: dict[int, list[tuple[str, list[date]]]] = {p: [] for p in missing}
         for key, raw in self.tables.orphans.items():
             if raw is None:
@@ -156,7 +155,9 @@ class LedgerProcessor:
             )
             if before_restore is not None:
                 before_restore(p)
-            runtime.restore(loans[p], orphans[p], treatment.get(p, ()))
+            table, policy = self.tables.loans, self.policy
+            decoded = [decode_stored(table, key, raw, policy) for key, raw in loans[p]]
+            runtime.restore(decoded, orphans[p], treatment.get(p, ()))
             self.runtimes[p] = runtime
 
     def revoke(self, partitions: Iterable[int]) -> None:

@@ -17,7 +17,7 @@ from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSink,
 from loanwatch.agents.treatment_store import flush_states, states_by_loan
 from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
-from loanwatch.ledger.loan import LoanState, view
+from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.policy import Policy
 from loanwatch.metrics.flows import FlowBook
 from loanwatch.treatment.model import Strategies
@@ -52,7 +52,9 @@ class PartitionRuntime:
         self.treatment: Treatment | None = None  # built by restore() when strategies are set
         self.tables = tables
         self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
-        self.loans = LoanStore(tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition)
+        self.loans = LoanStore(
+            tables.loans, keep=loan_cache, sink=sinks.loans, partition=partition, policy=policy
+        )
         self.seen = SeenStore(tables.seen, partition, sinks.seen)
         # The partition holds whole borrowers: the book is replay's (borrowers.LocalBorrowers).
         self.borrowers = LocalBorrowers(policy.cross_default_share)
@@ -63,6 +65,7 @@ class PartitionRuntime:
             seen=self.seen,
             borrowers=self.borrowers,
             parked=self.parked,
+            history=self.loans,  # a loan's terms, history and applied ids: keyed parts beside it
             clock_follows_events=clock_follows_events,
             today=None if clock_follows_events else (lambda: datetime.now(policy.tz).date()),
         )
@@ -102,12 +105,12 @@ class PartitionRuntime:
         clock = self.engine.clock
         if clock is not None:
             for loan in items:
-                self.engine.views[loan.loan_id] = view(loan, clock, self.engine.policy)
+                self.engine.views.note(loan, clock)
         return len(items)
 
     def active_buckets(self) -> list[str]:
         """The bucket of every active loan of the partition, as its views stand now."""
-        return [v.bucket for v in self.engine.views.values() if v.status == "active"]
+        return self.engine.views.active_buckets()
 
     def flush(self) -> int:
         """Queue what the batch changed (call with a current event of this partition).

@@ -18,12 +18,25 @@ from typing import Any, Protocol
 
 import orjson
 
+from loanwatch.ledger.history import AppliedAt, Entry
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.orphans import Parked
 from loanwatch.ledger.parse import parse_event
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import BorrowerSignal, ClockTick, LoanOpened, Rejection
-from loanwatch.streams.codecs import decode_loan, encode_loan
+from loanwatch.ledger.terms import Terms
+from loanwatch.streams.codecs import (
+    decode_applied,
+    decode_entry,
+    decode_loan,
+    decode_terms,
+    encode_applied,
+    encode_entry,
+    encode_loan,
+    encode_terms,
+    is_legacy,
+    migrate_legacy,
+)
 
 
 class TableSink(Protocol):
@@ -73,18 +86,80 @@ class TableSinks:
         )
 
 
+#: Separates a loan's id from the keyed parts of its history in the loans table.
+SEP = "\x1f"
+
+
+def terms_key(loan_id: str, rev: int) -> str:
+    return f"{loan_id}{SEP}T{rev}"
+
+
+def entry_key(loan_id: str, seq: int) -> str:
+    return f"{loan_id}{SEP}H{seq}"
+
+
+def applied_key(loan_id: str, event_id: str) -> str:
+    return f"{loan_id}{SEP}E{event_id}"
+
+
+def is_loan_key(key: str) -> bool:
+    """A loan's hot record (not one of its terms, history entries or applied-id marks)."""
+    return SEP not in key
+
+
+def load_loan(table: Any, loan_id: str, policy: Policy | None = None) -> LoanState | None:
+    """A loan as stored (read-only: a FORMAT 1 record is migrated in memory, not rewritten)."""
+    raw = table.get(loan_id)
+    return decode_stored(table, loan_id, raw, policy) if raw is not None else None
+
+
+def decode_stored(table: Any, loan_id: str, raw: bytes, policy: Policy | None = None) -> LoanState:
+    """A hot record read from ``table`` with its terms (read-only, like :func:`load_loan`)."""
+    if is_legacy(raw):
+        return migrate_legacy(raw, policy).loan
+
+    def terms_of(rev: int) -> Terms:
+        found = table.get(terms_key(loan_id, rev))
+        if found is None:
+            raise KeyError(f"terms {rev} of loan {loan_id!r} are missing")
+        return decode_terms(found)
+
+    return decode_loan(raw, terms_of)
+
+
 class LoanStore(MutableMapping[str, LoanState]):
-    """Loans of one partition: decoded on first use, kept (least recently used first out)."""
+    """Loans of one partition and their history, in one table (one changelog).
+
+    A loan's hot record is under its id; its terms (one per opening or revision), history
+    entries and applied-id marks are keyed parts beside it (``id SEP T<rev>``, ``H<seq>``,
+    ``E<event id>``), each written once. Hot records are decoded on first use and kept
+    (least recently used first out); changes are written at flush, the keyed parts first and
+    the hot records last, so that a crash cutting a flush never stores a loan without its
+    history (an applied-id mark stored without its loan names the record that applied it,
+    which the engine then applies again: ``Engine._already_applied``).
+    """
 
     def __init__(
-        self, table: Any, *, keep: int = 2000, sink: TableSink | None = None, partition: int = 0
+        self,
+        table: Any,
+        *,
+        keep: int = 2000,
+        sink: TableSink | None = None,
+        partition: int = 0,
+        policy: Policy | None = None,
     ) -> None:
         self.table = table
         self.sink = sink if sink is not None else DirectWrites(table)
         self.partition = partition
+        self.policy = policy or Policy()
         self.keep = keep  # decoded loans kept across batches (the owner is the only writer)
         self.cache: dict[str, LoanState] = {}
         self.dirty: set[str] = set()
+        self.pending: dict[str, bytes] = {}  # keyed parts written since the last flush
+
+    def _get(self, key: str) -> bytes | None:
+        found = self.pending.get(key)
+        return found if found is not None else self.table.get(key)
 
     def __getitem__(self, key: str) -> LoanState:
         loan = self.cache.pop(key, None)
@@ -92,9 +167,23 @@ class LoanStore(MutableMapping[str, LoanState]):
             raw = self.table.get(key)
             if raw is None:
                 raise KeyError(key)
-            loan = decode_loan(raw)
+            loan = self._decode(key, raw)
         self.cache[key] = loan  # most recently used last
         return loan
+
+    def _decode(self, key: str, raw: bytes) -> LoanState:
+        if not is_legacy(raw):
+            return decode_loan(raw, lambda rev: self.terms(key, rev))
+        # FORMAT 1: upgraded in place, its pieces written with the next flush.
+        migrated = migrate_legacy(raw, self.policy)
+        for rev, terms in enumerate(migrated.terms):
+            self.put_terms(key, rev, terms)
+        for seq, entry in enumerate(migrated.entries):
+            self.append(key, seq, entry)
+        for event_id in migrated.applied:
+            self.mark_applied(key, event_id, ())
+        self.dirty.add(key)
+        return migrated.loan
 
     def __setitem__(self, key: str, value: LoanState) -> None:
         self.cache[key] = value
@@ -109,9 +198,42 @@ class LoanStore(MutableMapping[str, LoanState]):
     def __len__(self) -> int:
         return len(self.cache)
 
+    # --- the history port (loanwatch.ledger.history.HistoryPort) ---
+
+    def applied_at(self, loan_id: str, event_id: str) -> AppliedAt | None:
+        raw = self._get(applied_key(loan_id, event_id))
+        return decode_applied(raw) if raw is not None else None
+
+    def mark_applied(self, loan_id: str, event_id: str, at: AppliedAt) -> None:
+        self.pending[applied_key(loan_id, event_id)] = encode_applied(at)
+
+    def append(self, loan_id: str, seq: int, entry: Entry) -> None:
+        self.pending[entry_key(loan_id, seq)] = encode_entry(entry)
+
+    def entries(self, loan_id: str, count: int) -> list[Entry]:
+        out: list[Entry] = []
+        for seq in range(count):
+            raw = self._get(entry_key(loan_id, seq))
+            if raw is None:
+                raise KeyError(f"history entry {seq} of loan {loan_id!r} is missing")
+            out.append(decode_entry(raw))
+        return out
+
+    def put_terms(self, loan_id: str, rev: int, terms: Terms) -> None:
+        self.pending[terms_key(loan_id, rev)] = encode_terms(terms)
+
+    def terms(self, loan_id: str, rev: int) -> Terms:
+        raw = self._get(terms_key(loan_id, rev))
+        if raw is None:
+            raise KeyError(f"terms {rev} of loan {loan_id!r} are missing")
+        return decode_terms(raw)
+
     def flush(self) -> int:
-        """Write every changed loan to the table; keep at most ``keep`` decoded loans."""
+        """Write the keyed parts, then every changed loan; keep at most ``keep`` decoded."""
         sink, partition = self.sink, self.partition
+        for key, value in self.pending.items():
+            sink.set(partition, key, value)
+        self.pending.clear()
         for key in self.dirty:
             sink.set(partition, key, encode_loan(self.cache[key]))
         written = len(self.dirty)

@@ -16,8 +16,9 @@ import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from loanwatch.ledger.loan import view
-from loanwatch.streams.codecs import decode_loan
+from loanwatch.agents.state import load_loan
+from loanwatch.ledger.loan import LoanState, view
+from loanwatch.streams.codecs import peek_borrower
 from loanwatch.streams.partitioning import partition_for
 
 if TYPE_CHECKING:
@@ -35,8 +36,8 @@ def register_views(worker: Worker) -> None:
     @app.page("/loans/{loan_id}")
     async def get_loan(web: View, request: Request, loan_id: str) -> Response:
         raw = tables.loans.get(loan_id)
-        loan = decode_loan(raw) if raw is not None else None
-        p = partition_for(loan.borrower_id, worker.settings.partitions) if loan else None
+        p = partition_for(peek_borrower(raw), worker.settings.partitions) if raw else None
+        loan = _stored(tables.loans, loan_id, worker) if raw is not None else None
         if loan is None or not _active_here(worker, p):
             # not here, or only a standby copy here: the owner answers on its own clock
             if request.query.get("forwarded"):
@@ -88,6 +89,15 @@ def register_views(worker: Worker) -> None:
         return web.bytes(
             orjson.dumps({"offsets": dict(ledger.progress)}), content_type="application/json"
         )
+
+
+def _stored(table: Any, loan_id: str, worker: Worker) -> LoanState | None:
+    """The loan as this worker's store holds it; None while its terms are not here (a copy
+    still being restored: the owner answers)."""
+    try:
+        return load_loan(table, loan_id, worker.policy)
+    except KeyError:
+        return None
 
 
 def _active_here(worker: Worker, partition: int | None) -> bool:

@@ -19,6 +19,7 @@ from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.early_warning.state import EWState
 from loanwatch.early_warning.tracker import EarlyWarning
 from loanwatch.ledger.engine import Engine
+from loanwatch.ledger.history import HistoryPort
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.parse import business_date_of, decode
 from loanwatch.ledger.policy import Policy
@@ -38,10 +39,10 @@ class Row:
     overdue: int = -1
 
 
-def _outcome(loan: LoanState | None, due: date, tolerance: int) -> int:
+def _outcome(loan: LoanState | None, due: date, tolerance: int, history: HistoryPort) -> int:
     if loan is None:
         return 1
-    owes = lp.owes(loan, due, tolerance)
+    owes = lp.owes(loan, due, tolerance, history)
     if owes is None:  # revised away: unpaid unless the loan was repaid
         return 0 if loan.status == "closed" else 1
     return int(owes and loan.status != "closed")
@@ -69,7 +70,7 @@ def build_rows(lines: Iterable[bytes], policy: Policy, lead_days: int) -> list[R
         while pending and day is not None and pending[0][0] < day:  # judged before day's events
             _, which, i = heapq.heappop(pending)
             row = rows[i]
-            outcome = _outcome(engine.loans.get(row.loan_id), row.due_date, tol)
+            outcome = _outcome(engine.loans.get(row.loan_id), row.due_date, tol, engine.history)
             if which:
                 row.target = outcome
             else:

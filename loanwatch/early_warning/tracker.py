@@ -26,6 +26,7 @@ from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.early_warning.state import EWState, Scored, evolve
 from loanwatch.ledger.alerts import Alert, make_alert
 from loanwatch.ledger.borrowers import BorrowerPort
+from loanwatch.ledger.history import HistoryPort
 from loanwatch.ledger.loan import LoanState, view
 from loanwatch.ledger.policy import Policy
 
@@ -43,6 +44,9 @@ class EnginePort(Protocol):
 
     @property
     def borrowers(self) -> BorrowerPort: ...
+
+    @property
+    def history(self) -> HistoryPort: ...
 
 
 class OutputPort(Protocol):
@@ -84,7 +88,7 @@ class EarlyWarning:
             loan_id = obj.get("loan_id")
             loan = engine.loans.get(loan_id) if isinstance(loan_id, str) else None
             if loan is not None:
-                self._event(loan, obj, day)
+                self._event(engine, loan, obj, day)
         for alert in out.alerts:
             self._alert(engine, alert, day)
         added: list[Alert] = []
@@ -101,12 +105,14 @@ class EarlyWarning:
         self.states[state.loan_id] = state
         self.dirty.add(state.loan_id)
 
-    def _state(self, loan: LoanState, day: date) -> EWState:
+    def _state(self, engine: EnginePort, loan: LoanState, day: date) -> EWState:
         found = self.states.get(loan.loan_id)
         if found is not None:
             return found
         # A loan opened here (or before early warning was configured): counters start now.
-        state = fx.opened(loan.loan_id, loan.borrower_id, day, lp.principal_at_opening(loan))
+        state = fx.opened(
+            loan.loan_id, loan.borrower_id, day, lp.principal_at_opening(loan, engine.history)
+        )
         state = evolve(state, open_due=lp.oldest_owing(loan, self._tolerance))
         return self._schedule(state, loan, day)
 
@@ -114,13 +120,13 @@ class EarlyWarning:
     def _tolerance(self) -> int:
         return self.policy.tolerance_cents
 
-    def _event(self, loan: LoanState, obj: dict[str, Any], day: date) -> None:
+    def _event(self, engine: EnginePort, loan: LoanState, obj: dict[str, Any], day: date) -> None:
         if not loan.active:
             if self.states.pop(loan.loan_id, None) is not None:  # closed: no more scores
                 self.dirty.add(loan.loan_id)
             return
         kind = obj.get("type")
-        state = self._state(loan, day)
+        state = self._state(engine, loan, day)
         if kind in ("payment_received", "loan_opened"):  # an opening applies parked payments
             open_due, dues = lp.settled_since(loan, state.open_due, self._tolerance)
             state = fx.settle(state, dues, open_due, day)
@@ -146,7 +152,7 @@ class EarlyWarning:
         loan = engine.loans.get(alert.loan_id)
         if loan is None or not loan.active:
             return
-        state = self._state(loan, day)
+        state = self._state(engine, loan, day)
         if kind == "promise_broken":
             state = fx.promise_broken(state)
         elif kind == "risk_signal":

@@ -1,14 +1,14 @@
-"""The loan ledger (SPEC §3): installments, what was paid on each, and a credit balance.
+"""The reference ledger (SPEC §3): every installment as a row with what was paid on it.
+
+The engine does not run on it any more: it keeps a loan as immutable terms and a small
+position (:mod:`loanwatch.ledger.terms`), where a payment walks only what it pays. This module
+is the direct, row-by-row reading of the SPEC that the property tests compare the engine
+against (``tests/unit/test_ledger_properties.py``), and the shape
+:attr:`~loanwatch.ledger.loan.LoanState.ledger` shows a loan in for inspection.
 
 Pure functions over immutable values, in integer cents. Payments go to installments oldest
 first (by due date, due or not), inside one installment in the policy's ``allocation_order``;
 what is left is credit. A reversal rebuilds the ledger from its history without the payment.
-
-Each installment is stored as a plain tuple (a :data:`Row`), not an object: a portfolio holds
-one per installment (360 for a mortgage, millions in a replay), and CPython's garbage collector
-stops tracking a plain tuple of ints and dates, whereas it scans every instance of a class on
-each full collection (measured: ~40 % of replay time went to those scans with one object per
-installment). :attr:`Ledger.slots` gives the same rows as named :class:`Slot` values.
 """
 
 from __future__ import annotations

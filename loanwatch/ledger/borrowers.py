@@ -141,7 +141,7 @@ class LocalBorrowers:
         for borrower_id in borrowers:
             npl, total = self.book.share(borrower_id)
             floor = floor_applies(npl, total, self.threshold)
-            step.shares[borrower_id] = format_share(npl, total)
+            step.shares[borrower_id] = (npl, total)  # formatted only for an alert
             for loan_id in self.book.loans(borrower_id):
                 if loans[loan_id].cross_default != floor:
                     loans[loan_id] = set_cross_default(step.load(loan_id), floor)

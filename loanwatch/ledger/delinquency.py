@@ -1,14 +1,22 @@
-"""Delinquency on a date (SPEC §4): past-due installments, DPD, overdue amount, bucket.
+"""Delinquency on a date (SPEC §4): past-due installments, DPD, overdue amount.
 
-Pure functions of a ledger, a date and the tolerance; nothing is stored that a date changes.
+Pure functions of a loan's terms, its position and a date; nothing is stored that a date
+changes. With the cursor at the oldest installment that owes anything, the oldest past-due
+installment is the cursor's (DPD a subtraction) and the overdue amount is a difference of two
+running sums up to the first installment not yet due (a galloping search from the cursor: its
+cost follows the past-due installments, not the schedule). A tolerance above zero
+makes an installment owing at most that much not past due: then the past-due installments
+are walked (only those).
 """
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date
 
-from loanwatch.ledger.allocation import Ledger
+from loanwatch.ledger.terms import Cursor, Terms, remaining_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,26 +31,53 @@ class Arrears:
 NO_ARREARS = Arrears(None, 0, 0)
 
 
-def arrears(ledger: Ledger, on: date, tolerance: int) -> Arrears:
+def first_due_from(dues: array[int], day: int, lo: int) -> int:
+    """The first index from ``lo`` whose due ordinal is ``day`` or later (``len`` if none).
+
+    A galloping search from ``lo`` (the cursor): its cost follows the number of installments
+    between the cursor and the answer (the past-due ones), not the schedule's length.
+    """
+    n = len(dues)
+    if lo >= n or dues[lo] >= day:
+        return lo
+    step = 1
+    while lo + step < n and dues[lo + step] < day:
+        lo += step
+        step *= 2
+    return bisect_left(dues, day, lo + 1, min(lo + step, n))
+
+
+def arrears(terms: Terms, at: Cursor, on: date, tolerance: int) -> Arrears:
     """DPD = ``on`` minus the oldest past-due due date: 0 on the due date, 1 the day after."""
-    oldest: date | None = None
-    overdue = 0
-    for due_date, principal, interest, fee, paid_p, paid_i, paid_f in ledger.rows:
-        if due_date >= on:  # rows are sorted by due date (see allocation.revise)
-            break
-        remaining = principal + interest + fee - paid_p - paid_i - paid_f
-        if remaining > tolerance:
-            overdue += remaining
-            if oldest is None:
-                oldest = due_date
-    if oldest is None:
+    cursor = at[0]
+    dues = terms.dues
+    day = on.toordinal()
+    if cursor >= len(dues) or dues[cursor] >= day:
         return NO_ARREARS
-    return Arrears(oldest, (on - oldest).days, overdue)
+    end = first_due_from(dues, day, cursor)  # the first installment not yet past due
+    if tolerance == 0:
+        cum = terms.cum_total
+        overdue = cum[end] - cum[cursor] - at[1] - at[2] - at[3]
+        return Arrears(date.fromordinal(dues[cursor]), day - dues[cursor], overdue)
+    oldest = -1
+    overdue = 0
+    for i in range(cursor, end):
+        owed = remaining_at(terms, at, i)
+        if owed > tolerance:
+            overdue += owed
+            if oldest < 0:
+                oldest = dues[i]
+    if oldest < 0:
+        return NO_ARREARS
+    return Arrears(date.fromordinal(oldest), day - oldest, overdue)
 
 
-def next_due_after(ledger: Ledger, on: date, tolerance: int) -> date | None:
+def next_due_after(terms: Terms, at: Cursor, on: date, tolerance: int) -> date | None:
     """The earliest due date on or after ``on`` of an installment that still owes money."""
-    for due_date, principal, interest, fee, paid_p, paid_i, paid_f in ledger.rows:
-        if due_date >= on and principal + interest + fee - paid_p - paid_i - paid_f > tolerance:
-            return due_date
+    dues = terms.dues
+    i = first_due_from(dues, on.toordinal(), at[0])
+    while i < len(dues):
+        if remaining_at(terms, at, i) > tolerance:
+            return date.fromordinal(dues[i])
+        i += 1
     return None

@@ -16,6 +16,15 @@ from loanwatch.ledger import loan as ops
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.borrowers import BorrowerPort, LocalBorrowers
 from loanwatch.ledger.clock import jumps_too_far
+from loanwatch.ledger.history import (
+    HistoryPort,
+    MemoryHistory,
+    Paid,
+    PaymentRecord,
+    Reversal,
+    Revised,
+    replay_entries,
+)
 from loanwatch.ledger.index import TransitionIndex
 from loanwatch.ledger.loan import LoanState
 from loanwatch.ledger.money import format_cents
@@ -38,6 +47,7 @@ from loanwatch.ledger.records import (
     ScheduleRevised,
 )
 from loanwatch.ledger.step import Step
+from loanwatch.ledger.terms import make_terms
 from loanwatch.ledger.view import LoanView
 
 #: Where a record stands in a partition's merged input: (timestamp ms, topic rank, offset).
@@ -87,6 +97,7 @@ class Engine:
         parked: MutableMapping[str, list[Parked]] | None = None,
         clock_follows_events: bool = True,
         today: Callable[[], date] | None = None,
+        history: HistoryPort | None = None,
     ) -> None:
         self.policy = policy
         self.naive_aging = naive_aging  # reference mode: evaluate every loan every day
@@ -95,9 +106,11 @@ class Engine:
         self.clock: date | None = None
         self.loans: MutableMapping[str, LoanState] = loans if loans is not None else {}
         self.seen: SeenIds = seen if seen is not None else set()
+        # Per-loan payments, revisions, terms and applied ids, apart from the hot state.
+        self.history: HistoryPort = history if history is not None else MemoryHistory()
         self.borrowers: BorrowerPort = borrowers or LocalBorrowers(policy.cross_default_share)
         self.index = TransitionIndex()
-        self.views: dict[str, LoanView] = {}  # latest view of each loan a step touched
+        self.views = ops.LoanViews(policy)  # latest view of each loan a step touched
         # Live only: the merge position of the record being processed, and the position up
         # to which everything is stored (the partition's meta, written after every loan).
         self.position: Position | None = None
@@ -164,7 +177,12 @@ class Engine:
         if isinstance(loan_id, str) and loan_id:
             loan = self.loans.get(loan_id)
             if loan is not None:
-                return event_id in loan.applied
+                at = self.history.applied_at(loan_id, event_id)
+                if at is None:
+                    return False
+                # This very record, read again after a crash that stored its id (written
+                # before the loan's record) but not the loan: its effect is not stored yet.
+                return not (at and at == self.position and not self._already_had(loan))
             return self.orphans.holds(loan_id, event_id)
         return event_id in self.seen
 
@@ -195,15 +213,16 @@ class Engine:
             due = sorted(k for k, v in self.loans.items() if v.active)
         step = Step(self, day, "age")
         for loan_id in due:
-            step.store(self._settle_promises(step, step.load(loan_id), day, out))
+            loan = step.load(loan_id)
+            self._settle_promises(step, loan, day, out)
+            step.store(loan, changed=False)
         out.alerts.extend(step.finish())
         self._expire_orphans(day, out)
 
-    def _settle_promises(self, step: Step, loan: LoanState, day: date, out: Output) -> LoanState:
+    def _settle_promises(self, step: Step, loan: LoanState, day: date, out: Output) -> None:
         """Judge the promises whose promised date has passed: short ones are broken."""
-        promises, loan = ops.due_promises(loan, day)
-        for promise in promises:
-            paid = ops.paid_towards(loan, promise)
+        for promise in ops.due_promises(loan, day):
+            paid = promise.paid
             if paid >= promise.amount:
                 out.kept_promises.append(loan.loan_id)  # no alert; counted by the metrics
             else:
@@ -214,7 +233,6 @@ class Engine:
                     promised_amount=_money(promise.amount),
                     paid_amount=_money(paid),
                 )
-        return loan
 
     # --- orphans ---
 
@@ -267,7 +285,10 @@ class Engine:
     def _open(self, event: LoanOpened, out: Output) -> None:
         assert self.clock is not None
         step = Step(self, self.clock, event.event_id)
-        step.store(ops.open_loan(event))
+        loan = ops.open_loan(event)
+        self.history.put_terms(loan.loan_id, 0, loan.terms)
+        self._mark_applied(loan.loan_id, event.event_id)
+        step.store(loan)
         out.alerts.extend(step.finish())
         for parked in self.orphans.take(event.loan_id):
             reject = self._apply(parked.event, out)
@@ -285,50 +306,72 @@ class Engine:
         pos = self.position
         return pos is not None and loan.position is not None and loan.position >= pos
 
+    def _mark_applied(self, loan_id: str, event_id: str) -> None:
+        self.history.mark_applied(loan_id, event_id, self.position or ())
+
     def _apply(self, event: LoanEvent, out: Output) -> Rejection | None:
         """Apply one event to an opened loan as one step; a rejection changes nothing."""
         assert self.clock is not None and not isinstance(event, LoanOpened)
-        day, policy = self.clock, self.policy
+        day, policy, history = self.clock, self.policy, self.history
         current = self.loans[event.loan_id]
         if not current.active:
             return Rejection("loan_closed", f"loan {event.loan_id!r} is {current.status}")
-        if (
-            isinstance(event, PaymentReversed)
-            and ops.find_payment(current, event.payment_id) is None
-        ):
-            return Rejection(
-                "unknown_payment", f"no applied payment {event.payment_id!r} on this loan"
-            )
+        reversed_now: list[PaymentRecord] = []
+        if isinstance(event, PaymentReversed):
+            payments, _ = replay_entries(history.entries(current.loan_id, current.entries))
+            pid = event.payment_id
+            reversed_now = [p for p in payments if p.payment_id == pid and not p.reversed]
+            if not reversed_now:
+                return Rejection("unknown_payment", f"no applied payment {pid!r} on this loan")
         step = Step(self, day, event.event_id)
-        loan = ops.mark_applied(step.load(event.loan_id), event.event_id)
+        loan = step.load(event.loan_id)
+        self._mark_applied(loan.loan_id, event.event_id)
+        changed = True
         if isinstance(event, PaymentReceived):
-            loan = ops.receive_payment(loan, event.payment_id, event.amount, day, policy)
+            ops.receive_payment(loan, event.amount, day, policy)
+            self._record(loan, Paid(event.payment_id, event.amount, loan.step, day))
         elif isinstance(event, PaymentReversed):
-            loan = ops.reverse_payment(loan, event.payment_id, policy)
+            self._reverse(loan, event.payment_id, reversed_now)
             step.alert(loan.loan_id, "payment_reversed", payment_id=event.payment_id)
         elif isinstance(event, ScheduleRevised):
-            loan = ops.revise_schedule(
-                loan, event.installments, event.reason == "restructure", day, policy
-            )
+            rev = loan.rev + 1
+            terms = make_terms(event.installments)
+            history.put_terms(loan.loan_id, rev, terms)
+            ops.revise_schedule(loan, terms, rev, event.reason == "restructure", day, policy)
+            self._record(loan, Revised(rev))
         elif isinstance(event, LoanClosed):
-            loan = ops.close(loan, event.reason, day)
+            ops.close(loan, event.reason, day)
         elif isinstance(event, PromiseToPay):
-            loan = ops.add_promise(loan, event.promise_id, event.amount, event.promised_date)
-            loan = self._settle_promises(step, loan, day, out)  # a promised date already past
+            ops.add_promise(loan, event.promise_id, event.amount, event.promised_date)
+            self._settle_promises(step, loan, day, out)  # a promised date already past
         elif isinstance(event, RiskSignal):
-            loan = self._signal(step, loan, event)
+            self._signal(step, loan, event)
         elif isinstance(event, ContactLogged):
-            pass  # recorded by the caller's metrics; no state rule depends on contacts
-        step.store(loan)
+            changed = False  # counted by the caller's metrics; no state rule reads contacts
+        step.store(loan, changed)
         out.alerts.extend(step.finish())
         return None
 
-    def _signal(self, step: Step, loan: LoanState, event: RiskSignal | BorrowerSignal) -> LoanState:
+    def _record(self, loan: LoanState, entry: Paid | Revised | Reversal) -> None:
+        """Append to the loan's history (its next entry number is in the hot state)."""
+        self.history.append(loan.loan_id, loan.entries, entry)
+        loan.entries += 1
+
+    def _reverse(self, loan: LoanState, payment_id: str, reversed_now: list[PaymentRecord]) -> None:
+        """SPEC §3: the ledger recomputed as if the payment had never been received."""
+        loan.step += 1
+        self._record(loan, Reversal(payment_id))
+        _, ledger_ops = replay_entries(self.history.entries(loan.loan_id, loan.entries))
+        loan_id = loan.loan_id
+        ops.rebuild(loan, lambda rev: self.history.terms(loan_id, rev), ledger_ops, self.policy)
+        for p in reversed_now:
+            ops.discount_reversed(loan, p.amount, p.step, p.day)
+
+    def _signal(self, step: Step, loan: LoanState, event: RiskSignal | BorrowerSignal) -> None:
         step.alert(loan.loan_id, "risk_signal", signal=event.signal, signal_severity=event.severity)
         if event.severity == "high":
             assert self.clock is not None
-            return ops.flag_watchlist(loan, self.clock, self.policy)
-        return loan
+            ops.flag_watchlist(loan, self.clock, self.policy)
 
     def _borrower_signal(self, event: BorrowerSignal, out: Output) -> None:
         assert self.clock is not None
@@ -336,7 +379,9 @@ class Engine:
         self.borrowers.on_borrower_signal(event)
         for loan_id in self.borrowers.loans_of(event.borrower_id):
             if not self._already_had(self.loans[loan_id]):
-                step.store(self._signal(step, step.load(loan_id), event))
+                loan = step.load(loan_id)
+                self._signal(step, loan, event)
+                step.store(loan)
         out.alerts.extend(step.finish())
 
     def reindex(self, loans: Iterable[LoanState]) -> None:

@@ -1,47 +1,35 @@
-"""One loan's state and how it moves: opening, events, and evaluation on a business date.
+"""One loan's hot state and how it moves: opening, events, and evaluation on a business date.
 
-A pure fold: every function takes a :class:`LoanState` (and a date, and the policy) and returns
-a new one. Derived values (DPD, bucket, class, stage) are computed for a date by
-:func:`evaluate`; the state keeps only the ledger and the memory the rules need (observation
-period, non-performing cure, watchlist, promises, cross-default flag).
+A loan is its immutable :class:`~loanwatch.ledger.terms.Terms` (the schedule of its opening or
+latest revision) plus a small position that events move: the cursor to the oldest installment
+that owes anything, what is paid on it, the credit, and the rule memory (observation period,
+non-performing cure, watchlist, open promises, cross-default flag, the last snapshot). The
+state is updated in place, field by field: no copy of the whole state per event. What a
+reversal needs to rebuild (payments, revisions) is the loan's history
+(:mod:`loanwatch.ledger.history`), kept apart and read only by reversals.
+
+Derived values (DPD, bucket, class, stage) are computed for a date: :func:`evaluate` brings the
+rule memory to a date and returns the arrears there, which the view and the next transition
+reuse (one evaluation per loan per step).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from operator import attrgetter
-from typing import Any
 
-from loanwatch.ledger.allocation import (
-    Ledger,
-    LedgerOp,
-    Pay,
-    Revise,
-    Row,
-    apply_amount,
-    open_ledger,
-    rebuild,
-    revise,
-)
-from loanwatch.ledger.allocation import outstanding_principal as ledger_outstanding
-from loanwatch.ledger.delinquency import arrears, next_due_after
+from loanwatch.ledger.allocation import Ledger, Row
+from loanwatch.ledger.delinquency import Arrears, arrears, next_due_after
 from loanwatch.ledger.money import cents_to_decimal
 from loanwatch.ledger.policy import CLASS_RANK, SUBSTANDARD, Policy, worse
-from loanwatch.ledger.records import InstallmentTerms, LoanOpened
+from loanwatch.ledger.records import LoanOpened
+from loanwatch.ledger.terms import Cursor, Terms, first_unpaid, make_terms, pay
+from loanwatch.ledger.terms import outstanding_principal as terms_outstanding
 from loanwatch.ledger.view import LoanView
 
 ACTIVE = "active"
 CLOSE_STATUS = {"repaid": "closed", "written_off": "written_off", "sold": "sold"}
-
-
-@dataclass(frozen=True, slots=True)
-class Payment:
-    payment_id: str
-    amount: int
-    step: int  # the loan's step counter when it was applied
-    applied_on: date
-    reversed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +38,7 @@ class Promise:
     amount: int
     promised_date: date
     step: int  # payments applied after this step count towards it
+    paid: int = 0  # received since the promise, on or before its date, reversals deducted
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,34 +51,22 @@ class Snapshot:
     cross_default: bool
 
 
-# Snapshots are few distinct values shared by many loans: one instance per value (bounded)
-# means one less object per loan for the garbage collector to scan, and no allocation.
-_SNAPSHOTS: dict[tuple[int, str, str, bool], Snapshot] = {}
-SNAPSHOTS_KEPT = 4096
-
-
-def snapshot(dpd: int, bucket: str, own_class: str, cross_default: bool) -> Snapshot:
-    """``Snapshot(...)``, the same instance for the same values."""
-    key = (dpd, bucket, own_class, cross_default)
-    found = _SNAPSHOTS.get(key)
-    if found is None:
-        if len(_SNAPSHOTS) >= SNAPSHOTS_KEPT:
-            _SNAPSHOTS.clear()
-        found = _SNAPSHOTS[key] = Snapshot(dpd, bucket, own_class, cross_default)
-    return found
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LoanState:
+    """A loan's hot state (what every event may touch); small and independent of its age."""
+
     loan_id: str
     borrower_id: str
     product: str
     region: str
     currency: str
-    opening: tuple[Row, ...]  # the ledger's rows at opening (nothing paid), for a rebuild
-    history: tuple[LedgerOp, ...]
-    ledger: Ledger
-    payments: tuple[Payment, ...] = ()
+    terms: Terms  # the schedule in force (stored once per opening or revision)
+    rev: int = 0  # which terms: 0 the opening's, k the k-th revision's
+    cursor: int = 0  # the first installment that owes anything (len(terms): none)
+    paid_principal: int = 0  # what is paid on the cursor's installment
+    paid_interest: int = 0
+    paid_fee: int = 0
+    credit: int = 0
     promises: tuple[Promise, ...] = ()
     status: str = ACTIVE
     closed_on: date | None = None
@@ -100,11 +77,11 @@ class LoanState:
     npl: bool = False
     current_since: date | None = None
     cross_default: bool = False
-    last: Snapshot = Snapshot(0, "M0", "normal", False)
+    last_dpd: int = 0  # the snapshot of the last evaluation
+    last_bucket: str = "M0"
+    last_class: str = "normal"
     evaluated_on: date | None = None
-    # Ids of the events applied to this loan: kept in the loan's own record so that the
-    # dedupe and the state it protects are written together (one changelog message).
-    applied: frozenset[str] = frozenset()
+    entries: int = 0  # entries in the loan's history (the next one's number)
     # Live only: the merge position (timestamp ms, topic rank, offset) of the last input
     # record whose step touched the loan, stored with it; a record read again after a crash
     # at or before it has already had its effect here (even one that was a rejection).
@@ -115,44 +92,44 @@ class LoanState:
         return self.status == ACTIVE
 
     @property
+    def at(self) -> Cursor:
+        return (self.cursor, self.paid_principal, self.paid_interest, self.paid_fee)
+
+    @property
     def outstanding_principal(self) -> int:
-        return ledger_outstanding(self.ledger)
+        return terms_outstanding(self.terms, self.at)
 
+    @property
+    def ledger(self) -> Ledger:
+        """The installments in force with what is paid on each, as rows (O(n): for tests and
+        inspection only; the engine never builds it)."""
+        t, cursor = self.terms, self.cursor
+        rows: list[Row] = []
+        for i in range(len(t)):
+            due, p, it, f = date.fromordinal(t.dues[i]), t.principal[i], t.interest[i], t.fee[i]
+            if i < cursor:
+                rows.append((due, p, it, f, p, it, f))
+            elif i == cursor:
+                rows.append((due, p, it, f, self.paid_principal, self.paid_interest, self.paid_fee))
+            else:
+                rows.append((due, p, it, f, 0, 0, 0))
+        return Ledger(tuple(rows), self.credit)
 
-_FIELDS = tuple(f.name for f in fields(LoanState))
-_SETTERS = tuple(getattr(LoanState, name).__set__ for name in _FIELDS)  # slot descriptors
-_SETTER = dict(zip(_FIELDS, _SETTERS, strict=True))
-_VALUES = attrgetter(*_FIELDS)
-if hasattr(LoanState, "__post_init__"):  # evolve() does not run __init__
-    raise TypeError("evolve() must learn to run LoanState.__post_init__")
-
-
-def evolve(loan: LoanState, **changes: Any) -> LoanState:
-    """``dataclasses.replace`` for a loan, 3x faster (it runs several times per event).
-
-    Copies the slots straight into a new instance and sets the changed ones; an unknown field
-    name raises KeyError. The result equals ``replace(loan, **changes)`` (a unit test checks).
-    """
-    new = object.__new__(LoanState)
-    for set_slot, value in zip(_SETTERS, _VALUES(loan), strict=True):
-        set_slot(new, value)
-    for name, value in changes.items():
-        _SETTER[name](new, value)
-    return new
+    @property
+    def last(self) -> Snapshot:
+        return Snapshot(self.last_dpd, self.last_bucket, self.last_class, self.cross_default)
 
 
 def open_loan(event: LoanOpened) -> LoanState:
-    ledger = open_ledger(event.installments)
+    terms = make_terms(event.installments)
     return LoanState(
-        applied=frozenset({event.event_id}),
         loan_id=event.loan_id,
         borrower_id=event.borrower_id,
         product=event.product,
         region=event.region,
         currency=event.currency,
-        opening=ledger.rows,  # the same row tuples: shared until an installment is paid
-        history=(),
-        ledger=ledger,
+        terms=terms,
+        cursor=first_unpaid(terms, 0),
     )
 
 
@@ -164,15 +141,19 @@ def on_watchlist(loan: LoanState, on: date) -> bool:
     return loan.watch_until is not None and on <= loan.watch_until
 
 
-def evaluate(loan: LoanState, on: date, policy: Policy) -> LoanState:
-    """Bring the loan's rule memory to ``on`` and record its snapshot there.
+def arrears_on(loan: LoanState, on: date, policy: Policy) -> Arrears:
+    return arrears(loan.terms, loan.at, on, policy.tolerance_cents)
+
+
+def evaluate(loan: LoanState, on: date, policy: Policy) -> Arrears:
+    """Bring the loan's rule memory to ``on``, record its snapshot there; the arrears on ``on``.
 
     Idempotent for one date and independent of how many days were skipped since the last
     evaluation, as long as no transition date (see :func:`next_transition`) was skipped.
     """
+    due = arrears_on(loan, on, policy)
     if not loan.active:
-        return loan
-    due = arrears(loan.ledger, on, policy.tolerance_cents)
+        return due
     current_since = loan.current_since
     if due.dpd > 0:
         current_since = None
@@ -184,7 +165,7 @@ def evaluate(loan: LoanState, on: date, policy: Policy) -> LoanState:
         # since the last evaluation were all past due if the loan was past due then (only an
         # event can cure it, and events evaluate), so the chain of extensions is unbroken.
         still_in = on <= obs_end or (
-            loan.last.dpd > 0 and loan.evaluated_on is not None and loan.evaluated_on <= obs_end
+            loan.last_dpd > 0 and loan.evaluated_on is not None and loan.evaluated_on <= obs_end
         )
         if still_in:
             obs_end = max(obs_end, on + timedelta(days=policy.restructure_observation_days))
@@ -204,20 +185,28 @@ def evaluate(loan: LoanState, on: date, policy: Policy) -> LoanState:
         own = worse(own, "special_mention")
     if CLASS_RANK[own] >= SUBSTANDARD:
         npl = True
-    last = snapshot(due.dpd, policy.bucket(due.dpd), own, loan.cross_default)
-    return evolve(
-        loan, current_since=current_since, obs_end=obs_end, npl=npl, last=last, evaluated_on=on
-    )
+    loan.current_since = current_since
+    loan.obs_end = obs_end
+    loan.npl = npl
+    loan.last_dpd = due.dpd
+    loan.last_bucket = policy.bucket(due.dpd)
+    loan.last_class = own
+    loan.evaluated_on = on
+    return due
 
 
-def next_transition(loan: LoanState, policy: Policy) -> date | None:
-    """The first date after the last evaluation on which aging may change something."""
+def next_transition(loan: LoanState, policy: Policy, due: Arrears | None = None) -> date | None:
+    """The first date after the last evaluation on which aging may change something.
+
+    ``due``: the arrears on the evaluation date when the caller has them.
+    """
     on = loan.evaluated_on
     if not loan.active or on is None:
         return None
+    if due is None:
+        due = arrears_on(loan, on, policy)
     candidates: list[date] = []
-    due = arrears(loan.ledger, on, policy.tolerance_cents)
-    upcoming = next_due_after(loan.ledger, on, policy.tolerance_cents)
+    upcoming = next_due_after(loan.terms, loan.at, on, policy.tolerance_cents)
     if upcoming is not None:  # the overdue amount grows the day after each due date
         candidates.append(upcoming + timedelta(days=1))
     if due.oldest_due is None:
@@ -236,14 +225,21 @@ def next_transition(loan: LoanState, policy: Policy) -> date | None:
     return min(later) if later else None
 
 
-def view(loan: LoanState, on: date, policy: Policy) -> LoanView:
-    """The read model on ``on`` (a closed loan keeps the values of its closing day)."""
+def view(loan: LoanState, on: date, policy: Policy, due: Arrears | None = None) -> LoanView:
+    """The read model on ``on`` (a closed loan keeps the values of its closing day).
+
+    ``due``: the arrears on ``on`` when the caller has them (the loan evaluated on ``on``).
+    Never changes ``loan``: a loan not evaluated on ``on`` is evaluated as a copy.
+    """
     if loan.closed_on is not None:
         on = loan.closed_on
+        due = None
     elif loan.evaluated_on != on:
-        loan = evaluate(loan, on, policy)
-    due = arrears(loan.ledger, on, policy.tolerance_cents)
-    own = loan.last.own_class
+        loan = replace(loan)
+        due = evaluate(loan, on, policy)
+    if due is None:
+        due = arrears_on(loan, on, policy)
+    own = loan.last_class
     effective = worse(own, "substandard") if loan.cross_default else own
     restructured = in_observation(loan, on)
     watch = on_watchlist(loan, on)
@@ -273,123 +269,179 @@ def view(loan: LoanState, on: date, policy: Policy) -> LoanView:
     )
 
 
-# --- events on one loan (the caller evaluates the loan on ``on`` before and after) ---
+class LoanViews:
+    """The latest view of each loan a step touched, made when first read (metrics, API).
+
+    A step notes the loan and its day; most steps change nothing anyone reads before the
+    next one, so the view (Decimals, strings) is built on the first read and kept until the
+    loan's next step. Sound because a loan changes only inside a step, which notes it again.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._noted: dict[str, tuple[LoanState, date]] = {}
+        self._made: dict[str, LoanView] = {}
+
+    def note(self, loan: LoanState, on: date) -> None:
+        self._noted[loan.loan_id] = (loan, on)
+        self._made.pop(loan.loan_id, None)
+
+    def put(self, loan_id: str, made: LoanView, loan: LoanState, on: date) -> None:
+        """A view the caller has already made for ``loan`` on ``on``."""
+        self._noted[loan_id] = (loan, on)
+        self._made[loan_id] = made
+
+    def get(self, loan_id: str) -> LoanView | None:
+        made = self._made.get(loan_id)
+        if made is None:
+            noted = self._noted.get(loan_id)
+            if noted is None:
+                return None
+            made = self._made[loan_id] = view(noted[0], noted[1], self.policy)
+        return made
+
+    def __len__(self) -> int:
+        return len(self._noted)
+
+    def values(self) -> list[LoanView]:
+        return [v for v in map(self.get, list(self._noted)) if v is not None]
+
+    def active_buckets(self) -> list[str]:
+        """The bucket of every active loan, as :meth:`values` would say, without making the
+        views: a loan evaluated on the day it was noted has its bucket in its snapshot."""
+        out: list[str] = []
+        made = self._made
+        for loan_id, (loan, on) in list(self._noted.items()):
+            seen = made.get(loan_id)
+            if seen is not None:
+                if seen.status == ACTIVE:
+                    out.append(seen.bucket)
+            elif loan.status == ACTIVE:
+                if loan.closed_on is None and loan.evaluated_on == on:
+                    out.append(loan.last_bucket)
+                else:
+                    found = self.get(loan_id)
+                    if found is not None and found.status == ACTIVE:
+                        out.append(found.bucket)
+        return out
 
 
-def receive_payment(
-    loan: LoanState, payment_id: str, amount: int, on: date, policy: Policy
-) -> LoanState:
-    step = loan.step + 1
-    return evolve(
-        loan,
-        step=step,
-        ledger=apply_amount(loan.ledger, amount, policy.allocation_order),
-        history=(*loan.history, Pay(payment_id, amount)),
-        payments=(*loan.payments, Payment(payment_id, amount, step, on)),
-    )
+# --- events on one loan (the caller evaluates the loan on ``on`` before and after, and
+# --- writes the loan's history: these functions change only the hot state) ---
 
 
-def find_payment(loan: LoanState, payment_id: str) -> Payment | None:
-    """An applied, not yet reversed payment of this loan."""
-    for payment in loan.payments:
-        if payment.payment_id == payment_id and not payment.reversed:
-            return payment
-    return None
+def _set_cursor(loan: LoanState, at: Cursor) -> None:
+    loan.cursor, loan.paid_principal, loan.paid_interest, loan.paid_fee = at
 
 
-def reverse_payment(loan: LoanState, payment_id: str, policy: Policy) -> LoanState:
-    """Recompute the ledger as if the payment had never been received."""
-    history: list[LedgerOp] = []
-    dropped = False
-    for op in loan.history:
-        if not dropped and isinstance(op, Pay) and op.payment_id == payment_id:
-            dropped = True
-            continue
-        history.append(op)
-    payments = tuple(
-        replace(p, reversed=True) if p.payment_id == payment_id and not p.reversed else p
-        for p in loan.payments
-    )
-    return evolve(
-        loan,
-        step=loan.step + 1,
-        history=tuple(history),
-        payments=payments,
-        ledger=rebuild(loan.opening, tuple(history), policy.allocation_order),
-    )
+def receive_payment(loan: LoanState, amount: int, on: date, policy: Policy) -> None:
+    """Allocate a payment from the cursor on; open promises due on or after ``on`` count it."""
+    loan.step += 1
+    at, left, _ = pay(loan.terms, loan.at, amount, policy.allocation_order)
+    _set_cursor(loan, at)
+    loan.credit += left
+    if loan.promises:
+        loan.promises = tuple(
+            replace(p, paid=p.paid + amount) if on <= p.promised_date else p for p in loan.promises
+        )
+
+
+def rebuild(
+    loan: LoanState,
+    terms_of: Callable[[int], Terms],
+    ops: list[tuple[str, int] | int],
+    policy: Policy,
+) -> None:
+    """Recompute the position from the opening by the ledger's operations (after a reversal)."""
+    order = policy.allocation_order
+    terms = terms_of(0)
+    at: Cursor = (first_unpaid(terms, 0), 0, 0, 0)
+    credit = 0
+    for op in ops:
+        if isinstance(op, int):
+            terms, at, credit = _revised(terms, at, credit, terms_of(op), order)
+        else:
+            at, left, _ = pay(terms, at, op[1], order)
+            credit += left
+    _set_cursor(loan, at)
+    loan.credit = credit
+
+
+def _revised(
+    old: Terms, at: Cursor, credit: int, new: Terms, order: tuple[str, ...]
+) -> tuple[Terms, Cursor, int]:
+    """SPEC §3: what was paid on the installments removed (only the cursor's can have been
+    paid on), plus credit, becomes credit and is applied to the new installments oldest first.
+    Installments paid in full are dropped from the terms: they owe nothing and change nothing.
+    """
+    credit += at[1] + at[2] + at[3]
+    start: Cursor = (first_unpaid(new, 0), 0, 0, 0)
+    at, left, _ = pay(new, start, credit, order)
+    return new, at, left
 
 
 def revise_schedule(
-    loan: LoanState,
-    terms: tuple[InstallmentTerms, ...],
-    restructure: bool,
-    on: date,
-    policy: Policy,
-) -> LoanState:
+    loan: LoanState, terms: Terms, rev: int, restructure: bool, on: date, policy: Policy
+) -> None:
     """Replace the unpaid installments; a restructure opens an observation period on ``on``."""
-    revised = evolve(
-        loan,
-        step=loan.step + 1,
-        ledger=revise(loan.ledger, terms, policy.allocation_order),
-        history=(*loan.history, Revise(terms)),
+    loan.step += 1
+    loan.terms, at, loan.credit = _revised(
+        loan.terms, loan.at, loan.credit, terms, policy.allocation_order
     )
-    if not restructure:
-        return revised
+    _set_cursor(loan, at)
+    loan.rev = rev
+    if not restructure or not len(terms):
+        return
     days = timedelta(days=policy.restructure_observation_days)
-    end = terms[0].due_date + days
+    first = date.fromordinal(terms.dues[0])
+    end = first + days
     if len(terms) > 1:
-        end = max(end, terms[1].due_date)
-    floor = worse("special_mention", loan.last.own_class)
-    return evolve(revised, obs_end=end, restructure_floor=floor)
+        end = max(end, date.fromordinal(terms.dues[1]))
+    loan.obs_end = end
+    loan.restructure_floor = worse("special_mention", loan.last_class)
 
 
-def add_promise(loan: LoanState, promise_id: str, amount: int, promised_date: date) -> LoanState:
+def discount_reversed(loan: LoanState, amount: int, step: int, day: date) -> None:
+    """A payment (applied at ``step`` on ``day``) is reversed: open promises stop counting it."""
+    if loan.promises:
+        loan.promises = tuple(
+            replace(p, paid=p.paid - amount) if step > p.step and day <= p.promised_date else p
+            for p in loan.promises
+        )
+
+
+def add_promise(loan: LoanState, promise_id: str, amount: int, promised_date: date) -> None:
     kept = tuple(p for p in loan.promises if p.promise_id != promise_id)
-    promise = Promise(promise_id, amount, promised_date, loan.step)
-    return evolve(loan, step=loan.step + 1, promises=(*kept, promise))
+    loan.promises = (*kept, Promise(promise_id, amount, promised_date, loan.step))
+    loan.step += 1
 
 
-def paid_towards(loan: LoanState, promise: Promise) -> int:
-    """Payments received from the promise to the end of its date, reversed ones excluded."""
-    return sum(
-        p.amount
-        for p in loan.payments
-        if p.step > promise.step and p.applied_on <= promise.promised_date and not p.reversed
-    )
-
-
-def due_promises(loan: LoanState, on: date) -> tuple[tuple[Promise, ...], LoanState]:
-    """Promises whose deadline (the day after the promised date) is ``on`` or earlier."""
+def due_promises(loan: LoanState, on: date) -> tuple[Promise, ...]:
+    """Take the promises whose deadline (the day after the promised date) is ``on`` or earlier."""
     due = tuple(p for p in loan.promises if p.promised_date < on)
-    if not due:
-        return (), loan
-    return due, evolve(loan, promises=tuple(p for p in loan.promises if p.promised_date >= on))
+    if due:
+        loan.promises = tuple(p for p in loan.promises if p.promised_date >= on)
+    return due
 
 
-def flag_watchlist(loan: LoanState, on: date, policy: Policy) -> LoanState:
+def flag_watchlist(loan: LoanState, on: date, policy: Policy) -> None:
     until = on + timedelta(days=policy.watchlist_days)
     if loan.watch_until is not None and loan.watch_until > until:
-        return loan
-    return evolve(loan, watch_until=until)
+        return
+    loan.watch_until = until
 
 
-def close(loan: LoanState, reason: str, on: date) -> LoanState:
-    return evolve(loan, status=CLOSE_STATUS[reason], closed_on=on, step=loan.step + 1)
-
-
-def mark_applied(loan: LoanState, event_id: str) -> LoanState:
-    return evolve(loan, applied=loan.applied | {event_id})
+def close(loan: LoanState, reason: str, on: date) -> None:
+    loan.status = CLOSE_STATUS[reason]
+    loan.closed_on = on
+    loan.step += 1
 
 
 def set_cross_default(loan: LoanState, flag: bool) -> LoanState:
-    if loan.cross_default == flag:
-        return loan
-    last = loan.last
-    return evolve(
-        loan, cross_default=flag, last=snapshot(last.dpd, last.bucket, last.own_class, flag)
-    )
+    loan.cross_default = flag
+    return loan
 
 
 def is_npl_exposure(loan: LoanState) -> bool:
     """Counts towards the borrower's NPL share: own class substandard or worse."""
-    return CLASS_RANK[loan.last.own_class] >= SUBSTANDARD
+    return CLASS_RANK[loan.last_class] >= SUBSTANDARD

@@ -211,20 +211,46 @@ def _installments(obj: dict[str, Any]) -> tuple[InstallmentTerms, ...]:
             raise Invalid(
                 "bad_schedule", f"installment seq must run 1..n, got {seq!r} at {position}"
             )
-        if "fee" in item:
-            fee = fast(item["fee"])
-            if fee < 0:
-                fee = _amount_checked(item, "fee", positive=False)
+        # "123.45": the amounts of a simulated or bank-written schedule, read inline (a call
+        # per amount was a third of an opening's parse); anything else: canonical_cents.
+        fee = item.get("fee", "0.00")
+        if type(fee) is str and 3 < len(fee) <= 18 and fee[-3] == "." and fee.isascii():
+            whole, frac = fee[:-3], fee[-2:]
+            fee = int(whole + frac) if whole.isdigit() and frac.isdigit() else fast(fee)
         else:
-            fee = 0
+            fee = fast(fee)
+        if fee < 0:
+            fee = _amount_checked(item, "fee", positive=False)
         value = item["due_date"]
         due = dates.get(value) if type(value) is str else None
         if due is None:
             due = parse_date_checked(value, f"installments[{position}].due_date")
-        principal = fast(item.get("principal"))
+        principal = item.get("principal")
+        if (
+            type(principal) is str
+            and 3 < len(principal) <= 18
+            and principal[-3] == "."
+            and principal.isascii()
+        ):
+            whole, frac = principal[:-3], principal[-2:]
+            ok = whole.isdigit() and frac.isdigit()
+            principal = int(whole + frac) if ok else fast(principal)
+        else:
+            principal = fast(principal)
         if principal < 0:
             principal = _amount_checked(item, "principal", positive=False)
-        interest = fast(item.get("interest"))
+        interest = item.get("interest")
+        if (
+            type(interest) is str
+            and 3 < len(interest) <= 18
+            and interest[-3] == "."
+            and interest.isascii()
+        ):
+            whole, frac = interest[:-3], interest[-2:]
+            ok = whole.isdigit() and frac.isdigit()
+            interest = int(whole + frac) if ok else fast(interest)
+        else:
+            interest = fast(interest)
         if interest < 0:
             interest = _amount_checked(item, "interest", positive=False)
         if not unordered and previous is not None and due <= previous:

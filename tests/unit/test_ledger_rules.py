@@ -353,15 +353,20 @@ def test_alert_ids_are_deterministic_and_unique() -> None:
 
 
 def test_dedupe_travels_with_the_loan_state() -> None:
-    """A worker restored from the loans alone (no separate seen-ids) still ignores a re-delivery."""
+    """A worker restored from the loans table alone (no separate seen-ids) still ignores a
+    re-delivery: a loan's applied ids are keyed parts of the same table (one changelog)."""
+    from loanwatch.agents.state import LoanStore
     from loanwatch.ledger.engine import Engine
-    from loanwatch.streams.codecs import decode_loan, encode_loan
 
+    table: dict[str, bytes] = {}
+    store = LoanStore(table)
     h = Harness()
+    h.engine = Engine(Policy(), loans=store, history=store)
     pay = paid("A", "2026-01-10", "5.00")
     h.feed(opened("A", "2026-01-01", ONE), pay)
-    restored = {k: decode_loan(encode_loan(v)) for k, v in h.engine.loans.items()}
-    engine = Engine(Policy(), loans=restored, seen=set())
+    store.flush()
+    restored = LoanStore(dict(table))
+    engine = Engine(Policy(), loans=restored, history=restored, seen=set())
     assert engine.process(pay).result == "duplicate"
     assert restored["A"].ledger.slots[0].paid_fee == 500
 

@@ -298,23 +298,29 @@ def test_kept_promises_are_counted_and_closed_loans_leave_the_active_views() -> 
 
 def test_a_restart_from_a_state_cut_between_two_loans_of_a_step_repairs_the_floor() -> None:
     """A crash stored the NPL loan's step but not its sibling's floor: the restart sets it."""
+    from loanwatch.agents.state import load_loan
     from loanwatch.ledger.loan import set_cross_default
-    from loanwatch.streams.codecs import decode_loan, encode_loan
+    from loanwatch.streams.codecs import encode_loan
+
+    def stored(loan_id: str) -> Any:  # the hot record read back with its terms
+        loan = load_loan(tables.loans, loan_id)
+        assert loan is not None
+        return loan
 
     tables = Tables()
     first = Pipeline(tables)
     first.send(opened("S", "2026-01-01", SHORT, borrower="G"))
     first.send(opened("L", "2026-01-01", LONG, borrower="G"))
     first.send(tick("2026-05-02"))
-    assert decode_loan(tables.loans["L"]).cross_default
-    tables.loans["L"] = encode_loan(set_cross_default(decode_loan(tables.loans["L"]), False))
+    assert stored("L").cross_default
+    tables.loans["L"] = encode_loan(set_cross_default(stored("L"), False))
     second = Pipeline(tables)
     second.directory = dict(first.directory)
     second.ledger.ensure(range(N))
     view = next(v for v in second.ledger.views() if v.loan_id == "L")
     assert view.cross_default and view.classification == "substandard"
     second.send(tick("2026-05-03"))  # the repair is stored with the next flush, silently
-    assert decode_loan(tables.loans["L"]).cross_default
+    assert stored("L").cross_default
     assert not [a for a in second.alerts if a["kind"] == "cross_default"]
 
 
@@ -360,9 +366,10 @@ def test_a_record_read_again_after_a_crash_does_nothing_where_its_effect_is_stor
     second.directory = dict(first.directory)
     second.resend(early, early_offset)
     assert second.letters == [] and second.alerts == []
-    from loanwatch.streams.codecs import decode_loan
+    from loanwatch.agents.state import load_loan
 
-    assert decode_loan(tables.loans["A"]).outstanding_principal == 10000  # unpaid, as in replay
+    loan = load_loan(tables.loans, "A")
+    assert loan is not None and loan.outstanding_principal == 10000  # unpaid, as in replay
     assert (
         second.registry.get_sample_value(
             "loanwatch_events_total",
