@@ -21,7 +21,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 
 from loanwatch.ledger.policy import Policy
 from loanwatch.replay.runner import iter_lines, replay
@@ -83,13 +82,6 @@ def _borrower_signal_days(lines: list[bytes]) -> set[tuple[str, str]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="stalled in a clean-clone run while a record past a gap was refused and its lane "
-    "sought back (the sought records were not delivered again); the refusal is taken out "
-    "(gaps counted and processed, as before) and this passed 1 of 1 since; kept non-strict "
-    "until several clean-clone runs pass; issue 12",
-)
 async def test_a_worker_joining_mid_backlog_skips_nothing(
     kafka_bootstrap: str, unique_name: Any, tmp_path: Path
 ) -> None:
