@@ -1,5 +1,6 @@
-"""Fixes for faust-streaming/aiokafka, all applied by the worker: two record losses, two per-message
-costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
+"""Fixes for faust-streaming/aiokafka, all applied by the worker: two record losses, commits that
+stopped after a seek (``seeks_keep_commits``), the records a resume of the flow cleared
+(``reseek_after_resume``), two per-message costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
 Faust's queue pressure (``queues_wait_when_full``), which fought the ledger stage's alignment.
 
 **Records fetched during recovery of a partition that has no committed offset are lost.**
@@ -22,7 +23,9 @@ has had since the assignment).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections import defaultdict
 from collections.abc import Coroutine, Iterator, Mapping
 from typing import Any
 
@@ -32,12 +35,7 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.queues import ThrowableQueue
 
-from loanwatch.agents.faust_internals import (
-    commits_held,
-    committed_offsets,
-    keep_committed_at_least,
-    set_read_offsets,
-)
+from loanwatch.agents.faust_internals import set_committed_offsets, set_read_offsets
 
 log = logging.getLogger("loanwatch.worker")
 
@@ -72,6 +70,7 @@ def deliver_rereads() -> None:
         return
     original = Consumer.__init__
 
+    @functools.wraps(original)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
         set_read_offsets(self, _ReadOffsets())
@@ -207,29 +206,44 @@ class Refetcher:
                 return
 
 
+class _CommittedOffsets(defaultdict[TP, "int | None"]):
+    """Faust's committed offsets, which an update never moves back (a pop forgets one)."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda: None)
+
+    def __setitem__(self, tp: TP, offset: int | None) -> None:
+        now = self.get(tp)
+        if now is None or (offset is not None and offset > now):
+            super().__setitem__(tp, offset)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for tp, offset in dict(*args, **kwargs).items():
+            self[tp] = offset
+
+
 def seeks_keep_commits() -> None:
-    """Patch ``Consumer.perform_seek``: no commit runs during it, none is undone by it
-    (idempotent).
+    """Patch ``Consumer.__init__``: its committed offsets never go back (idempotent).
 
     ``perform_seek`` reads the group's committed offsets from the broker and writes them into
-    Faust's own. A commit completing during that read left them below what Faust had already
-    removed from its acked offsets, and Faust never committed that partition again (its acked
-    offsets started more than one past the committed one): the kill loop hung at the end of
-    its backlog with every record processed and commits stuck mid-log, 3 runs in 5, once the
-    ledger stage's re-fetches (and the seek after every resume) ran while commits did.
+    Faust's own. A read made while a commit was completing left them below what Faust had
+    already removed from its acked offsets, and Faust never committed that partition again
+    (its acked offsets started more than one past the committed one): the kill loop hung at
+    the end of its backlog with every record processed and commits stuck mid-log, 3 runs in
+    5, once the ledger stage's re-fetches (and the seek after every resume) ran while
+    commits did. Faust forgets a partition's offset when it is revoked (``pop``), so a
+    partition assigned again starts from the broker's value.
     """
     if getattr(Consumer, _KEEPS_COMMITS, False):
         return
-    original = Consumer.perform_seek
+    original = Consumer.__init__
 
-    async def perform_seek(self: Any) -> None:
-        async with commits_held(self):
-            floor = committed_offsets(self)
-            await original(self)
-            keep_committed_at_least(self, floor)
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        set_committed_offsets(self, _CommittedOffsets())
 
-    perform_seek.__wrapped_original__ = original  # type: ignore[attr-defined]
-    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
     setattr(Consumer, _KEEPS_COMMITS, True)
 
 

@@ -12,10 +12,7 @@ upgrade that moves one fails loudly, and the patches themselves live in ``faust_
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 from faust.streams import _current_event
@@ -95,42 +92,7 @@ def set_read_offsets(consumer: Any, offsets: Any) -> None:
     consumer._read_offset = offsets
 
 
-def committed_offsets(consumer: Any) -> dict[TP, int]:
-    """A copy of every committed offset Faust's consumer knows (None values left out)."""
-    found: dict[TP, int | None] = getattr(consumer, "_committed_offset", {})
-    return {tp: int(off) for tp, off in found.items() if off is not None}
-
-
-def keep_committed_at_least(consumer: Any, floor: dict[TP, int]) -> None:
-    """Never let Faust's committed offsets go back below ``floor``.
-
-    Faust's ``perform_seek`` overwrites them with what the broker returned; a value read
-    before a commit that completed meanwhile is older than what Faust has already dropped
-    from its acked list, and Faust then never commits that partition again (its acked
-    offsets start more than one past the committed one).
-    """
-    current: dict[TP, int | None] = consumer._committed_offset
-    for tp, off in floor.items():
-        now = current.get(tp)
-        if now is None or now < off:
-            current[tp] = off
-
-
-@contextlib.asynccontextmanager
-async def commits_held(consumer: Any) -> AsyncIterator[None]:
-    """No Faust commit runs inside: waits for one in flight, and later ones wait for this.
-
-    Faust lets one commit run at a time through ``_commit_fut``; a ``commit()`` that finds it
-    set waits for it and commits nothing (its timer commits again a moment later).
-    """
-    while getattr(consumer, "_commit_fut", None) is not None:
-        await consumer.maybe_wait_for_commit_to_finish()
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    consumer._commit_fut = fut
-    try:
-        yield
-    finally:
-        if consumer._commit_fut is fut:
-            consumer._commit_fut = None
-        if not fut.done():
-            fut.set_result(None)
+def set_committed_offsets(consumer: Any, offsets: Any) -> None:
+    """Replace the mapping of a Faust consumer's committed offsets (keeping its values)."""
+    offsets.update(consumer._committed_offset)
+    consumer._committed_offset = offsets

@@ -1,18 +1,20 @@
-"""A seek to the committed offsets neither races nor undoes a commit
-(``faust_fixes.seeks_keep_commits``): a stale committed offset written back by Faust's
-``perform_seek`` stopped every later commit of that partition (the kill loop hung)."""
+"""A seek to the committed offsets never undoes a commit (``faust_fixes.seeks_keep_commits``):
+a stale committed offset written back by Faust's ``perform_seek`` stopped every later commit
+of that partition (the kill loop hung at the end of its backlog)."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+from collections import defaultdict
 from collections.abc import Mapping
 
 import pytest
 from faust.transport.consumer import Consumer
 from faust.types import TP
 
-from loanwatch.agents.faust_fixes import seeks_keep_commits
+from loanwatch.agents import faust_fixes
+from loanwatch.agents.faust_fixes import _CommittedOffsets, seeks_keep_commits
+from loanwatch.agents.faust_internals import set_committed_offsets
 
 pytestmark = pytest.mark.unit
 
@@ -20,20 +22,14 @@ TP0 = TP("loan.payments", 0)
 
 
 class SeekingConsumer(Consumer):  # type: ignore[misc]
-    """Only what ``perform_seek`` and the commit future use; the broker says ``broker``."""
+    """Only what ``perform_seek`` uses; the broker answers ``broker``."""
 
     def __init__(self, committed: int, broker: int) -> None:
         self._read_offset: dict[TP, int | None] = {}
         self._committed_offset: dict[TP, int | None] = {TP0: committed}
-        self._commit_fut: asyncio.Future[None] | None = None
         self.broker = broker
-        self.seeks = 0
-        self.answer = asyncio.Event()  # the broker's reply
-        self.answer.set()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        self.seeks += 1
-        await self.answer.wait()
         return {TP0: self.broker}
 
 
@@ -42,43 +38,50 @@ SeekingConsumer.__abstractmethods__ = frozenset()  # the rest is never called he
 
 def test_the_installed_faust_writes_the_brokers_offsets_back() -> None:
     """What makes the fix necessary: if this fails, re-read why seeks_keep_commits exists."""
-    seeks_keep_commits()
-    original = Consumer.perform_seek.__wrapped_original__  # type: ignore[attr-defined]
-    assert "self._committed_offset.update" in inspect.getsource(original)
+    assert "self._committed_offset.update" in inspect.getsource(Consumer.perform_seek)
     assert "if min(acked) - committed_offset > 1" in inspect.getsource(Consumer._new_offset)
+    # a revoked partition is forgotten, so one assigned again starts from the broker's value
+    revoked = inspect.getsource(Consumer.on_partitions_revoked)
+    assert "self._committed_offset.pop(tp, None)" in revoked
 
 
-async def test_a_stale_broker_offset_never_moves_the_committed_one_back() -> None:
-    seeks_keep_commits()
-    seeks_keep_commits()  # idempotent
+async def test_without_the_fix_a_stale_broker_offset_moves_the_committed_one_back() -> None:
     consumer = SeekingConsumer(committed=650, broker=600)  # the broker read raced a commit
     await consumer.perform_seek()
-    assert consumer.seeks == 1
+    assert consumer._committed_offset[TP0] == 600  # below what Faust dropped from its acks
+
+
+async def test_with_the_fix_it_never_does_and_the_records_are_read_again() -> None:
+    consumer = SeekingConsumer(committed=650, broker=600)
+    set_committed_offsets(consumer, _CommittedOffsets())
+    await consumer.perform_seek()
     assert consumer._committed_offset[TP0] == 650
-    assert consumer._read_offset[TP0] == 600  # the records after 600 are read again
+    assert consumer._read_offset[TP0] == 600  # the records after 600 are fetched again
 
 
-async def test_the_seek_waits_for_a_commit_in_flight_and_commits_wait_for_it() -> None:
+def test_committed_offsets_only_go_forward_and_a_pop_forgets() -> None:
+    offsets = _CommittedOffsets()
+    assert offsets[TP0] is None  # Faust's defaultdict(lambda: None)
+    offsets.update({TP0: 10})
+    offsets.update({TP0: 7})
+    offsets[TP0] = None
+    assert offsets[TP0] == 10
+    offsets.update({TP0: 12})
+    assert offsets[TP0] == 12
+    offsets.pop(TP0)
+    offsets.update({TP0: 3})  # assigned again: the broker's value
+    assert offsets[TP0] == 3
+
+
+def test_every_consumer_gets_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    class FaustConsumer:  # what Faust's __init__ does with the mapping
+        def __init__(self) -> None:
+            self._committed_offset: dict[TP, int | None] = defaultdict(lambda: None)
+            self._committed_offset[TP0] = 5
+
+    monkeypatch.setattr(faust_fixes, "Consumer", FaustConsumer)
     seeks_keep_commits()
-    consumer = SeekingConsumer(committed=600, broker=600)
-    consumer.answer.clear()
-    in_flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    consumer._commit_fut = in_flight
-    seek = asyncio.ensure_future(consumer.perform_seek())
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert consumer.seeks == 0  # waits for the commit
-    consumer._commit_fut = None  # what Faust's commit does when it is done ...
-    in_flight.set_result(None)  # ... and notify(fut)
-    for _ in range(2):
-        await asyncio.sleep(0)
-    assert consumer.seeks == 1
-    held = consumer._commit_fut
-    assert held is not None and not held.done()  # a commit now would wait for the seek
-    waiting = asyncio.ensure_future(consumer.maybe_wait_for_commit_to_finish())
-    await asyncio.sleep(0)
-    assert not waiting.done()
-    consumer.answer.set()
-    await seek
-    assert await waiting is True  # Faust's commit() then commits nothing this turn
-    assert consumer._commit_fut is None
+    seeks_keep_commits()  # idempotent
+    consumer = FaustConsumer()
+    assert isinstance(consumer._committed_offset, _CommittedOffsets)
+    assert consumer._committed_offset[TP0] == 5  # what Faust's own __init__ set is kept
