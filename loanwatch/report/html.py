@@ -40,7 +40,7 @@ def line(title: str, points: Sequence[tuple[str, Decimal | None]]) -> str:
     known = [(i, k, v) for i, (k, v) in enumerate(points) if v is not None]
     if not known:
         return f"<h3>{svg.esc(title)}</h3><p>no business day with this rate yet</p>"
-    top = float(max(v for _, _, v in known)) or 1.0
+    top = svg.nice_max(float(max(v for _, _, v in known)))
     last = max(len(points) - 1, 1)
     series = svg.Series(
         title,

@@ -27,7 +27,7 @@ td, th { border: 1px solid #ccc; padding: 2px 6px; } td:not(:first-child) { text
 .kpi { display: inline-block; margin-right: 28px; } .kpi b { font-size: 18px; display: block; }
 .prov { font-size: 11px; color: #555; } .legend { font-size: 12px; margin: 2px 0; }
 .key { display: inline-block; width: 12px; height: 12px; margin: 0 4px 0 12px; }
-.pair { display: flex; flex-wrap: wrap; gap: 0 32px; }
+.pair { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-end; }
 @media print {
   body { margin: 10mm; } section { break-inside: avoid; page-break-inside: avoid; }
   h2 { break-after: avoid; } @page { size: A4; margin: 12mm; }
