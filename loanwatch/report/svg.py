@@ -230,7 +230,8 @@ def columns(
         parts.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + _W}" y2="{y:.1f}" stroke="#c62828" '
             f'stroke-dasharray="5 3"/><text class="axis" x="{_LEFT + _W - 2}" y="{y - 3:.1f}" '
-            f'text-anchor="end">{esc(caption)}</text>'
+            'text-anchor="end" paint-order="stroke" stroke="#fff" stroke-width="3">'
+            f"{esc(caption)}</text>"
         )
     parts.append("</svg>")
     keys = legend([(n, c) for n, _, c in series]) if len(series) > 1 else ""
