@@ -34,6 +34,7 @@ from loanwatch.routing.notify.senders import (
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.workitems import WorkItems, connect
 
+from ..pre_due import PRE_DUE
 from .routing_support import FixedClock, http_receiver
 
 SECRET = b"test-webhook-secret"
@@ -223,13 +224,7 @@ async def test_pre_due_reminder_waits_for_quiet_hours_then_goes_in_the_borrowers
         "B-9", phone="+8613800000000", jurisdiction="CN", locale="zh-CN"
     )
     env["clock"].now = datetime.fromisoformat("2026-03-05T23:30:00+08:00")
-    pre_due = ALERT | {
-        "alert_id": "p1", "kind": "pre_due_risk", "dpd": 0, "bucket": "M0",
-        "overdue_amount": "0.00", "due_date": "2026-03-10", "lead_days": 5,
-        "probability": 0.4127, "score_points": 541, "model_version": "ew-1",
-        "reason_codes": ["late_1>3", "2<dpd_now<=5", "reversals>0"],
-    }  # fmt: skip
-    await route_alert(env, pre_due)  # route "pre-due-risk": sms:borrower, webhook:crm
+    await route_alert(env, PRE_DUE)  # route "pre-due-risk": sms:borrower, webhook:crm
     assert await env["worker"].run_once("w1", block_ms=100) == 2
     assert env["rec"].sms == []
     [(body, _)] = env["rec"].hooks
@@ -240,7 +235,7 @@ async def test_pre_due_reminder_waits_for_quiet_hours_then_goes_in_the_borrowers
     assert await env["worker"].pump_deferred(env["clock"].now) == 1
     assert await env["worker"].run_once("w1", block_ms=100) == 1
     [(sms, _)] = env["rec"].sms
-    assert "还款日提醒" in sms["text"] and "2026-03-10" in sms["text"]
+    assert "还款日提醒" in sms["text"] and PRE_DUE["due_date"] in sms["text"]
     assert "0.41" not in sms["text"] and "逾期" not in sms["text"]
     # no work item: the loan is not delinquent
     assert not [k async for k in env["redis"].scan_iter(match=env["prefix"] + "wi:*")]

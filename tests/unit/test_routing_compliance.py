@@ -18,6 +18,8 @@ from loanwatch.routing.compliance import (
 from loanwatch.routing.config import load_compliance
 from loanwatch.routing.errors import ConfigError
 
+from ..pre_due import PRE_DUE as TEMPLATE_PRE_DUE
+
 RULES = load_compliance()
 
 
@@ -226,23 +228,7 @@ def test_compliance_validation(doc: dict[str, object], message: str) -> None:
         parse_compliance(doc)
 
 
-PRE_DUE = {
-    "alert_id": "p1",
-    "kind": "pre_due_risk",
-    "severity": "warning",
-    "loan_id": "L1",
-    "borrower_id": "D1",
-    "business_date": "2026-03-05",
-    "dpd": 0,
-    "bucket": "M0",
-    "overdue_amount": "0.00",
-    "due_date": "2026-03-10",
-    "lead_days": 5,
-    "probability": 0.4127,
-    "score_points": 541,
-    "model_version": "ew-1",
-    "reason_codes": ["late_1>3", "2<dpd_now<=5", "reversals>0"],
-}
+PRE_DUE = TEMPLATE_PRE_DUE | {"loan_id": "L1", "borrower_id": "D1"}
 
 
 def pre_due_sms() -> ContactRequest:
@@ -258,7 +244,7 @@ def pre_due_sms() -> ContactRequest:
     entries = alert_entries(alert, routes, "", None)
     [sms] = [e for e in entries if e["target"] == "borrower"]
     [hook] = [e for e in entries if e["channel"] == "webhook"]
-    assert sms["channel"] == "sms" and sms["due_date"] == "2026-03-10"
+    assert sms["channel"] == "sms" and sms["due_date"] == PRE_DUE["due_date"]
     # the collectors' tool gets the score and its reasons
     assert hook["probability"] == "0.4127" and hook["model_version"] == "ew-1"
     assert hook["reason_codes"] == "late_1>3,2<dpd_now<=5,reversals>0"
