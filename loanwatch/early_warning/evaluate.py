@@ -82,17 +82,47 @@ def calibration_error(ds: Sequence[Decile]) -> float:
     return sum(d.n * abs(d.mean_probability - d.bad_rate) for d in ds) / total if total else 0.0
 
 
+def shares(values: Sequence[float], edges: Sequence[float]) -> list[float]:
+    """Each bin's share of ``values`` (bins cut at ``edges``; half a row added to each bin)."""
+    counts = [0] * (len(edges) + 1)
+    for v in values:
+        counts[sum(1 for e in edges if v > e)] += 1
+    return [(c + 0.5) / (len(values) + 0.5 * len(counts)) for c in counts]
+
+
 def psi(reference: Sequence[float], probs: Sequence[float], edges: Sequence[float]) -> float:
     """Population stability index of ``probs`` against ``reference`` over bins cut at ``edges``."""
-
-    def shares(values: Sequence[float]) -> list[float]:
-        counts = [0] * (len(edges) + 1)
-        for v in values:
-            counts[sum(1 for e in edges if v > e)] += 1
-        return [(c + 0.5) / (len(values) + 0.5 * len(counts)) for c in counts]
-
-    a, b = shares(reference), shares(probs)
+    a, b = shares(reference, edges), shares(probs, edges)
     return sum((y - x) * math.log(y / x) for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """Riskiest ``population`` share alerted at ``threshold``: shares of bads and goods in it."""
+
+    threshold: float
+    population: float
+    bads: float  # true positive rate (ROC's y, KS's upper line)
+    goods: float  # false positive rate (ROC's x)
+
+
+def curve(probs: Sequence[float], targets: Sequence[int], points: int = 100) -> list[CurvePoint]:
+    """The ROC / KS curve, riskiest first, from (0, 0) to (1, 1), cut at ties of probability;
+    at most about ``points`` points (every ``len // points``-th cut, the last always)."""
+    pairs = sorted(zip(probs, targets, strict=True), reverse=True)
+    n, bads = len(pairs), sum(targets)
+    goods = n - bads
+    out = [CurvePoint(1.0, 0.0, 0.0, 0.0)]
+    step, cum_b, last = max(n // points, 1), 0, 0
+    for i, (p, t) in enumerate(pairs):
+        cum_b += t
+        cut = i + 1 == n or pairs[i + 1][0] != p
+        if cut and (i + 1 - last >= step or i + 1 == n):
+            last = i + 1
+            cum_g = last - cum_b
+            out.append(CurvePoint(p, last / n, cum_b / bads if bads else 0.0,
+                                  cum_g / goods if goods else 0.0))  # fmt: skip
+    return out
 
 
 def coverage(

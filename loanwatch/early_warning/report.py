@@ -2,13 +2,16 @@
 
 Per log: rows, bad rate, AUC, KS, Brier, PSI against the training distribution and between
 the log's two vintages (installments due in its first and second half). Pooled: the same plus
-calibration, lift and capture by decile, and the alert coverage at each threshold.
+calibration, lift and capture by decile, the alert coverage at each threshold, the ROC / KS
+curve, and the score's distribution over training's deciles for training and each vintage
+(what the PSI compares; the HTML page draws them, :mod:`.html`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from loanwatch.early_warning import evaluate as ev
 from loanwatch.early_warning.rows import Row
@@ -46,16 +49,32 @@ class Report:
     deciles: tuple[ev.Decile, ...]
     calibration_error: float
     coverage: tuple[Coverage, ...]
+    curve: tuple[ev.CurvePoint, ...] = ()  # pooled ROC / KS curve
+    edges: tuple[float, ...] = ()  # training's probability deciles (the PSI bins)
+    vintage_split: date | None = None  # pooled: first due date of the second vintage
+    vintage_shares: tuple[tuple[float, ...], ...] = ()  # training, first, second vintage by bin
+
+
+def _edges(card: Scorecard) -> list[float]:
+    return list(card.meta.get("training", {}).get("probability_deciles") or [])
+
+
+def _vintages(
+    rows: Sequence[Row], probs: Sequence[float]
+) -> tuple[date | None, list[float], list[float]]:
+    """The median due date and the probabilities of the installments due before / from it."""
+    dues = sorted(r.due_date for r in rows)
+    middle = dues[len(dues) // 2] if dues else None
+    early = [p for p, r in zip(probs, rows, strict=True) if middle and r.due_date < middle]
+    late = [p for p, r in zip(probs, rows, strict=True) if middle and r.due_date >= middle]
+    return middle, early, late
 
 
 def _figures(name: str, card: Scorecard, rows: Sequence[Row], ref: Sequence[float]) -> LogFigures:
     probs = [card.score(r.values).probability for r in rows]
     targets = [r.target for r in rows]
-    edges = list(card.meta.get("training", {}).get("probability_deciles") or [])
-    dues = sorted(r.due_date for r in rows)
-    middle = dues[len(dues) // 2] if dues else None
-    early = [p for p, r in zip(probs, rows, strict=True) if middle and r.due_date < middle]
-    late = [p for p, r in zip(probs, rows, strict=True) if middle and r.due_date >= middle]
+    edges = _edges(card)
+    _, early, late = _vintages(rows, probs)
     return LogFigures(
         name=name,
         rows=len(rows),
@@ -70,7 +89,7 @@ def _figures(name: str, card: Scorecard, rows: Sequence[Row], ref: Sequence[floa
 
 def _reference(card: Scorecard) -> list[float]:
     """Training's distribution over its own decile edges: a tenth in each bin."""
-    edges = card.meta.get("training", {}).get("probability_deciles") or []
+    edges = _edges(card)
     # one point inside each training decile stands for that tenth of the rows
     points = [edges[0] - 1e-9] + [e + 1e-9 for e in edges] if edges else []
     return points
@@ -92,10 +111,17 @@ def evaluate_logs(
     coverage = []
     for t in sorted(thresholds):
         alerts, paid, bads, hit = ev.coverage(probs, targets, t)
-        _, _, late, late_hit = ev.coverage(probs, overdue, t)
-        coverage.append(Coverage(t, alerts, paid, bads, hit, late, late_hit))
+        _, _, went_overdue, overdue_hit = ev.coverage(probs, overdue, t)
+        coverage.append(Coverage(t, alerts, paid, bads, hit, went_overdue, overdue_hit))
+    edges = _edges(card)
+    middle, early, late = _vintages(rows, probs)
+    shares = (
+        tuple(tuple(ev.shares(v, edges)) for v in (ref, early, late)) if edges and early and late
+        else ()
+    )  # fmt: skip
     return Report(card.version, logs, pooled, deciles, ev.calibration_error(deciles),
-                  tuple(coverage))  # fmt: skip
+                  tuple(coverage), tuple(ev.curve(probs, targets)), tuple(edges), middle,
+                  shares)  # fmt: skip
 
 
 def render_text(report: Report) -> str:

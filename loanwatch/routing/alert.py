@@ -7,6 +7,7 @@ an alert carries ids, amounts and classes only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,6 +30,8 @@ KINDS = frozenset(
         # classified treatment (issue 18, docs/strategies.md): only with strategies configured
         "segment_changed",
         "treatment_action",
+        # early warning (issue 17, docs/early-warning.md): only with a scorecard configured
+        "pre_due_risk",
     }
 )
 SEVERITIES = ("info", "warning", "critical")
@@ -42,6 +45,8 @@ NUMERIC_FIELDS = frozenset(
         "promised_amount",
         "paid_amount",
         "day_in_segment",
+        "probability",  # pre_due_risk: the scorecard's probability of missing the due date
+        "score_points",
     }
 )
 # Fields a route may compare as strings.
@@ -70,6 +75,7 @@ LABEL_FIELDS = frozenset(
         "path",
         "action",
         "call_priority",
+        "model_version",
     }
 )
 MATCHABLE_FIELDS = NUMERIC_FIELDS | LABEL_FIELDS
@@ -130,8 +136,14 @@ def parse_alert(doc: Mapping[str, Any]) -> AlertRecord:
     labels = {
         str(k): str(v)
         for k, v in doc.items()
-        if v is not None and isinstance(v, str | int | Decimal) and not isinstance(v, bool)
+        if v is not None
+        and isinstance(v, str | int | float | Decimal)
+        and not isinstance(v, bool)
+        and (not isinstance(v, float) or math.isfinite(v))
     }
+    for k, v in doc.items():  # a list of codes (pre_due_risk's reason_codes): comma-joined
+        if isinstance(v, list) and v and all(isinstance(x, str) and "," not in x for x in v):
+            labels[str(k)] = ",".join(v)
     labels["severity"] = severity
     return AlertRecord(
         alert_id=doc["alert_id"],

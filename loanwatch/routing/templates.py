@@ -1,6 +1,9 @@
 # ruff: noqa: RUF001  (full-width punctuation is correct in the zh-CN texts)
 """SMS and email texts, in zh-CN and en, for borrowers (reminders) and collectors (pages).
 
+Borrowers get one of three texts by the alert's kind: the overdue reminder, the cured
+confirmation, and the pre-due reminder of ``pre_due_risk`` (early warning).
+
 A message is built only from :class:`MessageContext`, which holds the loan reference, amounts,
 dates and classes, and never a borrower's name, id-card number or phone: personal data cannot
 reach a template (or a log line printed from one) by construction. Pure: no I/O.
@@ -55,6 +58,21 @@ _BORROWER_CURED: dict[Locale, tuple[str, str]] = {
     "zh-CN": ("还款确认：贷款 {loan_ref}", "您的贷款 {loan_ref} 已恢复正常，感谢您的还款。"),
     "en": ("Payment received: loan {loan_ref}", "Your loan {loan_ref} is up to date. Thank you."),
 }
+# pre_due_risk (docs/early-warning.md): before the due date, so no arrears to state, and never
+# the score or its reasons (a borrower is reminded, not told how the lender rates them).
+_BORROWER_PRE_DUE: dict[Locale, tuple[str, str]] = {
+    "zh-CN": (
+        "还款日提醒：贷款 {loan_ref}",
+        "【还款日提醒】您的贷款 {loan_ref} 下一期应还日期为 {due_date}，"
+        "请提前准备资金，按时还款。如已还款请忽略。",
+    ),
+    "en": (
+        "Upcoming payment: loan {loan_ref}",
+        "Your loan {loan_ref} has an installment due on {due_date}. Please make sure it is paid "
+        "on time; ignore this if you have already paid.",
+    ),
+}
+_BORROWER_BY_KIND = {"cured": _BORROWER_CURED, "pre_due_risk": _BORROWER_PRE_DUE}
 _ONCALL: dict[Locale, tuple[str, str]] = {
     "zh-CN": (
         "[{priority}] {kind} 贷款 {loan_ref}",
@@ -87,10 +105,7 @@ def context_for(alert: AlertRecord, priority: str = "P3", item_id: str = "") -> 
 def render(ctx: MessageContext, audience: Audience, locale: str) -> Message:
     """The subject and body for ``audience`` in ``locale`` (unknown locales fall back to en)."""
     loc: Locale = "zh-CN" if locale.lower().startswith("zh") else "en"
-    if audience == "oncall":
-        table = _ONCALL
-    else:
-        table = _BORROWER_CURED if ctx.kind == "cured" else _BORROWER
+    table = _ONCALL if audience == "oncall" else _BORROWER_BY_KIND.get(ctx.kind, _BORROWER)
     subject, body = table[loc]
     unknown = "未知" if loc == "zh-CN" else "n/a"
     values = {

@@ -1,4 +1,5 @@
-"""Install the Debian packages the local stack runs (Redis, Prometheus, Alertmanager, Java, Maven).
+"""Install the Debian packages the local stack runs (Redis, Prometheus, Alertmanager, Java, Maven),
+and Chromium for the tests that open the HTML reports headless.
 
 Only installs what is missing, with ``apt-get update`` once before the first install. Every
 apt call waits up to ten minutes for the dpkg lock, since other people may run apt at the
@@ -20,8 +21,13 @@ from loanwatch.stack.errors import InstallError
 log = logging.getLogger("loanwatch.stack.debian")
 
 SERVICE_PACKAGES: tuple[str, ...] = ("redis-server", "prometheus", "prometheus-alertmanager")
-# command on PATH -> package that provides it (toolchain for Kafka)
-TOOL_PACKAGES: dict[str, str] = {"java": "openjdk-17-jre-headless", "mvn": "maven"}
+# command on PATH -> package that provides it (toolchain for Kafka; the browser that the tests
+# open the HTML reports in, tests/unit/test_report_browser.py)
+TOOL_PACKAGES: dict[str, str] = {
+    "java": "openjdk-17-jre-headless",
+    "mvn": "maven",
+    "chromium": "chromium",
+}
 _APT_OPTS: tuple[str, ...] = ("-o", "DPkg::Lock::Timeout=600", "-o", "Acquire::Retries=3")
 _POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 _ENV = {"DEBIAN_FRONTEND": "noninteractive", "NEEDRESTART_MODE": "a"}

@@ -34,6 +34,7 @@ from loanwatch.routing.notify.senders import (
 from loanwatch.routing.notify.worker import NotifyWorker, RetryPolicy, Senders
 from loanwatch.routing.workitems import WorkItems, connect
 
+from ..pre_due import PRE_DUE
 from .routing_support import FixedClock, http_receiver
 
 SECRET = b"test-webhook-secret"
@@ -214,3 +215,27 @@ async def test_failed_sends_are_retried_then_dead_lettered(env: dict[str, Any]) 
     await env["worker"].run_once("w1", block_ms=100)
     reasons = [e["rule"] for _, e in await env["redis"].xrange(env["prefix"] + "suppressions")]
     assert reasons == ["no_contact_details"]
+
+
+async def test_pre_due_reminder_waits_for_quiet_hours_then_goes_in_the_borrowers_language(
+    env: dict[str, Any],
+) -> None:
+    await ContactBook(env["redis"], env["prefix"]).set_debtor(
+        "B-9", phone="+8613800000000", jurisdiction="CN", locale="zh-CN"
+    )
+    env["clock"].now = datetime.fromisoformat("2026-03-05T23:30:00+08:00")
+    await route_alert(env, PRE_DUE)  # route "pre-due-risk": sms:borrower, webhook:crm
+    assert await env["worker"].run_once("w1", block_ms=100) == 2
+    assert env["rec"].sms == []
+    [(body, _)] = env["rec"].hooks
+    assert b'"probability":"0.4127"' in body and b'"reason_codes":"late_1>3,' in body
+    [(_, supp)] = await env["redis"].xrange(env["prefix"] + "suppressions")
+    assert supp["rule"] == "cn_quiet_hours" and supp["until"] == "2026-03-06T08:00:00+08:00"
+    env["clock"].now = datetime.fromisoformat("2026-03-06T08:00:00+08:00")
+    assert await env["worker"].pump_deferred(env["clock"].now) == 1
+    assert await env["worker"].run_once("w1", block_ms=100) == 1
+    [(sms, _)] = env["rec"].sms
+    assert "还款日提醒" in sms["text"] and PRE_DUE["due_date"] in sms["text"]
+    assert "0.41" not in sms["text"] and "逾期" not in sms["text"]
+    # no work item: the loan is not delinquent
+    assert not [k async for k in env["redis"].scan_iter(match=env["prefix"] + "wi:*")]

@@ -18,6 +18,8 @@ from loanwatch.routing.compliance import (
 from loanwatch.routing.config import load_compliance
 from loanwatch.routing.errors import ConfigError
 
+from ..pre_due import PRE_DUE as TEMPLATE_PRE_DUE
+
 RULES = load_compliance()
 
 
@@ -224,3 +226,62 @@ def test_unknown_jurisdiction_uses_default_and_naive_now_is_refused() -> None:
 def test_compliance_validation(doc: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_compliance(doc)
+
+
+PRE_DUE = TEMPLATE_PRE_DUE | {"loan_id": "L1", "borrower_id": "D1"}
+
+
+def pre_due_sms() -> ContactRequest:
+    """The pre-due alert routed by the shipped config; its borrower SMS as the worker asks."""
+    from loanwatch.routing.alert import parse_alert
+    from loanwatch.routing.config import load_routing
+    from loanwatch.routing.contacts import Debtor
+    from loanwatch.routing.notify.plan import alert_entries
+
+    alert = parse_alert(PRE_DUE)
+    routes = load_routing().routes_for(alert)
+    assert [r.name for r in routes] == ["pre-due-risk"] and not routes[0].work_item
+    entries = alert_entries(alert, routes, "", None)
+    [sms] = [e for e in entries if e["target"] == "borrower"]
+    [hook] = [e for e in entries if e["channel"] == "webhook"]
+    assert sms["channel"] == "sms" and sms["due_date"] == PRE_DUE["due_date"]
+    # the collectors' tool gets the score and its reasons
+    assert hook["probability"] == "0.4127" and hook["model_version"] == "ew-1"
+    assert hook["reason_codes"] == "late_1>3,2<dpd_now<=5,reversals>0"
+    debtor = Debtor(
+        sms["borrower_id"], "+8613800000000", None, None, "CN", "zh-CN", frozenset(), "n1"
+    )
+    return debtor.request(sms["loan_id"], sms["channel"])
+
+
+def test_the_pre_due_sms_is_held_by_quiet_hours_caps_and_do_not_contact() -> None:
+    request = pre_due_sms()
+    assert check(RULES, request, [], at("2026-03-05T10:00:00+08:00")) == Allowed(
+        at("2026-03-05T10:00:00+08:00")
+    )
+    quiet = check(RULES, request, [], at("2026-03-05T22:30:00+08:00"))
+    assert quiet == Deferred(at("2026-03-06T08:00:00+08:00"), quiet.reason, "cn_quiet_hours")  # type: ignore[union-attr]
+    capped = parse_compliance(
+        {
+            "default_jurisdiction": "CN",
+            "jurisdictions": {
+                "CN": {
+                    "timezone": "Asia/Shanghai",
+                    "caps": [
+                        {"name": "sms_per_day", "channels": ["sms"], "per": "debtor", "max": 2}
+                    ],
+                }
+            },
+        }
+    )
+    sent = [
+        rec(at("2026-03-05T09:00:00+08:00"), "sent", loan=f"L{i}", channel="sms") for i in (2, 3)
+    ]
+    held = check(capped, request, sent, at("2026-03-05T10:00:00+08:00"))
+    assert isinstance(held, Deferred) and held.rule == "sms_per_day"
+    assert held.until == at("2026-03-06T00:00:00+08:00")  # the borrower's next local day
+    flagged = ContactRequest(
+        request.loan_id, request.debtor_id, "sms", "n1", "CN", None, frozenset({"sms"})
+    )
+    dnc = check(RULES, flagged, [], at("2026-03-05T10:00:00+08:00"))
+    assert isinstance(dnc, Deferred) and dnc.until is None

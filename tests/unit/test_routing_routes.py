@@ -58,6 +58,7 @@ def names(labels: dict[str, str]) -> list[str]:
         ({"kind": "payment_reversed", "product": "sme"}, ["sme"]),
         ({"kind": "risk_signal", "severity": "critical"}, ["risk-critical"]),
         ({"kind": "risk_signal", "severity": "warning"}, ["risk"]),
+        ({"kind": "pre_due_risk", "probability": "0.41"}, ["pre-due-risk"]),
     ],
 )
 def test_shipped_config_routes(labels: dict[str, str], expected: list[str]) -> None:

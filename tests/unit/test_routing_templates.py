@@ -7,6 +7,8 @@ from decimal import Decimal
 from loanwatch.routing.alert import parse_alert
 from loanwatch.routing.templates import MessageContext, context_for, render
 
+from ..pre_due import PRE_DUE
+
 ALERT = {
     "alert_id": "a1",
     "kind": "overdue",
@@ -58,3 +60,17 @@ def test_missing_due_date_and_no_personal_fields() -> None:
         "priority",
         "item_id",
     }
+
+
+def test_pre_due_reminder_in_both_locales_without_the_score() -> None:
+    ctx = context_for(parse_alert(PRE_DUE | {"loan_id": "LN-2026-0042"}))
+    zh = render(ctx, "borrower", "zh-CN")
+    assert zh.subject == "还款日提醒：贷款 LN-2026-0042"  # noqa: RUF001
+    assert "LN-2026-0042" in zh.body and "应还日期为 2026-03-10" in zh.body
+    en = render(ctx, "borrower", "en")
+    assert en.subject == "Upcoming payment: loan LN-2026-0042"
+    assert en.body.startswith("Your loan LN-2026-0042 has an installment due on 2026-03-10.")
+    for text in (zh.body, en.body, zh.subject, en.subject):
+        # not the overdue text, and nothing of the score reaches the borrower
+        assert "逾期" not in text and "past due" not in text
+        assert "0.41" not in text and "541" not in text and "late_1" not in text

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from loanwatch.routing.alert import AlertRecord
 from loanwatch.routing.routes import Route
 
+#: Fields a ``pre_due_risk`` alert adds to its entries (docs/early-warning.md).
+PRE_DUE_FIELDS = ("lead_days", "probability", "score_points", "model_version", "reason_codes")
+
 
 def entry_for(
     route: Route, channel_kind: str, target: str, base: Mapping[str, str]
@@ -48,6 +51,8 @@ def alert_entries(
         "oncall": assignee or "",
         "attempt": "0",
     }
+    # pre_due_risk: the score travels to the collectors' tools (webhook), never to a template
+    base |= {k: v for k in PRE_DUE_FIELDS if (v := alert.label(k))}
     return [entry_for(r, ch.kind, ch.target, base) for r in routes for ch in r.channels]
 
 
