@@ -83,14 +83,15 @@ def _trusted(public_keys: tuple[Path, ...]) -> list[Any]:
     return [keys.load_public(p) for p in public_keys or (keys.public_path(DEMO_AUDIT_KEY),)]
 
 
-def _finish(problems: Iterable[object], tag: str, ok: str) -> None:
-    """Each problem on stderr as ``TAG problem`` and exit 1; else the OK line."""
+def _finish(problems: Iterable[object], tag: str, ok: str, *, err: bool = False) -> None:
+    """Each problem on stderr as ``TAG problem`` and exit 1; else the OK line (on stderr
+    with ``err``: stdout holds a document)."""
     bad = [str(p) for p in problems]
     for line in bad:
         click.echo(f"{tag} {line}", err=True)
     if bad:
         sys.exit(1)
-    click.echo(f"OK: {ok}")
+    click.echo(f"OK: {ok}", err=err)
 
 
 @click.group()
@@ -208,7 +209,8 @@ def loan(
         err=as_json,
     )
     problems = [f"replay: {d}" for d in found.report.divergences]
-    _finish(problems + [f"proof: {x}" for x in check.problems], "BAD", "the proof verifies")
+    problems += [f"proof: {x}" for x in check.problems]
+    _finish(problems, "BAD", "the proof verifies", err=as_json)
 
 
 def _print_history(doc: dict[str, Any]) -> None:

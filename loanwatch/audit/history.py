@@ -211,7 +211,10 @@ def build_timeline(
                     "audit_seq": seq,
                     "business_date": day,
                     "accepted": accepted,
-                    **{k: obj.get(k) for k in ("event_id", "channel", "outcome", "collector_id")},
+                    **{
+                        k: obj.get(k)
+                        for k in ("event_id", "occurred_at", "channel", "outcome", "collector_id")
+                    },
                 }
             )
         if obj is not None and obj.get("type") == "promise_to_pay" and accepted:
