@@ -332,3 +332,20 @@ async def test_the_trail_counts_records_checkpoints_bytes_and_time() -> None:
     trail.flush(0)
     assert value("loanwatch_audit_rereads_skipped_total") == 1
     assert value("loanwatch_audit_forks_total") == 0
+
+
+def test_verify_and_replay_read_an_archive_through_the_shared_options(
+    trail: tuple[dict, dict],  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
+    chains, inputs = trail
+    write_archive(tmp_path / "archive", chains, inputs)
+    pub = tmp_path / "key.pub"
+    keys.write_public(KEY.public_key(), pub)
+    source = ["--archive", str(tmp_path / "archive")]
+    verified = CliRunner().invoke(audit, ["verify", *source, "--public-key", str(pub)])
+    assert verified.exit_code == 0 and "OK: every chain" in verified.output, verified.output
+    replayed = CliRunner().invoke(audit, ["replay", *source])
+    assert replayed.exit_code == 0 and "OK: every state hash" in replayed.output, replayed.output
+    empty = CliRunner().invoke(audit, ["verify", "--archive", str(tmp_path / "none")])
+    assert empty.exit_code == 1 and "no audit records" in empty.output
