@@ -275,15 +275,21 @@ def test_a_proof_under_another_key_is_refused(trail: tuple[dict, dict]) -> None:
     assert any("untrusted key" in p for p in problems)
 
 
-def test_the_command_reads_an_archive_and_checks_the_proof(
-    trail: tuple[dict, dict],  # type: ignore[type-arg]
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+def archived(trail: tuple[dict, dict], tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[type-arg]
+    """The trail as an archive, and the trusted key's .pub."""
     chains, inputs = trail
     write_archive(tmp_path / "archive", chains, inputs)
     pub = tmp_path / "key.pub"
     keys.write_public(KEY.public_key(), pub)
-    args = ["loan", "B", "--archive", str(tmp_path / "archive"), "--public-key", str(pub)]
+    return tmp_path / "archive", pub
+
+
+def test_the_command_reads_an_archive_and_checks_the_proof(
+    archived: tuple[Path, Path], tmp_path: Path
+) -> None:
+    archive, pub = archived
+    args = ["loan", "B", "--archive", str(archive), "--public-key", str(pub)]
     result = CliRunner().invoke(audit, [*args, "--json"])
     assert result.exit_code == 0, result.output
     doc = orjson.loads(result.stdout)
@@ -335,14 +341,10 @@ async def test_the_trail_counts_records_checkpoints_bytes_and_time() -> None:
 
 
 def test_verify_and_replay_read_an_archive_through_the_shared_options(
-    trail: tuple[dict, dict],  # type: ignore[type-arg]
-    tmp_path: Path,
+    archived: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    chains, inputs = trail
-    write_archive(tmp_path / "archive", chains, inputs)
-    pub = tmp_path / "key.pub"
-    keys.write_public(KEY.public_key(), pub)
-    source = ["--archive", str(tmp_path / "archive")]
+    archive, pub = archived
+    source = ["--archive", str(archive)]
     verified = CliRunner().invoke(audit, ["verify", *source, "--public-key", str(pub)])
     assert verified.exit_code == 0 and "OK: every chain" in verified.output, verified.output
     replayed = CliRunner().invoke(audit, ["replay", *source])
