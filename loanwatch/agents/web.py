@@ -12,6 +12,8 @@ its topics are ready and no partition is stalled; else 503 with the reason.
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -26,6 +28,9 @@ from loanwatch.streams.partitioning import partition_for
 
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
+    from loanwatch.routing.config import RoutingSetup
+
+log = logging.getLogger("loanwatch.worker")
 
 
 def register_views(worker: Worker) -> None:
@@ -134,6 +139,7 @@ async def history_of(worker: Worker, loan_id: str, partition: int) -> dict[str, 
         worker.policy,
         names,
         settings.partitions,
+        _routing(settings.config_dir / "routing.yaml"),
     )
     public = keys.load_public(settings.audit_key_file)
     check = check_proof(found.document, {keys.key_id(public): public})
@@ -148,6 +154,20 @@ async def history_of(worker: Worker, loan_id: str, partition: int) -> dict[str, 
             "key_id": keys.key_id(public),
         }
     }
+
+
+def _routing(path: Path) -> RoutingSetup | None:
+    """The routing table beside the policy, if there is a valid one (for the work items)."""
+    from loanwatch.routing.config import load_routing
+    from loanwatch.routing.errors import ConfigError
+
+    if not path.is_file():
+        return None
+    try:
+        return load_routing(path)
+    except ConfigError as exc:
+        log.warning("history without work items: %s", exc)
+        return None
 
 
 def _stored(table: Any, loan_id: str, worker: Worker) -> LoanState | None:

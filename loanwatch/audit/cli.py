@@ -170,6 +170,12 @@ def replay(source: TrailSource, config_dir: Path | None) -> None:
 @config_option
 @public_key_option
 @click.option(
+    "--routing",
+    "routing_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The router's routing.yaml: derive the work items the loan's alerts opened.",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the whole history document (with its proof)."
 )
 @trail_source
@@ -178,6 +184,7 @@ def loan(
     loan_id: str,
     config_dir: Path | None,
     public_keys: tuple[Path, ...],
+    routing_file: Path | None,
     as_json: bool,
 ) -> None:
     """One loan's timeline (events, transitions and their rules, alerts, contacts, promises)
@@ -193,8 +200,19 @@ def loan(
         p = partition_of(records, loan_id)
     except LoanNotFound as exc:
         raise click.ClickException(str(exc)) from exc
+    routing = None
+    if routing_file is not None:
+        from loanwatch.routing.config import load_routing
+        from loanwatch.routing.errors import ConfigError
+
+        try:
+            routing = load_routing(routing_file)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
     inputs = partition_inputs(source, p)
-    found = loan_history(loan_id, p, records[p], inputs, policy, source.names, len(records))
+    found = loan_history(
+        loan_id, p, records[p], inputs, policy, source.names, len(records), routing
+    )
     doc = found.document
     check = check_proof(doc, {keys.key_id(k): k for k in _trusted(public_keys)})
     if as_json:
@@ -235,6 +253,11 @@ def _print_history(doc: dict[str, Any]) -> None:
         click.echo(
             f"  {pr['made_on']} promise {pr['promise_id']} {pr['amount']} by "
             f"{pr['promised_date']}: {pr['status']}"
+        )
+    for w in doc["work_items"].get("items", []):
+        click.echo(
+            f"  {w['opened_on']} work item {w['item_id']} {w['team']} {w['priority']}: "
+            f"{w['state']} ({len(w['alerts'])} alerts)"
         )
 
 

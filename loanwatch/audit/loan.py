@@ -24,7 +24,14 @@ from loanwatch.audit.proof import make_proof
 from loanwatch.audit.replay import Inputs, ReplayReport, replay_partition
 from loanwatch.ledger.loan import view
 from loanwatch.ledger.policy import Policy
+from loanwatch.routing.config import RoutingSetup
 from loanwatch.streams.topics import TopicNames
+
+NO_WORK_ITEMS = {
+    "available": False,
+    "why": "no routing table given: work items are derived from the alerts with the router's "
+    "routes (audit loan --routing FILE; the worker: routing.yaml in its config folder)",
+}
 
 
 class LoanNotFound(LookupError):
@@ -67,8 +74,10 @@ def loan_history(
     policy: Policy,
     names: TopicNames,
     partitions: int,
+    routing: RoutingSetup | None = None,
 ) -> LoanHistory:
-    """Replay ``partition``'s chain and gather the loan's timeline and proof."""
+    """Replay ``partition``'s chain and gather the loan's timeline and proof; with
+    ``routing``, the work items its alerts open (:mod:`loanwatch.audit.workitems`)."""
     raws, records = chain_of(stored)
     observations: list[Observation] = []
     last: dict[str, Any] = {}
@@ -105,9 +114,16 @@ def loan_history(
     )
     document = build_timeline(loan_id, partition, observations, final)
     document["proof"] = make_proof(partition, raws, [int(o.record["seq"]) for o in observations])
-    document["work_items"] = {
-        "available": False,
-        "why": "work items live in the routing service's store (loanwatch route); "
-        "each alert above is what it routed",
-    }
+    document["work_items"] = NO_WORK_ITEMS
+    if routing is not None:
+        from loanwatch.audit.workitems import derive_work_items
+
+        state = document["state"] or {}
+        closed = state.get("as_of") if state.get("status", "active") != "active" else None
+        document["work_items"] = {
+            "available": True,
+            "derived": "from the alerts above with the router's routes and episode rules; "
+            "claims, acknowledgements and escalations are in the router's store",
+            "items": derive_work_items(document["alerts"], routing, closed),
+        }
     return LoanHistory(document, report)

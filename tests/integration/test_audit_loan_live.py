@@ -75,8 +75,14 @@ async def test_a_loans_history_from_the_worker_and_the_command_prove_its_records
     assert [c["event_id"] for c in served["contacts"]] == ["x1"]
 
     config = str(tmp_path / "w" / "config")
-    out = _ok(audit_cli("loan", "B", "--topic-prefix", prefix, "--config", config, "--json"))
+    (item,) = served["work_items"]["items"]  # the worker's routing.yaml beside its policy
+    assert item["opened_by"] == served["alerts"][0]["alert_id"] and item["state"] == "open"
+
+    routing = str(tmp_path / "w" / "config" / "routing.yaml")
+    args = ("--topic-prefix", prefix, "--config", config, "--routing", routing, "--json")
+    out = _ok(audit_cli("loan", "B", *args))
     printed = orjson.loads(out)
     assert check_proof(printed, trusted).ok
     assert printed["steps"] == served["steps"] and printed["alerts"] == served["alerts"]
     assert printed["proof"]["members"] == served["proof"]["members"]
+    assert printed["work_items"] == served["work_items"]

@@ -351,3 +351,23 @@ def test_verify_and_replay_read_an_archive_through_the_shared_options(
     assert replayed.exit_code == 0 and "OK: every state hash" in replayed.output, replayed.output
     empty = CliRunner().invoke(audit, ["verify", "--archive", str(tmp_path / "none")])
     assert empty.exit_code == 1 and "no audit records" in empty.output
+
+
+def test_work_items_follow_the_routers_episodes() -> None:
+    from loanwatch.routing.config import DEFAULT_ROUTING, load_routing
+
+    lines = (LOG / "rules-npl-cure-watchlist-late-open" / "events.jsonl").read_bytes().splitlines()
+    chains, inputs = audited(lines)
+    p = partition_of(chains, "F")
+    setup = load_routing(DEFAULT_ROUTING)
+    found = loan_history("F", p, chains[p], inputs[p], Policy(), TopicNames(), len(chains), setup)
+    alerts = found.document["alerts"]
+    (item,) = found.document["work_items"]["items"]
+    first, cured = alerts[0], next(a for a in alerts if a["kind"] == "cured")
+    assert item["item_id"] == f"wi-F-{first['alert_id']}" and item["opened_by"] == first["alert_id"]
+    assert item["state"] == "resolved" and item["resolved_by"] == cured["alert_id"]
+    # a more urgent route took it over on the way (the late-stage team has it at the end)
+    assert item["changes"] and item["team"] == item["changes"][-1]["team"]
+    assert item["alerts"] == [a["alert_id"] for a in alerts[: alerts.index(cured) + 1]]
+    no_routing = _history((chains, inputs), "F")
+    assert no_routing["work_items"]["available"] is False
