@@ -49,15 +49,21 @@ def chain_of(stored: Sequence[Stored]) -> tuple[list[bytes], list[dict[str, Any]
 
 
 def partition_of(chains: Mapping[int, Sequence[Stored]], loan_id: str) -> int:
-    """The partition whose chain names ``loan_id`` (a loan lives on one partition)."""
+    """The partition whose chain holds the loan: its records with a state hash (a record
+    naming the loan elsewhere, misplaced and dead-lettered, has none); else any naming it."""
     needle = orjson.dumps(loan_id)
+    named: int | None = None
     for p in sorted(chains):
         for item in chains[p]:
             if item.value and needle in item.value:
                 rec = orjson.loads(item.value)
                 if rec.get("kind") == "input" and rec.get("loan_id") == loan_id:
-                    return p
-    raise LoanNotFound(f"no audit record names loan {loan_id!r}")
+                    if rec.get("state_sha256") is not None:
+                        return p
+                    named = p if named is None else named
+    if named is None:
+        raise LoanNotFound(f"no audit record names loan {loan_id!r}")
+    return named
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,8 @@ def _step(
         return "the input's SHA-256 is not the record's input_sha256"
     if not set(step.get("alerts") or []) <= set(rec.get("alerts") or []):
         return "alert ids not in the record"
+    if rec.get("loan_id") == loan_id and not step.get("own"):
+        return "the record names the loan: its state is part of the proof (own step)"
     if step.get("own"):
         if rec.get("loan_id") != loan_id:
             return f"the record names loan {rec.get('loan_id')!r}"
