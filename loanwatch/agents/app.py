@@ -180,7 +180,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
         internal=True,
         config=dict(TOPIC_CONFIGS["audit"]),
     )
-    audit = _audit_trail(settings, policy, names, bulk, sinks) if settings.audit else None
+    audit = _audit_trail(settings, policy, names, bulk, sinks, metrics) if settings.audit else None
     stage = LedgerStage(worker, bulk, audit)
 
     # No batch before the changelog and output topics are declared and known, with n partitions,
@@ -261,6 +261,7 @@ def _audit_trail(
     names: TopicNames,
     bulk: BulkProducer,
     sinks: TableSinks,
+    metrics: PipelineMetrics,
 ) -> AuditTrail:
     """The trail with its signing key (the demo key is made if missing; any other must exist)."""
     if settings.demo_audit_key and keys.generate(settings.audit_key_file):
@@ -277,6 +278,7 @@ def _audit_trail(
         heads=sinks.meta,
         tail=KafkaTail(bootstrap_of(settings.broker), names.audit),
         checkpoint_every=settings.audit_checkpoint_every,
+        metrics=metrics,
     )
 
 

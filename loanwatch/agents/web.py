@@ -2,13 +2,18 @@
 
 ``GET /loans/{loan_id}``: a loan lives on its borrower's partition, which its id does not
 tell; the worker looks in its own partitions, then asks the other workers of the group (one
-hop, ``forwarded=1``). ``GET /healthz`` is 200 ``ok`` only when the worker owns partitions,
+hop, ``forwarded=1``). ``GET /loans/{loan_id}/history``: the loan's audited timeline with its
+chain proof (loanwatch.audit.loan), read from Kafka and replayed by the partition's owner.
+``GET /healthz`` is 200 ``ok`` only when the worker owns partitions,
 its topics are ready and no partition is stalled; else 503 with the reason.
 ``GET /metrics`` renders the worker's own registry (Faust's Prometheus sensor is not installed).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -23,6 +28,9 @@ from loanwatch.streams.partitioning import partition_for
 
 if TYPE_CHECKING:
     from loanwatch.agents.app import Worker
+    from loanwatch.routing.config import RoutingSetup
+
+log = logging.getLogger("loanwatch.worker")
 
 
 def register_views(worker: Worker) -> None:
@@ -42,18 +50,9 @@ def register_views(worker: Worker) -> None:
             # not here, or only a standby copy here: the owner answers on its own clock
             if request.query.get("forwarded"):
                 return web.json({"error": f"no loan {loan_id!r} here"}, status=404)
-            for peer in _peer_urls(worker):
-                try:
-                    async with app.http_client.get(f"{peer}/loans/{loan_id}?forwarded=1") as resp:
-                        if resp.status != 404:
-                            body = await resp.read()
-                            return web.bytes(
-                                body, content_type="application/json", status=resp.status
-                            )
-                except (aiohttp.ClientError, TimeoutError):
-                    continue  # a peer gone since the last rebalance
-            if loan is None:
-                return web.json({"error": f"no loan {loan_id!r}"}, status=404)
+            forwarded = await _forward(web, request, worker, f"/loans/{loan_id}")
+            if forwarded is not None or loan is None:
+                return forwarded or web.json({"error": f"no loan {loan_id!r}"}, status=404)
         assert loan is not None
         runtime = ledger.runtimes.get(p) if p is not None else None
         clock = runtime.engine.clock if runtime else None
@@ -65,6 +64,21 @@ def register_views(worker: Worker) -> None:
         if runtime is not None and runtime.treatment is not None:  # segment, arm (issue 18)
             state.update(runtime.treatment.describe(loan_id))
         return web.json(state)
+
+    @app.page("/loans/{loan_id}/history")
+    async def get_history(web: View, request: Request, loan_id: str) -> Response:
+        """The loan's audited timeline with its chain proof, checked (docs/audit.md)."""
+        raw = tables.loans.get(loan_id)
+        p = partition_for(peek_borrower(raw), worker.settings.partitions) if raw else None
+        if p is None or not _active_here(worker, p):
+            if request.query.get("forwarded"):
+                return web.json({"error": f"no loan {loan_id!r} here"}, status=404)
+            forwarded = await _forward(web, request, worker, f"/loans/{loan_id}/history")
+            return forwarded or web.json({"error": f"no loan {loan_id!r}"}, status=404)
+        if not worker.settings.audit:
+            return web.json({"error": "the audit trail is off (LOANWATCH_AUDIT)"}, status=404)
+        doc = await history_of(worker, loan_id, p)
+        return web.bytes(orjson.dumps(doc), content_type="application/json")
 
     @app.page("/healthz")
     async def healthz(web: View, request: Request) -> Response:
@@ -89,6 +103,71 @@ def register_views(worker: Worker) -> None:
         return web.bytes(
             orjson.dumps({"offsets": dict(ledger.progress)}), content_type="application/json"
         )
+
+
+async def _forward(web: View, request: Request, worker: Worker, path: str) -> Response | None:
+    """The first other worker's answer that is not 404 (one hop); None: none has it."""
+    for peer in _peer_urls(worker):
+        try:
+            async with worker.app.http_client.get(f"{peer}{path}?forwarded=1") as resp:
+                if resp.status != 404:
+                    body = await resp.read()
+                    return web.bytes(body, content_type="application/json", status=resp.status)
+        except (aiohttp.ClientError, TimeoutError):
+            continue  # a peer gone since the last rebalance
+    return None
+
+
+async def history_of(worker: Worker, loan_id: str, partition: int) -> dict[str, Any]:
+    """Read the partition's chain and inputs from Kafka, replay them off the event loop,
+    check the proof with the worker's own key; the document with a ``check`` object."""
+    from loanwatch.audit import kafka_io, keys
+    from loanwatch.audit.loan import loan_history
+    from loanwatch.audit.proof import check_proof
+
+    names, settings = worker.names, worker.settings
+    bootstrap = kafka_io.bootstrap_of(settings.broker)
+    chain = (await kafka_io.read_topic(bootstrap, names.audit, [partition])).get(partition, [])
+    lanes = (*names.inputs(), names.commands)
+    inputs = await kafka_io.read_inputs(bootstrap, lanes, partition)
+    found = await asyncio.to_thread(
+        loan_history,
+        loan_id,
+        partition,
+        chain,
+        inputs,
+        worker.policy,
+        names,
+        settings.partitions,
+        _routing(settings.config_dir / "routing.yaml"),
+    )
+    public = keys.load_public(settings.audit_key_file)
+    check = check_proof(found.document, {keys.key_id(public): public})
+    divergences = [str(d) for d in found.report.divergences]
+    return found.document | {
+        "check": {
+            "ok": check.ok and not divergences,
+            "problems": check.problems,
+            "replay_divergences": divergences,
+            "signed": check.signed,
+            "unsigned": check.unsigned,
+            "key_id": keys.key_id(public),
+        }
+    }
+
+
+def _routing(path: Path) -> RoutingSetup | None:
+    """The routing table beside the policy, if there is a valid one (for the work items)."""
+    from loanwatch.routing.config import load_routing
+    from loanwatch.routing.errors import ConfigError
+
+    if not path.is_file():
+        return None
+    try:
+        return load_routing(path)
+    except ConfigError as exc:
+        log.warning("history without work items: %s", exc)
+        return None
 
 
 def _stored(table: Any, loan_id: str, worker: Worker) -> LoanState | None:

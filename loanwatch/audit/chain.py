@@ -101,6 +101,7 @@ class Chain:
     signer: Signer
     checkpoint_every: int = 1000
     pending: list[bytes] = field(default_factory=list)  # appended, not yet handed out
+    counts: dict[str, int] = field(default_factory=dict)  # appended by kind, for metrics
 
     def input(
         self,
@@ -165,6 +166,7 @@ class Chain:
         body.update(v=VERSION, partition=h.partition, seq=h.count, prev=h.head)
         raw = canonical(body)
         self.pending.append(raw)
+        self.counts[body["kind"]] = self.counts.get(body["kind"], 0) + 1
         h.head = sha256_hex(raw)
         h.count += 1
         h.since_checkpoint += 1

@@ -1,27 +1,27 @@
-"""``loanwatch audit``: verify the chains, replay them, make a signing key.
+"""``loanwatch audit``: verify the chains, replay them, one loan's history, a signing key.
 
-Reads the audit topic (and, for ``replay``, the input topics) from Kafka; exit code 1 when a
-check fails, with the first bad record of each partition named.
+Reads the audit topic (and, for ``replay`` and ``loan``, the input topics) from Kafka, or an
+archive (``--archive``); exit code 1 when a check fails, with the first bad record named.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from loanwatch.agents.settings import DEMO_AUDIT_KEY
 from loanwatch.audit import keys
 from loanwatch.audit.kafka_io import Stored, bootstrap_of
+from loanwatch.ledger.policy import Policy
+from loanwatch.report.source import TrailSource, load_chains, partition_inputs
 from loanwatch.streams.topics import TopicNames
-
-
-def _names(topic_prefix: str) -> TopicNames:
-    return TopicNames().with_prefix(topic_prefix)
-
 
 broker_option = click.option(
     "--broker", default="kafka://127.0.0.1:9092", show_default=True, help="Kafka URL."
@@ -34,16 +34,64 @@ archive_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Read an archive (loanwatch archive) instead of Kafka.",
 )
+config_option = click.option(
+    "--config", "config_dir", type=click.Path(path_type=Path), help="Folder with policy.yaml."
+)
+public_key_option = click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Trusted checkpoint key(s) (PEM; default: the demo key's .pub).",
+)
 
 
-def _records(bootstrap: str, topic: str, archive_dir: Path | None) -> dict[int, list[Stored]]:
-    if archive_dir is not None:
-        from loanwatch.audit.archive import read_audit
+def trail_source(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every reading command shares (broker, prefix, audit topic, archive),
+    handed to the command as one ``source``: where the trail is read (Kafka or archive)."""
 
-        return read_audit(archive_dir)
-    from loanwatch.audit import kafka_io
+    @functools.wraps(command)
+    def with_source(
+        broker: str, topic_prefix: str, topic: str | None, archive_dir: Path | None, **kw: Any
+    ) -> Any:
+        names = TopicNames().with_prefix(topic_prefix)
+        return command(TrailSource(names, bootstrap_of(broker), archive_dir, topic), **kw)
 
-    return asyncio.run(kafka_io.read_topic(bootstrap, topic))
+    for option in (archive_option, topic_option, prefix_option, broker_option):
+        with_source = option(with_source)
+    return with_source
+
+
+def _chains(source: TrailSource) -> dict[int, list[Stored]]:
+    """Every partition's audit records; none is an error."""
+    records = load_chains(source)
+    if not records:
+        raise click.ClickException(f"no audit records in {source.archive or source.topic}")
+    return records
+
+
+def _policy(config_dir: Path | None) -> Policy:
+    from loanwatch.ledger.policy_file import PolicyError, load_policy
+
+    try:
+        return load_policy(config_dir)
+    except PolicyError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _trusted(public_keys: tuple[Path, ...]) -> list[Any]:
+    return [keys.load_public(p) for p in public_keys or (keys.public_path(DEMO_AUDIT_KEY),)]
+
+
+def _finish(problems: Iterable[object], tag: str, ok: str, *, err: bool = False) -> None:
+    """Each problem on stderr as ``TAG problem`` and exit 1; else the OK line (on stderr
+    with ``err``: stdout holds a document)."""
+    bad = [str(p) for p in problems]
+    for line in bad:
+        click.echo(f"{tag} {line}", err=True)
+    if bad:
+        sys.exit(1)
+    click.echo(f"OK: {ok}", err=err)
 
 
 @click.group()
@@ -63,45 +111,24 @@ def keygen(out: Path) -> None:
 
 
 @audit.command()
-@broker_option
-@prefix_option
-@topic_option
-@archive_option
-@click.option(
-    "--public-key",
-    "public_keys",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trusted checkpoint key(s) (PEM; default: the demo key's .pub).",
-)
+@public_key_option
 @click.option(
     "--complete/--no-complete",
     default=False,
     help="Also fail when an input offset is not audited yet (compares with the input ends).",
 )
-def verify(
-    broker: str,
-    topic_prefix: str,
-    topic: str | None,
-    archive_dir: Path | None,
-    public_keys: tuple[Path, ...],
-    complete: bool,
-) -> None:
+@trail_source
+def verify(source: TrailSource, public_keys: tuple[Path, ...], complete: bool) -> None:
     """Check every chain, every signature and that no input offset is missing."""
     from loanwatch.audit import kafka_io
     from loanwatch.audit.verify import verify as run_verify
 
-    names = _names(topic_prefix)
-    trusted = [keys.load_public(p) for p in public_keys or (keys.public_path(DEMO_AUDIT_KEY),)]
-    bootstrap = bootstrap_of(broker)
-    audit_topic = topic or names.audit
     started = time.monotonic()
-    records = _records(bootstrap, audit_topic, archive_dir)
+    records = _chains(source)
     ends = None
     if complete:
-        lanes = (*names.inputs(), names.commands)
-        ends = asyncio.run(kafka_io.end_offsets(bootstrap, lanes, sorted(records)))
-    report = run_verify(records, trusted, lane_ends=ends)
+        ends = asyncio.run(kafka_io.end_offsets(source.bootstrap, source.lanes, sorted(records)))
+    report = run_verify(records, _trusted(public_keys), lane_ends=ends)
     seconds = time.monotonic() - started
     total = sum(s.records for s in report.partitions)
     for s in report.partitions:
@@ -111,69 +138,127 @@ def verify(
             f"business date {s.business_date}, head {s.head[:16]}"
         )
     click.echo(f"verified {total} records in {seconds:.2f} s ({total / max(seconds, 1e-9):.0f}/s)")
-    if not records:
-        raise click.ClickException(f"no audit records on {audit_topic}")
-    for problem in report.problems:
-        click.echo(f"BAD {problem}", err=True)
-    if not report.ok:
-        sys.exit(1)
-    click.echo("OK: every chain, signature and input offset checks")
+    _finish(report.problems, "BAD", "every chain, signature and input offset checks")
 
 
 @audit.command()
-@broker_option
-@prefix_option
-@topic_option
-@archive_option
-@click.option(
-    "--config", "config_dir", type=click.Path(path_type=Path), help="Folder with policy.yaml."
-)
-def replay(
-    broker: str,
-    topic_prefix: str,
-    topic: str | None,
-    archive_dir: Path | None,
-    config_dir: Path | None,
-) -> None:
+@config_option
+@trail_source
+def replay(source: TrailSource, config_dir: Path | None) -> None:
     """Re-run each partition's recorded inputs; check every state hash and alert id."""
-    from loanwatch.audit import kafka_io
     from loanwatch.audit.replay import ReplayReport, decode_records, replay_partition
-    from loanwatch.ledger.policy_file import PolicyError, load_policy
 
-    try:
-        policy = load_policy(config_dir)
-    except PolicyError as exc:
-        raise click.ClickException(str(exc)) from exc
-    names = _names(topic_prefix)
-    bootstrap = bootstrap_of(broker)
-    audit_topic = topic or names.audit
+    policy = _policy(config_dir)
     started = time.monotonic()
-    records = _records(bootstrap, audit_topic, archive_dir)
-    if not records:
-        raise click.ClickException(f"no audit records on {audit_topic}")
-    lanes = (*names.inputs(), names.commands)
+    records = _chains(source)
     report = ReplayReport()
-    partitions = len(records)
     for p in sorted(records):
-        if archive_dir is not None:
-            from loanwatch.audit.archive import read_inputs
-
-            inputs = read_inputs(archive_dir, p)
-        else:
-            inputs = asyncio.run(kafka_io.read_inputs(bootstrap, lanes, p))
         chain = decode_records(records[p])
-        replay_partition(p, chain, inputs, policy, names, partitions, report)
+        inputs = partition_inputs(source, p)
+        replay_partition(p, chain, inputs, policy, source.names, len(records), report)
     seconds = time.monotonic() - started
     click.echo(
         f"replayed {report.inputs} inputs in {seconds:.2f} s "
         f"({report.inputs / max(seconds, 1e-9):.0f}/s): {report.states} state hashes, "
         f"{report.alerts} alert ids"
     )
-    for d in report.divergences:
-        click.echo(f"DIVERGES {d}", err=True)
-    if not report.ok:
-        sys.exit(1)
-    click.echo("OK: every state hash and alert id reproduced")
+    _finish(report.divergences, "DIVERGES", "every state hash and alert id reproduced")
+
+
+@audit.command()
+@click.argument("loan_id")
+@config_option
+@public_key_option
+@click.option(
+    "--routing",
+    "routing_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The router's routing.yaml: derive the work items the loan's alerts opened.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the whole history document (with its proof)."
+)
+@trail_source
+def loan(
+    source: TrailSource,
+    loan_id: str,
+    config_dir: Path | None,
+    public_keys: tuple[Path, ...],
+    routing_file: Path | None,
+    as_json: bool,
+) -> None:
+    """One loan's timeline (events, transitions and their rules, alerts, contacts, promises)
+    with the chain proof of its audit records, checked against the trusted key(s)."""
+    import orjson
+
+    from loanwatch.audit.loan import LoanNotFound, loan_history, partition_of
+    from loanwatch.audit.proof import check_proof
+
+    policy = _policy(config_dir)
+    records = _chains(source)
+    try:
+        p = partition_of(records, loan_id)
+    except LoanNotFound as exc:
+        raise click.ClickException(str(exc)) from exc
+    routing = None
+    if routing_file is not None:
+        from loanwatch.routing.config import load_routing
+        from loanwatch.routing.errors import ConfigError
+
+        try:
+            routing = load_routing(routing_file)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+    inputs = partition_inputs(source, p)
+    found = loan_history(
+        loan_id, p, records[p], inputs, policy, source.names, len(records), routing
+    )
+    doc = found.document
+    check = check_proof(doc, {keys.key_id(k): k for k in _trusted(public_keys)})
+    if as_json:
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_history(doc)
+    proof = doc["proof"]
+    click.echo(
+        f"proof: {len(proof['members'])} records in {len(proof['segments'])} segments, "
+        f"{len(check.signed)} under a signed checkpoint, {len(check.unsigned)} after the last "
+        f"(chain head seq {proof['head']['seq']} {proof['head']['hash'][:16]})",
+        err=as_json,
+    )
+    problems = [f"replay: {d}" for d in found.report.divergences]
+    problems += [f"proof: {x}" for x in check.problems]
+    _finish(problems, "BAD", "the proof verifies", err=as_json)
+
+
+def _print_history(doc: dict[str, Any]) -> None:
+    click.echo(f"loan {doc['loan_id']} (partition {doc['partition']}): {doc['state']}")
+    for step in doc["steps"]:
+        what = step.get("type") or ("(not JSON)" if step.get("input") is None else "input")
+        flags = (" rejected " + ",".join(step["dead_letters"])) if step["dead_letters"] else ""
+        click.echo(
+            f"  {step['business_date']} seq {step['audit_seq']} {step['topic']}@"
+            f"{step['offset']} {what} {step.get('event_id') or ''}{flags}"
+        )
+    for t in doc["transitions"]:
+        click.echo(
+            f"  {t['business_date']} {t['field']}: {t['from']} -> {t['to']} "
+            f"(rule {'+'.join(t['rule'])}, seq {t['cause']['audit_seq']})"
+        )
+    for a in doc["alerts"]:
+        click.echo(f"  {a.get('business_date')} alert {a.get('kind')} {a.get('alert_id')}")
+    for c in doc["contacts"]:
+        click.echo(f"  {c['business_date']} contact {c.get('channel')} {c.get('outcome')}")
+    for pr in doc["promises"]:
+        click.echo(
+            f"  {pr['made_on']} promise {pr['promise_id']} {pr['amount']} by "
+            f"{pr['promised_date']}: {pr['status']}"
+        )
+    for w in doc["work_items"].get("items", []):
+        click.echo(
+            f"  {w['opened_on']} work item {w['item_id']} {w['team']} {w['priority']}: "
+            f"{w['state']} ({len(w['alerts'])} alerts)"
+        )
 
 
 @click.command()
@@ -192,7 +277,7 @@ def archive(broker: str, topic_prefix: str, topic: str | None, out_dir: Path) ->
     from loanwatch.audit import kafka_io
     from loanwatch.audit.archive import write_archive
 
-    names = _names(topic_prefix)
+    names = TopicNames().with_prefix(topic_prefix)
     bootstrap = bootstrap_of(broker)
     records = asyncio.run(kafka_io.read_topic(bootstrap, topic or names.audit))
     if not records:

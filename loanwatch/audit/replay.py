@@ -82,10 +82,13 @@ def replay_partition(
     *,
     on_step: Callable[[LedgerProcessor, Inbound], None] | None = None,
     processor: LedgerProcessor | None = None,
+    on_record: Callable[[dict[str, Any], Outbox, LedgerProcessor], None] | None = None,
 ) -> LedgerProcessor:
     """Re-run one partition's chain; the first divergence (if any) goes into ``report``.
 
     ``processor``: go on with one a previous call returned (a chain replayed in pieces).
+    ``on_record``: called with each input record, its replayed outputs and the processor,
+    once checked (a diverging record ends the replay first).
     """
     if processor is None:
         processor = new_processor(partition, policy, names, partitions)
@@ -127,6 +130,8 @@ def replay_partition(
                 diverge("ts", rec.get("ts"), stored.timestamp)
         if report.divergences and report.divergences[-1].partition == partition:
             break
+        if on_record is not None:
+            on_record(rec, out, processor)
     return processor
 
 

@@ -22,6 +22,7 @@ Never decides anything the ledger does; never touches Faust (the stage passes wh
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,9 +33,11 @@ from loanwatch.audit.chain import Chain, ChainHead, canonical, follow
 from loanwatch.audit.keys import Signer
 from loanwatch.audit.state_hash import state_hash
 from loanwatch.ledger.policy import Policy
+from loanwatch.metrics.catalog import PipelineMetrics
 
 log = logging.getLogger("loanwatch.audit")
 
+KINDS = frozenset({"input", "marks", "checkpoint"})  # the ``kind`` label's values
 MAX_DECODE = 1 << 20  # an input larger than this names no loan here (it is a dead letter)
 
 
@@ -100,8 +103,12 @@ class AuditTrail:
         heads: HeadSink,
         tail: TailReader,
         checkpoint_every: int = 1000,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self.topic = topic
+        self.metrics = metrics  # counted at each flush (cheap per record: plain ints here)
+        self._seconds = 0.0  # time spent since the last flush
+        self._skipped_counted = 0
         self.signer = signer
         self.policy = policy
         self.outputs = outputs
@@ -123,6 +130,7 @@ class AuditTrail:
         """Load a partition's chain head and what its audit topic holds past it (once)."""
         if partition in self.chains:
             return
+        started = time.perf_counter()
         raw = read_head()
         head = (
             ChainHead.from_json(partition, orjson.loads(raw))
@@ -137,6 +145,8 @@ class AuditTrail:
                 continue  # before the stored head (a resend, or a conservative offset)
             if seq != head.count or record.get("prev") != head.head:
                 self.forks += 1
+                if self.metrics is not None:
+                    self.metrics.audit_forks.inc()
                 log.error(
                     "audit partition %d: record seq %r does not continue the stored head "
                     "(seq %d); continuing from the topic's last record (audit verify names it)",
@@ -148,6 +158,7 @@ class AuditTrail:
         head.next_offset = max(head.next_offset, end)
         self.chains[partition] = Chain(head, self.signer, self.checkpoint_every)
         self.floors[partition] = dict(head.lanes)
+        self._seconds += time.perf_counter() - started
 
     def revoke(self, partitions: Sequence[int]) -> None:
         for p in partitions:
@@ -168,6 +179,7 @@ class AuditTrail:
         p = source.partition
         if self._already(p, (source.topic, source.offset)):
             return
+        started = time.perf_counter()
         seen = outcome(source.value, alerts, dead_letters, engine, self.policy)
         self.chains[p].input(
             topic=source.topic,
@@ -181,6 +193,7 @@ class AuditTrail:
             business_date=seen.business_date,
         )
         self._dirty.add(p)
+        self._seconds += time.perf_counter() - started
 
     def marks(self, partition: int, coordinates: Sequence[tuple[str, int]]) -> None:
         """Lane marks of ``partition`` consumed by this batch (every offset accounted for)."""
@@ -193,6 +206,7 @@ class AuditTrail:
         """Queue the partition's new records (phase 0) and its chain head (with ``meta``)."""
         if partition not in self._dirty:
             return 0
+        started = time.perf_counter()
         self._dirty.discard(partition)
         chain = self.chains[partition]
         records = chain.take()
@@ -200,7 +214,22 @@ class AuditTrail:
             self.outputs.add(self.topic, partition, None, value, phase=0)
         self.heads.set(partition, head_key(partition), canonical(chain.head.to_json()))
         self.floors[partition] = dict(chain.head.lanes)
+        self._count(chain, records, time.perf_counter() - started)
         return len(records)
+
+    def _count(self, chain: Chain, records: list[bytes], seconds: float) -> None:
+        counts, chain.counts = chain.counts, {}
+        m = self.metrics
+        if m is None:
+            return
+        for kind, n in counts.items():
+            m.audit_records.labels(kind if kind in KINDS else "other").inc(n)
+        m.audit_bytes.inc(sum(len(v) for v in records))
+        m.audit_seconds.inc(self._seconds + seconds)
+        self._seconds = 0.0
+        if self.skipped > self._skipped_counted:
+            m.audit_skipped.inc(self.skipped - self._skipped_counted)
+            self._skipped_counted = self.skipped
 
     def _already(self, partition: int, coordinate: tuple[str, int]) -> bool:
         """Is this input or mark in the chain already (read again after a crash)?"""

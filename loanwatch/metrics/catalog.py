@@ -62,6 +62,11 @@ class PipelineMetrics:
     consumer_lag: Gauge
     business_date: Gauge
     last_event: Gauge
+    audit_records: Counter
+    audit_bytes: Counter
+    audit_seconds: Counter
+    audit_skipped: Counter
+    audit_forks: Counter
 
 
 def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
@@ -207,6 +212,36 @@ def register_pipeline_metrics(registry: CollectorRegistry) -> PipelineMetrics:
         last_event=Gauge(
             "loanwatch_last_event_timestamp_seconds",
             "Wall-clock unix time at which the last event was processed.",
+            registry=r,
+        ),
+        audit_records=Counter(
+            "loanwatch_audit_records_total",
+            "Audit records appended to the chains (docs/audit.md), by kind: input | marks | "
+            "checkpoint (one signed checkpoint each).",
+            ["kind"],
+            registry=r,
+        ),
+        audit_bytes=Counter(
+            "loanwatch_audit_bytes_total",
+            "Bytes of the audit records appended (their canonical JSON values).",
+            registry=r,
+        ),
+        audit_seconds=Counter(
+            "loanwatch_audit_seconds_total",
+            "Time the audit trail took in the ledger stage: records, state hashes, "
+            "checkpoint signatures, queuing them and the chain heads, reading a chain's tail.",
+            registry=r,
+        ),
+        audit_skipped=Counter(
+            "loanwatch_audit_rereads_skipped_total",
+            "Inputs and marks read again after a restart that were already in the chain "
+            "(no second record).",
+            registry=r,
+        ),
+        audit_forks=Counter(
+            "loanwatch_audit_forks_total",
+            "Audit records found at a partition's restore that do not continue the stored "
+            "chain head (two writers of one partition); 0 expected, audit verify names them.",
             registry=r,
         ),
     )

@@ -95,6 +95,11 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
         "loanwatch_consumer_lag_messages",
         "loanwatch_business_date_timestamp_seconds",
         "loanwatch_last_event_timestamp_seconds",
+        "loanwatch_audit_records",
+        "loanwatch_audit_bytes",
+        "loanwatch_audit_seconds",
+        "loanwatch_audit_rereads_skipped",
+        "loanwatch_audit_forks",
     }
 
 
