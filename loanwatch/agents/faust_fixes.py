@@ -1,7 +1,8 @@
 """Fixes for faust-streaming/aiokafka, all applied by the worker: two record losses, commits that
 stopped after a seek (``seeks_keep_commits``), the records a resume of the flow cleared
-(``reseek_after_resume``), two per-message costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
-Faust's queue pressure (``queues_wait_when_full``), which fought the ledger stage's alignment.
+(``reseek_after_resume``), two per-message costs (``eager_message_delivery``,
+``fewer_stream_yields``) and the per-partition pauses of Faust's queue pressure
+(``queues_wait_when_full``), which fought the ledger stage's alignment.
 
 **Records fetched during recovery of a partition that has no committed offset are lost.**
 While a worker restores its tables after an assignment, Faust takes the stream partitions out
