@@ -183,7 +183,7 @@ class Refetcher:
         self.app = app
         self.task: asyncio.Future[None] | None = None
         self.again = False
-        self.done = 0  # seeks completed (tests, logs)
+        self.done = 0  # seeks completed (the gap tracker counts re-fetches by it)
 
     @property
     def pending(self) -> bool:
@@ -202,7 +202,8 @@ class Refetcher:
                 await self.app.consumer.perform_seek()
             except Exception as exc:  # a rebalance under way: its own seek follows
                 log.info("seek to the committed offsets not done (%s): the rebalance seeks", exc)
-            self.done += 1
+            else:
+                self.done += 1
             if not self.again:
                 return
 
