@@ -1,7 +1,8 @@
 """Fixes for faust-streaming/aiokafka, all applied by the worker: two record losses, commits that
 stopped after a seek (``seeks_keep_commits``), the records a resume of the flow cleared
-(``reseek_after_resume``), two per-message costs (``eager_message_delivery``, ``fewer_stream_yields``) and the per-partition pauses of
-Faust's queue pressure (``queues_wait_when_full``), which fought the ledger stage's alignment.
+(``reseek_after_resume``), two per-message costs (``eager_message_delivery``,
+``fewer_stream_yields``) and the per-partition pauses of Faust's queue pressure
+(``queues_wait_when_full``), which fought the ledger stage's alignment.
 
 **Records fetched during recovery of a partition that has no committed offset are lost.**
 While a worker restores its tables after an assignment, Faust takes the stream partitions out
@@ -182,7 +183,7 @@ class Refetcher:
         self.app = app
         self.task: asyncio.Future[None] | None = None
         self.again = False
-        self.done = 0  # seeks completed (tests, logs)
+        self.done = 0  # seeks completed (the gap tracker counts re-fetches by it)
 
     @property
     def pending(self) -> bool:
@@ -201,7 +202,8 @@ class Refetcher:
                 await self.app.consumer.perform_seek()
             except Exception as exc:  # a rebalance under way: its own seek follows
                 log.info("seek to the committed offsets not done (%s): the rebalance seeks", exc)
-            self.done += 1
+            else:
+                self.done += 1
             if not self.again:
                 return
 

@@ -157,7 +157,8 @@ class LedgerStage:
             return
         if offered != "gap" or expected is None:
             return
-        action = self.gaps.on_gap(tp, expected, refetcher(self.worker.app).pending)
+        seeks = refetcher(self.worker.app)
+        action = self.gaps.on_gap(tp, expected, m.offset, seeks.done, seeks.pending)
         if action == "accept":
             self.aligner.offer(
                 m.topic, m.partition, m.offset, m.timestamp, event, is_mark=mark, accept_gap=True

@@ -510,3 +510,24 @@ async def test_a_partition_never_committed_starts_at_the_earliest_offset() -> No
     assert s.worker.metrics.gaps._value.get() == 1
     await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in (2, 3, 4)])
     assert ledger.handled == [2, 3, 4]
+
+
+async def test_records_fetched_before_the_seek_wait_and_the_refetch_fills_the_lane() -> None:
+    """After the seek, the rest of the fetch made before it (past the gap) still comes: it is
+    refused without asking for more seeks, and the fetch after the seek fills the lane."""
+    s, consumer, _ = stage()
+    ledger = RecordingLedger()
+    s.worker.ledger = ledger
+    stream = FakeStream()
+    s.bulk = CountingBulk(stream)  # type: ignore[assignment]
+    await s.take(stream, [mark(t, 0, 0, 5000.0) for t in NAMES.inputs() if t != NAMES.payments])
+    consumer._committed_offset[TP(NAMES.payments, 0)] = 3
+    await s.take(stream, [event(NAMES.payments, 0, 5, 7)])
+    await asyncio.sleep(0)  # the seek
+    for _ in range(s.gaps.max_refetches + 2):  # more stale records than re-fetches allowed
+        await s.take(stream, [event(NAMES.payments, 0, 6 + _, 7)])
+        await asyncio.sleep(0)
+    assert len(consumer.seeks) == 1 and ledger.handled == []
+    assert s.worker.metrics.gaps_accepted._value.get() == 0
+    await s.take(stream, [event(NAMES.payments, 0, i, 7) for i in range(3, 14)])
+    assert ledger.handled == list(range(3, 14))
