@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ def _timed(*args: str) -> tuple[float, str]:
 async def run(args: argparse.Namespace) -> list[str]:
     path = cached_log(args.loans, args.days, args.seed)
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}  # worker CPU ms per 1,000 messages
     audited = ""
     prefixes: list[str] = []
     for round_ in range(args.rounds):
@@ -60,16 +62,30 @@ async def run(args: argparse.Namespace) -> list[str]:
                 worker.stop()
                 os.environ.pop("LOANWATCH_AUDIT", None)
             rates[mode].append(got["rate"])
+            cpu[mode].append(1e6 * got["worker_cpu"] * got["seconds"] / got["messages"])
             print(
                 f"round {round_} audit {mode}: {got['messages']:,} messages in "
-                f"{got['seconds']:.1f} s = {got['rate']:,.0f} msg/s",
+                f"{got['seconds']:.1f} s = {got['rate']:,.0f} msg/s; worker CPU "
+                f"{cpu[mode][-1]:.0f} ms per 1,000 messages (busy {got['worker_cpu']:.2f} "
+                f"core, broker {got['broker_cpu']:.2f}; load {os.getloadavg()[0]:.1f})",
                 flush=True,
             )
             if mode == "on":
                 audited = prefix
     off, on = max(rates["off"]), max(rates["on"])
+    pairs = sorted(1 - b / a for a, b in zip(rates["off"], rates["on"], strict=True))
     print(f"\ndrain rate, best of {args.rounds}: audit off {off:,.0f} msg/s, on {on:,.0f} msg/s")
     print(f"audit overhead on the drain rate: {100 * (1 - on / off):.1f} % (target <= 15 %)")
+    print(
+        "  per round (on vs off of the same round): "
+        + ", ".join(f"{100 * x:.1f} %" for x in pairs)
+        + f"; median {100 * statistics.median(pairs):.1f} %"
+    )
+    c_off, c_on = min(cpu["off"]), min(cpu["on"])
+    print(
+        f"worker CPU per 1,000 messages, best of {args.rounds}: off {c_off:.0f} ms, on "
+        f"{c_on:.0f} ms: +{100 * (c_on / c_off - 1):.1f} % (less sensitive to a shared machine)"
+    )
     seconds, line = _timed("verify", "--topic-prefix", audited, "--complete")
     print(f"audit verify --complete: {seconds:.1f} s: {line}")
     seconds, line = _timed("replay", "--topic-prefix", audited)
@@ -79,16 +95,18 @@ async def run(args: argparse.Namespace) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="5k loans x 120 days, one round")
+    ap.add_argument("--quick", action="store_true", help="5k loans x 120 days, three rounds")
     ap.add_argument("--loans", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=180)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2)  # --quick: 3 unless given
     ap.add_argument("--timeout", type=float, default=1500.0)
     ap.add_argument("--keep-topics", action="store_true")
     args = ap.parse_args()
+    args.rounds_set = "--rounds" in sys.argv
     if args.quick:
-        args.loans, args.days, args.rounds = 5_000, 120, 1
+        args.loans, args.days = 5_000, 120
+        args.rounds = args.rounds if args.rounds_set else 3
     for prefix in asyncio.run(run(args)):
         drop_topics(prefix, args.keep_topics)  # outside the event loop (it runs its own)
 
