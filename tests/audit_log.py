@@ -32,6 +32,7 @@ def audited(
     names: TopicNames | None = None,
     policy: Policy | None = None,
     as_of: date | None = None,
+    reuse_views: bool = False,
 ) -> tuple[dict[int, list[Stored]], dict[int, dict[tuple[str, int], Stored]]]:
     """(audit records per partition, input records per partition by (topic, offset))."""
     names = names or TopicNames()
@@ -73,7 +74,9 @@ def audited(
                 topic, p, stored.offset, stored.timestamp / 1000, stored.key, stored.value
             )
             processor.handle(msg, out)
-            seen = outcome(stored.value, out.alerts, out.dead_letters, engine, policy)
+            seen = outcome(
+                stored.value, out.alerts, out.dead_letters, engine, policy, reuse_views=reuse_views
+            )
             chain.input(
                 topic=topic,
                 offset=stored.offset,

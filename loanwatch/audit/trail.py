@@ -31,7 +31,7 @@ import orjson
 
 from loanwatch.audit.chain import Chain, ChainHead, canonical, follow
 from loanwatch.audit.keys import Signer
-from loanwatch.audit.state_hash import state_hash
+from loanwatch.audit.state_hash import state_hash, view_hash
 from loanwatch.ledger.policy import Policy
 from loanwatch.metrics.catalog import PipelineMetrics
 
@@ -75,6 +75,7 @@ class LedgerView(Protocol):
 
     clock: Any
     loans: Any
+    views: Any  # loanwatch.ledger.loan.LoanViews
 
 
 class Source(Protocol):
@@ -180,7 +181,7 @@ class AuditTrail:
         if self._already(p, (source.topic, source.offset)):
             return
         started = time.perf_counter()
-        seen = outcome(source.value, alerts, dead_letters, engine, self.policy)
+        seen = outcome(source.value, alerts, dead_letters, engine, self.policy, reuse_views=True)
         self.chains[p].input(
             topic=source.topic,
             offset=source.offset,
@@ -257,15 +258,24 @@ def outcome(
     dead_letters: Sequence[tuple[Any, bytes]],
     engine: LedgerView,
     policy: Policy,
+    *,
+    reuse_views: bool = False,
 ) -> Outcome:
-    """The loan an input names, its state hash after it, its alert ids and dead-letter reasons."""
+    """The loan an input names, its state hash after it, its alert ids and dead-letter reasons.
+
+    ``reuse_views`` (the live trail): hash the engine's own view of the loan when its last step
+    noted this very loan on the clock's day (the view ``state_hash`` would make, already made
+    for the metrics, or kept for them); replay and tests leave it off, so ``audit replay``
+    checks the live hashes against views made from scratch.
+    """
     loan_id = _loan_id(value)
     digest = None
     clock = engine.clock
     if loan_id is not None and clock is not None:
         loan = engine.loans.get(loan_id)
         if loan is not None:
-            digest = state_hash(loan, clock, policy)
+            made = engine.views.current(loan_id, loan, clock) if reuse_views else None
+            digest = view_hash(made) if made is not None else state_hash(loan, clock, policy)
     return Outcome(
         loan_id=loan_id,
         state_sha256=digest,

@@ -300,6 +300,14 @@ class LoanViews:
             made = self._made[loan_id] = view(noted[0], noted[1], self.policy)
         return made
 
+    def current(self, loan_id: str, loan: LoanState, on: date) -> LoanView | None:
+        """The view of ``loan`` on ``on``, if that is the loan and day its last step noted
+        (then equal to ``view(loan, on, policy)``: made once, kept); else None."""
+        noted = self._noted.get(loan_id)
+        if noted is None or noted[0] is not loan or noted[1] != on:
+            return None
+        return self.get(loan_id)
+
     def __len__(self) -> int:
         return len(self._noted)
 

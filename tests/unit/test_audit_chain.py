@@ -250,3 +250,34 @@ def test_the_archive_gives_back_what_kafka_held_by_business_day(tmp_path: Path) 
     assert [s.value for s in read_audit(tmp_path)[0]] == [s.value for s in stored]
     assert read_inputs(tmp_path, 0) == inputs[0]
     assert verify(read_audit(tmp_path), [KEY.public_key()]).ok
+
+
+def test_the_live_trail_hashing_the_engines_own_views_writes_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The live trail hashes the view the engine already made (``reuse_views``); replay makes
+    each from scratch. On portfolio-101 every record is byte-identical both ways, and the
+    engine's view is what the live trail hashed for nearly every input (else it proves
+    nothing)."""
+    from loanwatch.ledger.loan import LoanViews
+
+    from ..audit_log import audited
+
+    log = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios" / "portfolio-101"
+    lines = (log / "events.jsonl").read_bytes().splitlines()
+    made: list[int] = []
+    original = LoanViews.current
+
+    def counted(self: LoanViews, *args: Any) -> Any:
+        found = original(self, *args)
+        made.append(found is not None)
+        return found
+
+    monkeypatch.setattr(LoanViews, "current", counted)
+    fresh, _ = audited(lines)
+    assert not made  # replay's way: views made from scratch
+    live, _ = audited(lines, reuse_views=True)
+    assert {p: [s.value for s in v] for p, v in live.items()} == {
+        p: [s.value for s in v] for p, v in fresh.items()
+    }
+    assert len(made) > 100 and sum(made) > 0.9 * len(made), (sum(made), len(made))

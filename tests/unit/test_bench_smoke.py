@@ -92,3 +92,11 @@ def test_a_bench_runs_topics_are_scratch_topics() -> None:
         prefix = kit.bench_prefix(kind)
         assert scratch(f"{prefix}loan.accounts"), prefix
         assert scratch(f"{prefix}one-loans-changelog"), prefix
+
+
+def test_audit_in_process_probe_checks_live_and_replay_bytes(tmp_path: Path) -> None:
+    kit, bench = load("benchkit"), load("audit_overhead")
+    log = kit.cached_log(40, 20, 3, cache=tmp_path)
+    probe = bench.in_process(log, partitions=2, rounds=1)  # asserts the digests are equal
+    assert probe["inputs"] >= kit.count_lines(log)  # ticks go to every partition
+    assert probe["live"] > 0 and probe["fresh views"] > 0 and probe["handle"] > 0
