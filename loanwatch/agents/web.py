@@ -64,6 +64,8 @@ def register_views(worker: Worker) -> None:
         state: dict[str, Any] = view(loan, clock, worker.policy).to_json()
         if runtime is not None and runtime.treatment is not None:  # segment, arm (issue 18)
             state.update(runtime.treatment.describe(loan_id))
+        if runtime is not None and runtime.early_warning is not None:  # last score (issue 17)
+            state.update(runtime.early_warning.describe(loan_id))
         return web.json(state)
 
     @app.page("/healthz")

@@ -71,7 +71,8 @@ class EarlyWarning:
         self.keep_scores = keep_scores  # the worker's metrics take them (replay keeps none)
         self.states: MutableMapping[str, EWState] = states if states is not None else {}
         self.dirty: set[str] = set()  # loans whose state changed since the caller took them
-        self.scores: list[tuple[Alert | None, LoanState, float]] = []  # for the metrics, taken
+        # (alert or None, loan, bucket on the scoring date, probability): the metrics take them
+        self.scores: list[tuple[Alert | None, LoanState, str, float]] = []
         self._ranks = {name: i for i, (name, _) in enumerate(policy.buckets)}
         self._wakes: list[tuple[date, str]] = []  # (date, loan id) heap; stale entries skipped
         for state in self.states.values():
@@ -190,11 +191,12 @@ class EarlyWarning:
             self._schedule(evolve(state, wake=None), loan, day)
             return []  # paid ahead, or revised: wait for the next one
         dpd = lp.dpd_on(loan, day, self._tolerance)
+        bucket = self.policy.bucket(dpd)
         values = fx.vector(
             state,
             day,
             dpd=dpd,
-            bucket_rank=self._ranks.get(self.policy.bucket(dpd), 0),
+            bucket_rank=self._ranks.get(bucket, 0),
             outstanding=loan.outstanding_principal,
             others=self._others(engine, loan, day),
         )
@@ -220,7 +222,7 @@ class EarlyWarning:
                 )  # fmt: skip
                 alerts.append(alert)
             if self.keep_scores:
-                self.scores.append((alert, loan, score.probability))
+                self.scores.append((alert, loan, bucket, score.probability))
         self._schedule(state, loan, day + timedelta(days=1))
         return alerts
 
