@@ -101,6 +101,7 @@ class PartitionRuntime:
                 ew_store.states_by_loan(early_warning),
                 keep_scores=True,
             )
+            self.early_warning.attach(self.engine)  # as replay: scores at each day's opening
         raw = self.tables.meta.get(meta_key(self.partition))
         if raw is not None:
             self.engine.import_meta(orjson.loads(raw))

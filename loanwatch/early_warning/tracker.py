@@ -75,14 +75,28 @@ class EarlyWarning:
         self.scores: list[tuple[Alert | None, LoanState, str, float]] = []
         self._ranks = {name: i for i, (name, _) in enumerate(policy.buckets)}
         self._wakes: list[tuple[date, str]] = []  # (date, loan id) heap; stale entries skipped
+        self._opened: tuple[OutputPort, int] | None = None  # alerts day_started already took
         for state in self.states.values():
             if state.wake is not None:
                 heapq.heappush(self._wakes, (state.wake, state.loan_id))
 
-    # --- the hook ---
+    # --- the hooks ---
+
+    def attach(self, engine: Any) -> None:
+        """Score at the opening of each day: ``engine.on_advanced`` calls :meth:`day_started`."""
+        engine.on_advanced = lambda out: self.day_started(engine, out)
+
+    def day_started(self, engine: EnginePort, out: OutputPort) -> None:
+        """An event moved the clock to a new day, before it is applied: the loans whose scoring
+        date has come are scored on the day's opening state, so the event that opens the day
+        (the log's next line in replay, a partition's record or clock tick live) never
+        changes a score. The event's own :meth:`observe` skips the alerts taken here."""
+        self.observe(engine, None, out)
+        self._opened = (out, len(out.alerts))
 
     def observe(self, engine: EnginePort, obj: dict[str, Any] | None, out: OutputPort) -> None:
         day = engine.clock
+        opened, self._opened = self._opened, None
         if day is None:
             return
         if obj is not None and out.result == "applied":
@@ -90,7 +104,10 @@ class EarlyWarning:
             loan = engine.loans.get(loan_id) if isinstance(loan_id, str) else None
             if loan is not None:
                 self._event(engine, loan, obj, day)
-        for alert in out.alerts:
+        alerts = out.alerts
+        if opened is not None and opened[0] is out:
+            alerts = alerts[opened[1] :]
+        for alert in alerts:
             self._alert(engine, alert, day)
         added: list[Alert] = []
         while self._wakes and self._wakes[0][0] <= day:
