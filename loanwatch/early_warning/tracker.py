@@ -160,7 +160,7 @@ class EarlyWarning:
             state = fx.promise_made(state)
         elif kind == "contact_logged":
             state = fx.contact(state, obj.get("outcome"))
-        if state != self.states.get(loan.loan_id):
+        if state is not self.states.get(loan.loan_id):  # an update that changes nothing: same
             self._put(state)
 
     def _alert(self, engine: EnginePort, alert: Alert, day: date) -> None:
@@ -219,15 +219,14 @@ class EarlyWarning:
         )
         if self.on_score is not None:
             self.on_score(state, day, due, values)
-        state = evolve(state, scored_due=due, wake=None)
         alerts: list[Alert] = []
         card = self.settings.scorecard
-        if card is not None:
+        if card is None:
+            state = evolve(state, scored_due=due, wake=None)
+        else:
             score = card.score(values)
-            state = evolve(
-                state,
-                last=Scored(day, due, score.probability, score.points, score.reasons, card.version),
-            )
+            last = Scored(day, due, score.probability, score.points, score.reasons, card.version)
+            state = evolve(state, scored_due=due, wake=None, last=last)
             alert = None
             if score.probability >= self.settings.threshold:
                 seen = view(loan, day, self.policy)

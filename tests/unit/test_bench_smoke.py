@@ -92,3 +92,12 @@ def test_a_bench_runs_topics_are_scratch_topics() -> None:
         prefix = kit.bench_prefix(kind)
         assert scratch(f"{prefix}loan.accounts"), prefix
         assert scratch(f"{prefix}one-loans-changelog"), prefix
+
+
+def test_early_warning_cost_helpers(tmp_path: Path) -> None:
+    kit, bench = load("benchkit"), load("early_warning_cost")
+    lines = bench.read_lines(kit.cached_log(40, 60, 3, cache=tmp_path))
+    warning = bench.load_early_warning(bench.EW_FILE)
+    seconds, result = bench.timed(lines, warning)
+    assert seconds > 0 and result.events == len(lines) and result.early_warning is not None
+    assert "function calls" in bench.profile(lines, warning, 5)
