@@ -145,11 +145,13 @@ class EarlyWarning:
             return
         kind = obj.get("type")
         state = self._state(engine, loan, day)
-        if kind in ("payment_received", "loan_opened"):  # an opening applies parked payments
+        if kind == "payment_received":
+            open_due, dues = lp.settled_since(loan, state.open_due, self._tolerance)
+            partial = lp.paid_in_part(loan, open_due)
+            state = fx.settle_payment(state, dues, open_due, day, partial)
+        elif kind == "loan_opened":  # an opening applies parked payments
             open_due, dues = lp.settled_since(loan, state.open_due, self._tolerance)
             state = fx.settle(state, dues, open_due, day)
-            if kind == "payment_received":
-                state = fx.payment(state, lp.paid_in_part(loan, open_due))
         elif kind in ("payment_reversed", "schedule_revised"):
             state = evolve(state, open_due=lp.oldest_owing(loan, self._tolerance))
             if kind == "payment_reversed":
@@ -182,13 +184,16 @@ class EarlyWarning:
 
     # --- scoring ---
 
+    def _wake(self, loan: LoanState, start: date, day: date) -> date | None:
+        """``lead_days`` before the first installment owing on or after ``start``, not before
+        ``day``; None when none owes."""
+        due = lp.next_owing(loan, start, self._tolerance)
+        return None if due is None else max(day, due - timedelta(days=self.settings.lead_days))
+
     def _schedule(self, state: EWState, loan: LoanState, day: date) -> EWState:
         """Set the next scoring date: ``lead_days`` before the next owing installment."""
         start = day if state.scored_due is None else max(day, state.scored_due + timedelta(1))
-        due = lp.next_owing(loan, start, self._tolerance)
-        wake = None
-        if due is not None:
-            wake = max(day, due - timedelta(days=self.settings.lead_days))
+        wake = self._wake(loan, start, day)
         if wake != state.wake:
             state = evolve(state, wake=wake)
             if wake is not None:
@@ -220,13 +225,17 @@ class EarlyWarning:
         if self.on_score is not None:
             self.on_score(state, day, due, values)
         alerts: list[Alert] = []
+        # The next scoring date (what _schedule(state, loan, day + 1) gives once ``due`` is
+        # scored), set in the same copy of the state.
+        tomorrow = day + timedelta(days=1)
+        wake = self._wake(loan, max(tomorrow, due + timedelta(days=1)), tomorrow)
         card = self.settings.scorecard
         if card is None:
-            state = evolve(state, scored_due=due, wake=None)
+            state = evolve(state, scored_due=due, wake=wake)
         else:
             score = card.score(values)
             last = Scored(day, due, score.probability, score.points, score.reasons, card.version)
-            state = evolve(state, scored_due=due, wake=None, last=last)
+            state = evolve(state, scored_due=due, wake=wake, last=last)
             alert = None
             if score.probability >= self.settings.threshold:
                 seen = view(loan, day, self.policy)
@@ -239,7 +248,9 @@ class EarlyWarning:
                 alerts.append(alert)
             if self.keep_scores:
                 self.scores.append((alert, loan, bucket, score.probability))
-        self._schedule(state, loan, day + timedelta(days=1))
+        if wake is not None:
+            heapq.heappush(self._wakes, (wake, state.loan_id))
+        self._put(state)
         return alerts
 
     def _others(self, engine: EnginePort, loan: LoanState, day: date) -> tuple[int, int | None]:
