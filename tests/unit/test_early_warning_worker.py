@@ -238,3 +238,20 @@ def test_the_worker_command_takes_the_early_warning_file() -> None:
     assert "--early-warning" in out.output
     bad = CliRunner().invoke(worker, ["--early-warning", "/nonexistent/early_warning.yaml"])
     assert bad.exit_code != 0 and "does not exist" in bad.output
+
+
+def test_evolve_is_dataclasses_replace() -> None:
+    from dataclasses import fields, replace
+
+    from loanwatch.early_warning.state import EWState, evolve
+
+    base = EWState("L1", "B1", date(2026, 1, 1), 100_000, late=(3, 0), signals=(1, 0, 2))
+    for f in fields(EWState):
+        value = getattr(base, f.name)
+        changed = (value, value) if isinstance(value, tuple) else "x"
+        assert evolve(base, **{f.name: changed}) == replace(base, **{f.name: changed})
+    assert evolve(base) == base and evolve(base) is not base
+    both = evolve(base, payments=2, wake=date(2026, 2, 1))
+    assert both == replace(base, payments=2, wake=date(2026, 2, 1)) and base.payments == 0
+    with pytest.raises(KeyError):
+        evolve(base, no_such_field=1)
