@@ -128,21 +128,30 @@ def verify(
 @click.option(
     "--config", "config_dir", type=click.Path(path_type=Path), help="Folder with policy.yaml."
 )
+@click.option(
+    "--early-warning",
+    "early_warning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The workers' early_warning.yaml (their pre_due_risk alert ids are in the chains).",
+)
 def replay(
     broker: str,
     topic_prefix: str,
     topic: str | None,
     archive_dir: Path | None,
     config_dir: Path | None,
+    early_warning_file: Path | None,
 ) -> None:
     """Re-run each partition's recorded inputs; check every state hash and alert id."""
     from loanwatch.audit import kafka_io
     from loanwatch.audit.replay import ReplayReport, decode_records, replay_partition
+    from loanwatch.early_warning.config import EarlyWarningError, load_early_warning
     from loanwatch.ledger.policy_file import PolicyError, load_policy
 
     try:
         policy = load_policy(config_dir)
-    except PolicyError as exc:
+        warning = load_early_warning(early_warning_file) if early_warning_file else None
+    except (PolicyError, EarlyWarningError) as exc:
         raise click.ClickException(str(exc)) from exc
     names = _names(topic_prefix)
     bootstrap = bootstrap_of(broker)
@@ -162,7 +171,7 @@ def replay(
         else:
             inputs = asyncio.run(kafka_io.read_inputs(bootstrap, lanes, p))
         chain = decode_records(records[p])
-        replay_partition(p, chain, inputs, policy, names, partitions, report)
+        replay_partition(p, chain, inputs, policy, names, partitions, report, early_warning=warning)
     seconds = time.monotonic() - started
     click.echo(
         f"replayed {report.inputs} inputs in {seconds:.2f} s "

@@ -251,3 +251,30 @@ def test_evolve_is_dataclasses_replace() -> None:
     assert both == replace(base, payments=2, wake=date(2026, 2, 1)) and base.payments == 0
     with pytest.raises(KeyError):
         evolve(base, no_such_field=1)
+
+
+def test_the_producers_plan_through_the_workers_processor_gives_replays_pre_due_alerts() -> None:
+    """Every partition's records (ticks to every partition, as our producer plans them) through
+    the processor with early warning: replay's alert ids; the audit replay reproduces the
+    chain only when it is given the early-warning file too."""
+    from loanwatch.audit.replay import ReplayReport, decode_records, replay_partition
+    from loanwatch.streams.topics import TopicNames
+
+    from ..audit_log import audited
+
+    lines = book(loans=80, days=120, seed=5)
+    chains, lanes = audited(lines, partitions=N, early_warning=EW)
+    records = {p: decode_records(chains[p]) for p in chains}
+    live = sorted(i for recs in records.values() for r in recs if r.get("kind") == "input"
+                  for i in r["alerts"])  # fmt: skip
+    expected = replay(iter(lines), Policy(), early_warning=EW).alerts
+    assert sum(a.kind == "pre_due_risk" for a in expected) >= 10
+    assert live == sorted(a.alert_id for a in expected)
+    for warning, ok in ((EW, True), (None, False)):
+        report = ReplayReport()
+        for p in sorted(records):
+            replay_partition(p, records[p], lanes[p], Policy(), TopicNames(), N, report,
+                             early_warning=warning)  # fmt: skip
+        assert report.ok is ok, report.divergences[:1]
+        if not ok:
+            assert report.divergences[0].field == "alerts"
