@@ -19,6 +19,7 @@ from loanwatch.audit.chain import Chain, ChainHead
 from loanwatch.audit.kafka_io import Stored
 from loanwatch.audit.replay import new_processor
 from loanwatch.audit.trail import outcome
+from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.ledger.policy import Policy
 from loanwatch.streams.producer import plan, scan_directory
 from loanwatch.streams.topics import TopicNames
@@ -33,6 +34,7 @@ def audited(
     policy: Policy | None = None,
     as_of: date | None = None,
     reuse_views: bool = False,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> tuple[dict[int, list[Stored]], dict[int, dict[tuple[str, int], Stored]]]:
     """(audit records per partition, input records per partition by (topic, offset))."""
     names = names or TopicNames()
@@ -64,7 +66,7 @@ def audited(
     signer = keys.Signer(KEY)
     chains: dict[int, list[Stored]] = {}
     for p in range(partitions):
-        processor = new_processor(p, policy, names, partitions)
+        processor = new_processor(p, policy, names, partitions, early_warning)
         engine = processor.runtimes[p].engine
         chain = Chain(ChainHead(p), signer)
         for i, stored in enumerate(order[p]):

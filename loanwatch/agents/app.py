@@ -38,9 +38,11 @@ from loanwatch.agents.web import register_views
 from loanwatch.audit import keys
 from loanwatch.audit.kafka_io import KafkaTail, bootstrap_of
 from loanwatch.audit.trail import AuditTrail
+from loanwatch.early_warning.config import load_early_warning
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.policy_file import load_policy
 from loanwatch.metrics.catalog import PipelineMetrics, register_pipeline_metrics
+from loanwatch.metrics.early_warning import EarlyWarningCounters, register_early_warning_metrics
 from loanwatch.metrics.flows import FlowCollector
 from loanwatch.metrics.labels import load_labels
 from loanwatch.metrics.portfolio import PortfolioCollector
@@ -77,6 +79,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
     labels = load_labels(settings.config_dir)  # bounded product / region label values
     strategies = (  # classified treatment: only where configured (docs/strategies.md)
         load_strategies(settings.strategies_file, policy) if settings.strategies_file else None
+    )
+    early_warning = (  # pre-due scores: only where configured (docs/early-warning.md)
+        load_early_warning(settings.early_warning_file) if settings.early_warning_file else None
     )
     clock = settings.clock or policy.clock
     names = settings.topic_names()
@@ -142,6 +147,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
         treatment_sink = TableWriter(tables.meta, bulk, batched=True, phase=1)
         treatment_metrics = register_treatment_metrics(registry)
         treatment_counters = TreatmentCounters(treatment_metrics, strategies)
+    ew_sink = ew_counters = None
+    if early_warning is not None:  # the same: a state leaves with the loans it read (phase 1)
+        ew_sink = TableWriter(tables.meta, bulk, batched=True, phase=1)
+        ew_metrics = register_early_warning_metrics(registry)
+        ew_counters = EarlyWarningCounters(ew_metrics, early_warning.scorecard, labels)
     ledger = LedgerProcessor(
         policy,
         names,
@@ -155,6 +165,9 @@ def build_worker(settings: WorkerSettings) -> Worker:
         strategies=strategies,
         treatment_sink=treatment_sink,
         treatment_counters=treatment_counters,
+        early_warning=early_warning,
+        early_warning_sink=ew_sink,
+        early_warning_counters=ew_counters,
     )
     registry.register(
         PortfolioCollector(ledger.views, buckets=[b for b, _ in policy.buckets], labels=labels)

@@ -29,6 +29,12 @@ from loanwatch.agents.settings import WorkerSettings
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="strategies.yaml: keep segments, send segment_changed / treatment_action alerts.",
 )
+@click.option(
+    "--early-warning",
+    "early_warning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="early_warning.yaml: score loans before due dates, send pre_due_risk alerts.",
+)
 @click.option("--loglevel", default="info", show_default=True)
 def worker(**options: object) -> None:
     """Consume the loan topics, keep per-loan state, emit alerts and dead letters."""

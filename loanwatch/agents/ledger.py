@@ -21,10 +21,12 @@ from typing import Any
 
 import orjson
 
+from loanwatch.agents import early_warning_store as ew_store
 from loanwatch.agents.messages import dead_letter_record
 from loanwatch.agents.runtime import PartitionRuntime
 from loanwatch.agents.state import TableSink, TableSinks, decode_stored, is_loan_key
 from loanwatch.agents.treatment_store import scan_states
+from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.ledger.alerts import Alert
 from loanwatch.ledger.engine import DeadLetter, Output
 from loanwatch.ledger.money import parse_money
@@ -33,6 +35,7 @@ from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.records import Rejection
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.catalog import PipelineMetrics
+from loanwatch.metrics.early_warning import EarlyWarningCounters
 from loanwatch.metrics.flows import PartitionFlows
 from loanwatch.metrics.labels import DEFAULT_LABELS, UNKNOWN, LabelAllowList
 from loanwatch.metrics.treatment import TreatmentCounters
@@ -81,8 +84,15 @@ class LedgerProcessor:
         strategies: Strategies | None = None,
         treatment_sink: TableSink | None = None,
         treatment_counters: TreatmentCounters | None = None,
+        early_warning: EarlyWarningPolicy | None = None,
+        early_warning_sink: TableSink | None = None,
+        early_warning_counters: EarlyWarningCounters | None = None,
     ) -> None:
         self.policy = policy
+        # Early warning (issue 17): off unless early_warning.yaml is configured.
+        self.early_warning = early_warning
+        self.early_warning_sink = early_warning_sink
+        self.early_warning_counters = early_warning_counters
         # Classified treatment (issue 18): off unless strategies are configured.
         self.strategies = strategies
         self.treatment_sink = treatment_sink
@@ -142,6 +152,11 @@ class LedgerProcessor:
             if self.strategies is not None
             else {}
         )
+        warning = (
+            ew_store.scan_states(self.tables.meta, self.partitions, missing)
+            if self.early_warning is not None
+            else {}
+        )
         for p in sorted(missing):
             runtime = PartitionRuntime(
                 p,
@@ -152,12 +167,14 @@ class LedgerProcessor:
                 sinks=self.sinks,
                 strategies=self.strategies,
                 treatment_sink=self.treatment_sink,
+                early_warning=self.early_warning,
+                early_warning_sink=self.early_warning_sink,
             )
             if before_restore is not None:
                 before_restore(p)
             table, policy = self.tables.loans, self.policy
             decoded = [decode_stored(table, key, raw, policy) for key, raw in loans[p]]
-            runtime.restore(decoded, orphans[p], treatment.get(p, ()))
+            runtime.restore(decoded, orphans[p], treatment.get(p, ()), warning.get(p, ()))
             self.runtimes[p] = runtime
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -199,6 +216,11 @@ class LedgerProcessor:
         else:
             result, kind = self._event(runtime, msg, out)
         self._child(self.metrics.events, msg.topic, kind, result.result).inc()
+        tracker = runtime.early_warning
+        if tracker is not None and tracker.scores:
+            scores, tracker.scores = tracker.scores, []
+            if self.early_warning_counters is not None:
+                self.early_warning_counters.scored(scores)
         for alert in result.alerts:
             self._emit_alert(alert, out)
             self._flows(runtime, alert)
@@ -219,6 +241,8 @@ class LedgerProcessor:
             sink.commit()
         if self.treatment_sink is not None:
             self.treatment_sink.commit()
+        if self.early_warning_sink is not None:
+            self.early_warning_sink.commit()
 
     def outputs_flushed(self) -> None:
         """The batch's outputs are acknowledged by Kafka: its offsets count as processed."""
@@ -257,6 +281,8 @@ class LedgerProcessor:
         self._day_started(runtime, clock, before)
         if runtime.treatment is not None:  # the treatment layer's one hook (issue 18)
             runtime.treatment.observe(runtime.engine, obj, result)
+        if runtime.early_warning is not None:  # after treatment, as replay runs them (issue 17)
+            runtime.early_warning.observe(runtime.engine, obj, result)
         own = [r for r in result.rejects if r.event is obj]
         for letter in own:
             self._dead_letter(letter, msg, out)
@@ -318,6 +344,8 @@ class LedgerProcessor:
         self._day_started(runtime, clock, before)
         if runtime.treatment is not None:
             runtime.treatment.observe(runtime.engine, None, result)
+        if runtime.early_warning is not None:
+            runtime.early_warning.observe(runtime.engine, None, result)
         return result
 
     # --- business-day flows (metrics.flows: roll and cure rates by business day) ---

@@ -13,8 +13,12 @@ from typing import Any
 
 import orjson
 
+from loanwatch.agents import early_warning_store as ew_store
 from loanwatch.agents.state import LoanStore, ParkedStore, SeenStore, TableSink, TableSinks
 from loanwatch.agents.treatment_store import flush_states, states_by_loan
+from loanwatch.early_warning.config import EarlyWarningPolicy
+from loanwatch.early_warning.state import EWState
+from loanwatch.early_warning.tracker import EarlyWarning
 from loanwatch.ledger.borrowers import LocalBorrowers, exposure_of
 from loanwatch.ledger.engine import Engine
 from loanwatch.ledger.loan import LoanState
@@ -45,11 +49,17 @@ class PartitionRuntime:
         sinks: TableSinks | None = None,
         strategies: Strategies | None = None,
         treatment_sink: TableSink | None = None,
+        early_warning: EarlyWarningPolicy | None = None,
+        early_warning_sink: TableSink | None = None,
     ) -> None:
         self.partition = partition
         self.strategies = strategies
         self.treatment_sink = treatment_sink
         self.treatment: Treatment | None = None  # built by restore() when strategies are set
+        self.early_warning_policy = early_warning
+        self.early_warning_sink = early_warning_sink
+        # built by restore() when early warning is configured (issue 17)
+        self.early_warning: EarlyWarning | None = None
         self.tables = tables
         self.sinks = sinks = sinks if sinks is not None else TableSinks.direct(tables)
         self.loans = LoanStore(
@@ -78,11 +88,20 @@ class PartitionRuntime:
         loans: Iterable[LoanState],
         orphans: Iterable[tuple[str, list[date]]] = (),
         treatment: Iterable[TreatmentState] = (),
+        early_warning: Iterable[EWState] = (),
     ) -> int:
         """Load the clock, re-derive the orphans' expiry, the index and every loan's view."""
+        policy = self.engine.policy
         if self.strategies is not None:
-            policy = self.engine.policy
             self.treatment = Treatment(self.strategies, policy, states_by_loan(treatment))
+        if self.early_warning_policy is not None:  # its wake-up heap is rebuilt from the states
+            self.early_warning = EarlyWarning(
+                self.early_warning_policy,
+                policy,
+                ew_store.states_by_loan(early_warning),
+                keep_scores=True,
+            )
+            self.early_warning.attach(self.engine)  # as replay: scores at each day's opening
         raw = self.tables.meta.get(meta_key(self.partition))
         if raw is not None:
             self.engine.import_meta(orjson.loads(raw))
@@ -121,6 +140,8 @@ class PartitionRuntime:
         written = self.loans.flush()
         if self.treatment is not None and self.treatment_sink is not None:
             flush_states(self.treatment, self.treatment_sink, self.partition)
+        if self.early_warning is not None and self.early_warning_sink is not None:
+            ew_store.flush_states(self.early_warning, self.early_warning_sink, self.partition)
         self.seen.flush()
         self.parked.flush()
         if self.flows_dirty:

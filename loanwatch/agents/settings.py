@@ -47,6 +47,11 @@ class WorkerSettings(BaseSettings):
         description="strategies.yaml (segments, treatment paths, experiments; docs/strategies.md)"
         ": unset, no segment is kept and no segment_changed or treatment_action alert is sent.",
     )
+    early_warning_file: Path | None = Field(
+        None,
+        description="early_warning.yaml (model, lead days, threshold; docs/early-warning.md): "
+        "unset, no score is kept and no pre_due_risk alert is sent.",
+    )
     clock: Literal["event", "wall"] | None = Field(
         None, description="Business clock; default: the policy's `clock`."
     )

@@ -63,6 +63,8 @@ def register_views(worker: Worker) -> None:
         state: dict[str, Any] = view(loan, clock, worker.policy).to_json()
         if runtime is not None and runtime.treatment is not None:  # segment, arm (issue 18)
             state.update(runtime.treatment.describe(loan_id))
+        if runtime is not None and runtime.early_warning is not None:  # last score (issue 17)
+            state.update(runtime.early_warning.describe(loan_id))
         return web.json(state)
 
     @app.page("/loans/{loan_id}/history")
@@ -118,6 +120,15 @@ async def _forward(web: View, request: Request, worker: Worker, path: str) -> Re
     return None
 
 
+def _early_warning(path: Path | None) -> Any:
+    """The worker's early-warning file (validated at start-up), or None."""
+    if path is None:
+        return None
+    from loanwatch.early_warning.config import load_early_warning
+
+    return load_early_warning(path)
+
+
 async def history_of(worker: Worker, loan_id: str, partition: int) -> dict[str, Any]:
     """Read the partition's chain and inputs from Kafka, replay them off the event loop,
     check the proof with the worker's own key; the document with a ``check`` object."""
@@ -140,6 +151,7 @@ async def history_of(worker: Worker, loan_id: str, partition: int) -> dict[str, 
         names,
         settings.partitions,
         _routing(settings.config_dir / "routing.yaml"),
+        _early_warning(settings.early_warning_file),
     )
     public = keys.load_public(settings.audit_key_file)
     check = check_proof(found.document, {keys.key_id(public): public})

@@ -70,6 +70,25 @@ def _chains(source: TrailSource) -> dict[int, list[Stored]]:
     return records
 
 
+early_warning_option = click.option(
+    "--early-warning",
+    "early_warning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The workers' early_warning.yaml (their pre_due_risk alert ids are in the chains).",
+)
+
+
+def _early_warning(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from loanwatch.early_warning.config import EarlyWarningError, load_early_warning
+
+    try:
+        return load_early_warning(path)
+    except EarlyWarningError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _policy(config_dir: Path | None) -> Policy:
     from loanwatch.ledger.policy_file import PolicyError, load_policy
 
@@ -143,19 +162,23 @@ def verify(source: TrailSource, public_keys: tuple[Path, ...], complete: bool) -
 
 @audit.command()
 @config_option
+@early_warning_option
 @trail_source
-def replay(source: TrailSource, config_dir: Path | None) -> None:
+def replay(source: TrailSource, config_dir: Path | None, early_warning_file: Path | None) -> None:
     """Re-run each partition's recorded inputs; check every state hash and alert id."""
     from loanwatch.audit.replay import ReplayReport, decode_records, replay_partition
 
     policy = _policy(config_dir)
+    warning = _early_warning(early_warning_file)
     started = time.monotonic()
     records = _chains(source)
     report = ReplayReport()
     for p in sorted(records):
         chain = decode_records(records[p])
         inputs = partition_inputs(source, p)
-        replay_partition(p, chain, inputs, policy, source.names, len(records), report)
+        replay_partition(
+            p, chain, inputs, policy, source.names, len(records), report, early_warning=warning
+        )
     seconds = time.monotonic() - started
     click.echo(
         f"replayed {report.inputs} inputs in {seconds:.2f} s "
@@ -178,6 +201,7 @@ def replay(source: TrailSource, config_dir: Path | None) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the whole history document (with its proof)."
 )
+@early_warning_option
 @trail_source
 def loan(
     source: TrailSource,
@@ -186,6 +210,7 @@ def loan(
     public_keys: tuple[Path, ...],
     routing_file: Path | None,
     as_json: bool,
+    early_warning_file: Path | None,
 ) -> None:
     """One loan's timeline (events, transitions and their rules, alerts, contacts, promises)
     with the chain proof of its audit records, checked against the trusted key(s)."""
@@ -211,7 +236,15 @@ def loan(
             raise click.ClickException(str(exc)) from exc
     inputs = partition_inputs(source, p)
     found = loan_history(
-        loan_id, p, records[p], inputs, policy, source.names, len(records), routing
+        loan_id,
+        p,
+        records[p],
+        inputs,
+        policy,
+        source.names,
+        len(records),
+        routing,
+        _early_warning(early_warning_file),
     )
     doc = found.document
     check = check_proof(doc, {keys.key_id(k): k for k in _trusted(public_keys)})

@@ -22,6 +22,7 @@ from loanwatch.audit.history import Observation, build_timeline, class_floors, t
 from loanwatch.audit.kafka_io import Stored
 from loanwatch.audit.proof import make_proof
 from loanwatch.audit.replay import Inputs, ReplayReport, replay_partition
+from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.ledger.loan import view
 from loanwatch.ledger.policy import Policy
 from loanwatch.routing.config import RoutingSetup
@@ -81,9 +82,11 @@ def loan_history(
     names: TopicNames,
     partitions: int,
     routing: RoutingSetup | None = None,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> LoanHistory:
     """Replay ``partition``'s chain and gather the loan's timeline and proof; with
-    ``routing``, the work items its alerts open (:mod:`loanwatch.audit.workitems`)."""
+    ``routing``, the work items its alerts open (:mod:`loanwatch.audit.workitems`); with
+    ``early_warning``, the workers' early-warning file (its alert ids are in the chain)."""
     raws, records = chain_of(stored)
     observations: list[Observation] = []
     last: dict[str, Any] = {}
@@ -117,6 +120,7 @@ def loan_history(
         partitions,
         report,
         on_record=look,
+        early_warning=early_warning,
     )
     document = build_timeline(loan_id, partition, observations, final)
     document["proof"] = make_proof(partition, raws, [int(o.record["seq"]) for o in observations])

@@ -24,6 +24,7 @@ from loanwatch.agents.ledger import Inbound, LedgerProcessor, Outbox
 from loanwatch.audit.chain import sha256_hex
 from loanwatch.audit.kafka_io import Stored
 from loanwatch.audit.trail import outcome
+from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.ledger.policy import Policy
 from loanwatch.metrics.catalog import register_pipeline_metrics
 from loanwatch.streams.topics import TopicNames
@@ -83,15 +84,18 @@ def replay_partition(
     on_step: Callable[[LedgerProcessor, Inbound], None] | None = None,
     processor: LedgerProcessor | None = None,
     on_record: Callable[[dict[str, Any], Outbox, LedgerProcessor], None] | None = None,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> LedgerProcessor:
     """Re-run one partition's chain; the first divergence (if any) goes into ``report``.
 
     ``processor``: go on with one a previous call returned (a chain replayed in pieces).
     ``on_record``: called with each input record, its replayed outputs and the processor,
     once checked (a diverging record ends the replay first).
+    ``early_warning``: the worker's early-warning file, loaded (its ``pre_due_risk`` alert ids
+    are in the chain).
     """
     if processor is None:
-        processor = new_processor(partition, policy, names, partitions)
+        processor = new_processor(partition, policy, names, partitions, early_warning)
     engine = processor.runtimes[partition].engine
     for rec in records:
         if rec.get("kind") != "input":
@@ -136,9 +140,14 @@ def replay_partition(
 
 
 def new_processor(
-    partition: int, policy: Policy, names: TopicNames, partitions: int
+    partition: int,
+    policy: Policy,
+    names: TopicNames,
+    partitions: int,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> LedgerProcessor:
-    """The worker's ledger processor for one partition, on fresh in-memory tables."""
+    """The worker's ledger processor for one partition, on fresh in-memory tables (with the
+    early-warning layer when given; its states stay in memory)."""
     processor = LedgerProcessor(
         policy,
         names,
@@ -146,6 +155,7 @@ def new_processor(
         register_pipeline_metrics(CollectorRegistry()),
         partitions=partitions,
         clock_follows_events=policy.clock == "event",
+        early_warning=early_warning,
     )
     processor.ensure([partition])
     return processor

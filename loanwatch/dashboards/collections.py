@@ -207,9 +207,36 @@ def _arms() -> list[Json]:
     ]
 
 
+def _early_warning() -> list[Json]:
+    """Pre-due risk (docs/early-warning.md): why loans are flagged before their due date.
+
+    The series exist only on workers with early warning configured. An alert counts once for
+    each of its three reason codes (the model's bins that cost most points).
+    """
+    sel = selector("portfolio")
+    return [
+        row("Early warning"),
+        bars(
+            "Pre-due risk alerts in the selected range by reason code (top 10)",
+            "topk(10, sum by (reason_code) "
+            f"(increase(loanwatch_ew_pre_due_alerts_total{sel}[$__range])))",
+            "{{reason_code}}",
+            description="pre_due_risk alerts by the reasons they give: what to talk about in "
+            "the reminder call.",
+            width=24,
+            height=7,
+        ),
+    ]
+
+
 def build() -> Json:
     layout = Layout().add(
-        *_alerts(), *_work_queues(), *_promises(), *_contacts_and_payments(), *_arms()
+        *_alerts(),
+        *_work_queues(),
+        *_promises(),
+        *_contacts_and_payments(),
+        *_arms(),
+        *_early_warning(),
     )
     variables = [
         query_variable("portfolio", "Portfolio", "label_values(loanwatch_alerts_total, portfolio)"),

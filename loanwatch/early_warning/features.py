@@ -55,6 +55,22 @@ def settle(state: EWState, dues: list[date], open_due: date | None, day: date) -
     return evolve(state, late=late, open_due=open_due)
 
 
+def settle_payment(
+    state: EWState, dues: list[date], open_due: date | None, day: date, partial: bool
+) -> EWState:
+    """:func:`settle` then :func:`payment` (a payment received), in one copy of the state."""
+    late = state.late
+    for due in dues:
+        late = (max(0, (day - due).days), *late)[:LATE_KEPT]
+    return evolve(
+        state,
+        late=late,
+        open_due=open_due,
+        payments=state.payments + 1,
+        partial_payments=state.partial_payments + partial,
+    )
+
+
 def payment(state: EWState, partial: bool) -> EWState:
     return evolve(
         state, payments=state.payments + 1, partial_payments=state.partial_payments + partial

@@ -61,6 +61,7 @@ def build_rows(lines: Iterable[bytes], policy: Policy, lead_days: int) -> list[R
         heapq.heappush(pending, (due + timedelta(days=HORIZON_DAYS), 1, len(rows) - 1))
 
     tracker = EarlyWarning(EarlyWarningPolicy(lead_days=lead_days), policy, on_score=collect)
+    tracker.attach(engine)  # features read at each day's opening, as replay and the worker score
     tol = policy.tolerance_cents
     for line in lines:
         obj = decode(line)

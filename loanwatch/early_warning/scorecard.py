@@ -10,7 +10,7 @@ probability bit for bit in replay and in the worker, and anyone can recompute it
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,18 +65,40 @@ class Scorecard:
     intercept: float
     features: tuple[FeatureBins, ...]
     meta: dict[str, Any]
+    # Per feature: (name, bin_of, per bin (coef * woe, points, points lost, reason code)),
+    # derived once from ``features`` (scoring runs once per installment of every loan).
+    _compiled: tuple[Any, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        compiled = tuple(
+            (
+                f.name,
+                f.bin_of,
+                tuple(
+                    (
+                        f.coef * b.woe,
+                        b.points,
+                        f.best_points - b.points,
+                        reason_code(f.name, b.label),
+                    )
+                    for b in f.bins
+                ),
+            )
+            for f in self.features
+        )
+        object.__setattr__(self, "_compiled", compiled)
 
     def score(self, values: dict[str, float | None]) -> Score:
-        logit = self.intercept
+        logit = self.intercept  # summed in the model's feature order: the same bits anywhere
         points = 0
         costs: list[tuple[int, int, str]] = []
-        for rank, feature in enumerate(self.features):
-            b = feature.bins[feature.bin_of(values.get(feature.name))]
-            logit += feature.coef * b.woe
-            points += b.points
-            lost = feature.best_points - b.points
+        get = values.get
+        for rank, (name, bin_of, bins) in enumerate(self._compiled):
+            term, bin_points, lost, reason = bins[bin_of(get(name))]
+            logit += term
+            points += bin_points
             if lost > 0:
-                costs.append((-lost, rank, reason_code(feature.name, b.label)))
+                costs.append((-lost, rank, reason))
         costs.sort()
         probability = 1.0 / (1.0 + math.exp(-logit))
         return Score(round(probability, 6), points, tuple(c[2] for c in costs[:3]))

@@ -8,6 +8,7 @@ No behaviour beyond encoding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
 from operator import attrgetter
@@ -142,14 +143,34 @@ def decode_state(raw: bytes) -> EWState:
 _FIELDS = tuple(f.name for f in fields(EWState))
 _SETTER = {name: getattr(EWState, name).__set__ for name in _FIELDS}  # slot descriptors
 _VALUES = attrgetter(*_FIELDS)
-_SETTERS = tuple(_SETTER[name] for name in _FIELDS)
 
 
-def evolve(state: EWState, **changes: Any) -> EWState:
-    """``dataclasses.replace`` for a state, several times faster (it runs on every event)."""
-    new = object.__new__(EWState)
-    for set_slot, value in zip(_SETTERS, _VALUES(state), strict=True):
-        set_slot(new, value)
-    for name, value in changes.items():
-        _SETTER[name](new, value)
-    return new
+def _make_evolve() -> Callable[..., EWState]:
+    """``evolve`` as straight-line code, one slot store per field (no loop, no zip): it runs
+    about twice a scored or paying event, and the loop was half its cost."""
+    body = [
+        "def evolve(state, **changes):",
+        "    new = _new(_cls)",
+        "    v = _values(state)",
+        "    if changes:",
+        "        v = list(v)",
+        "        for name, value in changes.items():",
+        "            v[_index[name]] = value",
+        *(f"    _set{i}(new, v[{i}])" for i in range(len(_FIELDS))),
+        "    return new",
+    ]
+    scope: dict[str, Any] = {
+        "_new": object.__new__,
+        "_cls": EWState,
+        "_values": _VALUES,
+        "_index": {name: i for i, name in enumerate(_FIELDS)},
+        **{f"_set{i}": _SETTER[name] for i, name in enumerate(_FIELDS)},
+    }
+    exec("\n".join(body), scope)  # generated from the dataclass's own fields
+    made: Callable[..., EWState] = scope["evolve"]
+    return made
+
+
+#: ``dataclasses.replace`` for a state, several times faster (it runs on every event); an
+#: unknown field name raises KeyError.
+evolve: Callable[..., EWState] = _make_evolve()

@@ -71,17 +71,32 @@ class EarlyWarning:
         self.keep_scores = keep_scores  # the worker's metrics take them (replay keeps none)
         self.states: MutableMapping[str, EWState] = states if states is not None else {}
         self.dirty: set[str] = set()  # loans whose state changed since the caller took them
-        self.scores: list[tuple[Alert | None, LoanState, float]] = []  # for the metrics, taken
+        # (alert or None, loan, bucket on the scoring date, probability): the metrics take them
+        self.scores: list[tuple[Alert | None, LoanState, str, float]] = []
         self._ranks = {name: i for i, (name, _) in enumerate(policy.buckets)}
         self._wakes: list[tuple[date, str]] = []  # (date, loan id) heap; stale entries skipped
+        self._opened: tuple[OutputPort, int] | None = None  # alerts day_started already took
         for state in self.states.values():
             if state.wake is not None:
                 heapq.heappush(self._wakes, (state.wake, state.loan_id))
 
-    # --- the hook ---
+    # --- the hooks ---
+
+    def attach(self, engine: Any) -> None:
+        """Score at the opening of each day: ``engine.on_advanced`` calls :meth:`day_started`."""
+        engine.on_advanced = lambda out: self.day_started(engine, out)
+
+    def day_started(self, engine: EnginePort, out: OutputPort) -> None:
+        """An event moved the clock to a new day, before it is applied: the loans whose scoring
+        date has come are scored on the day's opening state, so the event that opens the day
+        (the log's next line in replay, a partition's record or clock tick live) never
+        changes a score. The event's own :meth:`observe` skips the alerts taken here."""
+        self.observe(engine, None, out)
+        self._opened = (out, len(out.alerts))
 
     def observe(self, engine: EnginePort, obj: dict[str, Any] | None, out: OutputPort) -> None:
         day = engine.clock
+        opened, self._opened = self._opened, None
         if day is None:
             return
         if obj is not None and out.result == "applied":
@@ -89,7 +104,10 @@ class EarlyWarning:
             loan = engine.loans.get(loan_id) if isinstance(loan_id, str) else None
             if loan is not None:
                 self._event(engine, loan, obj, day)
-        for alert in out.alerts:
+        alerts = out.alerts
+        if opened is not None and opened[0] is out:
+            alerts = alerts[opened[1] :]
+        for alert in alerts:
             self._alert(engine, alert, day)
         added: list[Alert] = []
         while self._wakes and self._wakes[0][0] <= day:
@@ -127,11 +145,13 @@ class EarlyWarning:
             return
         kind = obj.get("type")
         state = self._state(engine, loan, day)
-        if kind in ("payment_received", "loan_opened"):  # an opening applies parked payments
+        if kind == "payment_received":
+            open_due, dues = lp.settled_since(loan, state.open_due, self._tolerance)
+            partial = lp.paid_in_part(loan, open_due)
+            state = fx.settle_payment(state, dues, open_due, day, partial)
+        elif kind == "loan_opened":  # an opening applies parked payments
             open_due, dues = lp.settled_since(loan, state.open_due, self._tolerance)
             state = fx.settle(state, dues, open_due, day)
-            if kind == "payment_received":
-                state = fx.payment(state, lp.paid_in_part(loan, open_due))
         elif kind in ("payment_reversed", "schedule_revised"):
             state = evolve(state, open_due=lp.oldest_owing(loan, self._tolerance))
             if kind == "payment_reversed":
@@ -142,7 +162,7 @@ class EarlyWarning:
             state = fx.promise_made(state)
         elif kind == "contact_logged":
             state = fx.contact(state, obj.get("outcome"))
-        if state != self.states.get(loan.loan_id):
+        if state is not self.states.get(loan.loan_id):  # an update that changes nothing: same
             self._put(state)
 
     def _alert(self, engine: EnginePort, alert: Alert, day: date) -> None:
@@ -164,13 +184,16 @@ class EarlyWarning:
 
     # --- scoring ---
 
+    def _wake(self, loan: LoanState, start: date, day: date) -> date | None:
+        """``lead_days`` before the first installment owing on or after ``start``, not before
+        ``day``; None when none owes."""
+        due = lp.next_owing(loan, start, self._tolerance)
+        return None if due is None else max(day, due - timedelta(days=self.settings.lead_days))
+
     def _schedule(self, state: EWState, loan: LoanState, day: date) -> EWState:
         """Set the next scoring date: ``lead_days`` before the next owing installment."""
         start = day if state.scored_due is None else max(day, state.scored_due + timedelta(1))
-        due = lp.next_owing(loan, start, self._tolerance)
-        wake = None
-        if due is not None:
-            wake = max(day, due - timedelta(days=self.settings.lead_days))
+        wake = self._wake(loan, start, day)
         if wake != state.wake:
             state = evolve(state, wake=wake)
             if wake is not None:
@@ -190,25 +213,29 @@ class EarlyWarning:
             self._schedule(evolve(state, wake=None), loan, day)
             return []  # paid ahead, or revised: wait for the next one
         dpd = lp.dpd_on(loan, day, self._tolerance)
+        bucket = self.policy.bucket(dpd)
         values = fx.vector(
             state,
             day,
             dpd=dpd,
-            bucket_rank=self._ranks.get(self.policy.bucket(dpd), 0),
+            bucket_rank=self._ranks.get(bucket, 0),
             outstanding=loan.outstanding_principal,
             others=self._others(engine, loan, day),
         )
         if self.on_score is not None:
             self.on_score(state, day, due, values)
-        state = evolve(state, scored_due=due, wake=None)
         alerts: list[Alert] = []
+        # The next scoring date (what _schedule(state, loan, day + 1) gives once ``due`` is
+        # scored), set in the same copy of the state.
+        tomorrow = day + timedelta(days=1)
+        wake = self._wake(loan, max(tomorrow, due + timedelta(days=1)), tomorrow)
         card = self.settings.scorecard
-        if card is not None:
+        if card is None:
+            state = evolve(state, scored_due=due, wake=wake)
+        else:
             score = card.score(values)
-            state = evolve(
-                state,
-                last=Scored(day, due, score.probability, score.points, score.reasons, card.version),
-            )
+            last = Scored(day, due, score.probability, score.points, score.reasons, card.version)
+            state = evolve(state, scored_due=due, wake=wake, last=last)
             alert = None
             if score.probability >= self.settings.threshold:
                 seen = view(loan, day, self.policy)
@@ -220,8 +247,10 @@ class EarlyWarning:
                 )  # fmt: skip
                 alerts.append(alert)
             if self.keep_scores:
-                self.scores.append((alert, loan, score.probability))
-        self._schedule(state, loan, day + timedelta(days=1))
+                self.scores.append((alert, loan, bucket, score.probability))
+        if wake is not None:
+            heapq.heappush(self._wakes, (wake, state.loan_id))
+        self._put(state)
         return alerts
 
     def _others(self, engine: EnginePort, loan: LoanState, day: date) -> tuple[int, int | None]:

@@ -116,6 +116,10 @@ class Engine:
         self.position: Position | None = None
         self.stored_through: Position | None = None
         self.orphans = Orphans(policy.orphan_ttl_days, parked)
+        # Called when an event moved the clock to a later day, after the aging and before the
+        # event is applied: a layer that judges a day's opening state (early warning) sees the
+        # same state whichever event opens the day (replay's log, or a partition's records).
+        self.on_advanced: Callable[[Output], None] | None = None
 
     # --- input ---
 
@@ -150,7 +154,10 @@ class Engine:
             out.result = "rejected"
             return out
         if day is not None and (self.clock_follows_events or self.clock is None):
+            before = self.clock
             self.advance(day, out)
+            if self.on_advanced is not None and self.clock != before:
+                self.on_advanced(out)
         event = parse_event(obj, self.policy.tz)
         if isinstance(event, Rejection):
             out.rejects.append(DeadLetter(event.reason, event.message, obj))

@@ -63,6 +63,8 @@ def replay(
     engine = Engine(policy, naive_aging=naive_aging)
     treatment = Treatment(strategies, policy) if strategies is not None else None
     warning = EarlyWarning(early_warning, policy) if early_warning is not None else None
+    if warning is not None:
+        warning.attach(engine)  # scores at each day's opening, before the event opening it
     result = ReplayResult(states=[], treatment=treatment, early_warning=warning)
     keep_alert = on_alert or result.alerts.append
     keep_reject = on_reject or result.rejects.append

@@ -21,6 +21,7 @@ from typing import Any
 from loanwatch.agents.ledger import Inbound, LedgerProcessor
 from loanwatch.audit.kafka_io import Stored
 from loanwatch.audit.replay import ReplayReport, new_processor, replay_partition
+from loanwatch.early_warning.config import EarlyWarningPolicy
 from loanwatch.ledger.policy import Policy
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics.flows import DayFlows
@@ -79,9 +80,17 @@ def _split(
 
 
 def build(
-    chains: Iterable[Chain], policy: Policy, names: TopicNames, partitions: int, as_of: date
+    chains: Iterable[Chain],
+    policy: Policy,
+    names: TopicNames,
+    partitions: int,
+    as_of: date,
+    early_warning: EarlyWarningPolicy | None = None,
 ) -> Book:
-    """Replay each chain up to the end of ``as_of``; divergences are in ``book.replay``."""
+    """Replay each chain up to the end of ``as_of``; divergences are in ``book.replay``.
+
+    ``early_warning``: the workers' file, when they ran with one (its alert ids are in the
+    chains; the figures do not depend on it)."""
     book = Book(as_of, as_of.replace(day=1))
     for p, records, inputs in chains:
         kept: dict[date, DayFlows] = {}
@@ -93,7 +102,7 @@ def build(
                 kept.setdefault(days[-1].day, days[-1])  # noqa: B023 (called within the loop)
 
         before, during = _split(records, book.month_start, as_of)
-        processor = new_processor(p, policy, names, partitions)
+        processor = new_processor(p, policy, names, partitions, early_warning)
         replay_partition(
             p,
             before,

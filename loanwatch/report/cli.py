@@ -32,6 +32,12 @@ def report() -> None:
 @click.option(
     "--out-dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output."
 )
+@click.option(
+    "--early-warning",
+    "early_warning_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The workers' early_warning.yaml, if they ran with one (its alert ids are in the trail).",
+)
 def portfolio(
     as_of: str,
     archive_dir: Path | None,
@@ -39,9 +45,11 @@ def portfolio(
     topic_prefix: str,
     config_dir: Path | None,
     out_dir: Path,
+    early_warning_file: Path | None,
 ) -> None:
     """Classification, migration, PAR, NPL, roll/cure rates and IFRS 9 stages of day AS_OF,
     replayed from the audited inputs: CSV files and report.html in OUT_DIR."""
+    from loanwatch.early_warning.config import EarlyWarningError, load_early_warning
     from loanwatch.ledger.policy_file import PolicyError, load_policy
     from loanwatch.report import csv_out, html
     from loanwatch.report.book import build
@@ -52,14 +60,15 @@ def portfolio(
     try:
         day = date.fromisoformat(as_of)
         policy = load_policy(config_dir)
-    except (ValueError, PolicyError) as exc:
+        warning = load_early_warning(early_warning_file) if early_warning_file else None
+    except (ValueError, PolicyError, EarlyWarningError) as exc:
         raise click.ClickException(str(exc)) from exc
     names = TopicNames().with_prefix(topic_prefix)
     source = TrailSource(names, bootstrap_of(broker), archive_dir)
     chains = load_chains(source)
     if not chains:
         raise click.ClickException(f"no audit records in {archive_dir or source.topic}")
-    book = build(each_partition(source, chains), policy, names, len(chains), day)
+    book = build(each_partition(source, chains), policy, names, len(chains), day, warning)
     for d in book.replay.divergences:
         click.echo(f"DIVERGES {d}", err=True)
     if not book.replay.ok:

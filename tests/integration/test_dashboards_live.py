@@ -41,6 +41,7 @@ from loanwatch.dashboards.check import queries, run_queries, substitute, substit
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.ledger.view import LoanView
 from loanwatch.metrics import PipelineMetrics, PortfolioCollector, register_pipeline_metrics
+from loanwatch.metrics.early_warning import EarlyWarningMetrics, register_early_warning_metrics
 from loanwatch.metrics.flows import FlowBook, FlowCollector, PartitionFlows
 from loanwatch.metrics.portfolio import BUCKETS
 from loanwatch.metrics.treatment import TreatmentMetrics, register_treatment_metrics
@@ -134,6 +135,7 @@ class Served:
     metrics: PipelineMetrics
     treatment: TreatmentMetrics
     views: list[LoanView]
+    early_warning: EarlyWarningMetrics
 
 
 def treatment_activity(t: TreatmentMetrics) -> None:
@@ -148,6 +150,14 @@ def treatment_activity(t: TreatmentMetrics) -> None:
     t.actions.labels(
         segment="early", action="sms_reminder", experiment="early-call", arm="champion"
     ).inc()
+
+
+def early_warning_activity(e: EarlyWarningMetrics) -> None:
+    """Pre-due scores and the reasons of the alerts they sent: the early-warning row's series."""
+    for p, bucket in ((0.04, "M0"), (0.35, "M0"), (0.62, "M1")):
+        e.probability.labels(bucket=bucket, product="consumer").observe(p)
+    for reason in ("late_1>3", "reversals<=0", "2<dpd_now<=5"):
+        e.pre_due_alerts.labels(reason_code=reason).inc()
 
 
 def activity(m: PipelineMetrics) -> None:
@@ -321,11 +331,12 @@ def served() -> Iterator[Served]:
     registry = CollectorRegistry()
     metrics = register_pipeline_metrics(registry)
     treatment = register_treatment_metrics(registry)
+    early_warning = register_early_warning_metrics(registry)
     views = portfolio()
     registry.register(PortfolioCollector(lambda: views))
     registry.register(FlowCollector(lambda: [business_day()], ZoneInfo("Asia/Shanghai"), BUCKETS))
     httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
-    yield Served(httpd.server_port, metrics, treatment, views)
+    yield Served(httpd.server_port, metrics, treatment, views, early_warning)
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
@@ -366,6 +377,7 @@ def test_recording_rules_and_every_dashboard_panel_see_real_metrics(
     name, routes = router
     activity(metrics)
     treatment_activity(served.treatment)
+    early_warning_activity(served.early_warning)
     prometheus_target(f"127.0.0.1:{port}", {"portfolio": name, "job_hint": "dashboards-live"})
 
     up = f'up{{job="loanwatch",portfolio="{name}"}} == 1'
@@ -389,6 +401,7 @@ def test_recording_rules_and_every_dashboard_panel_see_real_metrics(
         time.sleep(6)  # > scrape interval (5s)
         activity(metrics)
         treatment_activity(served.treatment)
+        early_warning_activity(served.early_warning)
 
     par30 = f'loanwatch:par30:ratio{{portfolio="{name}"}}'
     result = wait_for(lambda: query(prometheus_url, par30), 60, "loanwatch:par30:ratio")

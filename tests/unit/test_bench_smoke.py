@@ -100,3 +100,12 @@ def test_audit_in_process_probe_checks_live_and_replay_bytes(tmp_path: Path) -> 
     probe = bench.in_process(log, partitions=2, rounds=1)  # asserts the digests are equal
     assert probe["inputs"] >= kit.count_lines(log)  # ticks go to every partition
     assert probe["live"] > 0 and probe["fresh views"] > 0 and probe["handle"] > 0
+
+
+def test_early_warning_cost_helpers(tmp_path: Path) -> None:
+    kit, bench = load("benchkit"), load("early_warning_cost")
+    lines = bench.read_lines(kit.cached_log(40, 60, 3, cache=tmp_path))
+    warning = bench.load_early_warning(bench.EW_FILE)
+    seconds, result = bench.timed(lines, warning)
+    assert seconds > 0 and result.events == len(lines) and result.early_warning is not None
+    assert "function calls" in bench.profile(lines, warning, 5)

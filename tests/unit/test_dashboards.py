@@ -16,6 +16,7 @@ from loanwatch.dashboards.build import BUILDERS, DEFAULT_DIR, load_all, rendered
 from loanwatch.dashboards.check import queries, substitute, substitutions, validate
 from loanwatch.dashboards.cli import dashboards
 from loanwatch.metrics import PortfolioCollector, register_pipeline_metrics
+from loanwatch.metrics.early_warning import register_early_warning_metrics
 from loanwatch.metrics.treatment import register_treatment_metrics
 from loanwatch.routing.config import load_routing
 from loanwatch.routing.metrics import RouterMetrics
@@ -100,6 +101,7 @@ def known_metric_names() -> set[str]:
     registry = CollectorRegistry()
     register_pipeline_metrics(registry)
     register_treatment_metrics(registry)  # on workers with strategies configured
+    register_early_warning_metrics(registry)  # on workers with early warning configured
     registry.register(PortfolioCollector(list))
     # The router's own registry (served by `routes serve`); the client never connects here.
     RouterMetrics(registry, WorkItems(connect("redis://127.0.0.1:9/0"), load_routing(), "x:"))

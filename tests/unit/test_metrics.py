@@ -103,6 +103,27 @@ def test_every_pipeline_metric_name_is_exposed() -> None:
     }
 
 
+def test_every_early_warning_metric_name_is_exposed() -> None:
+    from loanwatch.metrics.early_warning import register_early_warning_metrics
+
+    registry = CollectorRegistry()
+    metrics = register_early_warning_metrics(registry)
+    assert {family.name for family in registry.collect()} == {
+        "loanwatch_ew_score_probability",
+        "loanwatch_ew_pre_due_alerts",
+    }
+    metrics.probability.labels(bucket="M1", product="consumer").observe(0.35)
+    metrics.pre_due_alerts.labels(reason_code="late_1>3").inc()
+    labels = {"bucket": "M1", "product": "consumer"}
+    assert registry.get_sample_value("loanwatch_ew_score_probability_count", labels) == 1.0
+    le = {**labels, "le": "0.3"}
+    assert registry.get_sample_value("loanwatch_ew_score_probability_bucket", le) == 0.0
+    assert (
+        registry.get_sample_value("loanwatch_ew_pre_due_alerts_total", {"reason_code": "late_1>3"})
+        == 1.0
+    )
+
+
 def test_portfolio_sums_active_loans_exactly_by_bucket() -> None:
     views = [
         view(loan_id="a", outstanding_principal=Decimal("0.10")),

@@ -9,6 +9,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from loanwatch.metrics import register_pipeline_metrics
+from loanwatch.metrics.early_warning import register_early_warning_metrics
 from loanwatch.metrics.portfolio import PortfolioCollector
 
 pytestmark = pytest.mark.unit
@@ -20,6 +21,7 @@ DOC = (ROOT / "docs" / "metrics.md").read_text()
 def test_every_exported_metric_is_documented() -> None:
     registry = CollectorRegistry()
     register_pipeline_metrics(registry)
+    register_early_warning_metrics(registry)
     names = [f.name + ("_total" if f.type == "counter" else "") for f in registry.collect()]
     names += [f.name for f in PortfolioCollector(list).describe()]
     missing = [name for name in names if f"`{name}`" not in DOC]
