@@ -65,9 +65,13 @@ from .test_dashboards_live import RouterRun, serve_router
 
 # No faults and no late events: nothing is dead-lettered, so the shared Alertmanager's on-call
 # receiver is not paged by this test (LoanwatchDeadLetters has no `for`).
-# The shipped strategies (segments, paths, the champion-challenger experiment): every panel of
-# the dashboards, the experiments row included, reads a worker that runs them.
-TREATMENT = {"LOANWATCH_STRATEGIES_FILE": str(REPO / "config" / "strategies.yaml")}
+# The shipped strategies (segments, paths, the champion-challenger experiment) and early
+# warning: every panel of the dashboards, the experiments row and the pre-due panel included,
+# reads a worker that runs them.
+LAYERS = {
+    "LOANWATCH_STRATEGIES_FILE": str(REPO / "config" / "strategies.yaml"),
+    "LOANWATCH_EARLY_WARNING_FILE": str(REPO / "config" / "early_warning.yaml"),
+}
 SIMULATION = SimulationConfig(loans=300, days=120, seed=7, fault_rate=0.0, late_rate=0.0)
 PAR30_BUCKETS = frozenset({"M2", "M3", "M4", "M5", "M6", "M7+"})
 PAR90_BUCKETS = frozenset({"M4", "M5", "M6", "M7+"})
@@ -200,7 +204,7 @@ def live(
     result = replay(lines, Policy(), as_of=as_of)
     assert not result.rejects
     first = WorkerProcess(
-        app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1", extra_env=TREATMENT
+        app_id=prefix.rstrip("."), prefix=prefix, data_dir=data_root / "w1", extra_env=LAYERS
     )
     first.start()
     try:
@@ -463,7 +467,7 @@ def test_rebalance_neither_double_counts_nor_drops(live: Live, prometheus_url: s
         app_id=live.prefix.rstrip("."),
         prefix=live.prefix,
         data_dir=live.data_root / "w2",
-        extra_env=TREATMENT,
+        extra_env=LAYERS,
     )
     second.start()
     try:
