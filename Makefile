@@ -60,7 +60,7 @@ chaos: stack-up ## The long fault suite (more kills, bigger backlog, rounds); pr
 	LOANWATCH_KILL_LOOP_LOANS=$${LOANWATCH_KILL_LOOP_LOANS:-30000} \
 	LOANWATCH_KILL_LOOP_KILLS=$${LOANWATCH_KILL_LOOP_KILLS:-15} \
 	LOANWATCH_FUZZ_MESSAGES=$${LOANWATCH_FUZZ_MESSAGES:-50000} \
-	$(BIN)/pytest -s -q -p no:cacheprovider $(CHAOS_TESTS) -k "kill or broker or fuzz or starved"; \
+	$(BIN)/pytest -s -q -p no:cacheprovider --timeout=3600 $(CHAOS_TESTS) -k "kill or broker or fuzz or starved"; \
 	done 2>&1 | $(BIN)/python bench/chaos_table.py
 
 run: stack-up ## Setup, stack up, then run loanwatch (workers + simulator)
